@@ -1,0 +1,61 @@
+# flagsync — one Makefile for the Go module, the Python package and the services tests need.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+GO        ?= go
+BIN       := bin/flagsync
+VENV      := .venv
+PY        := $(VENV)/bin/python
+TOOLS_BIN := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/flagsync/bin
+# Tests find redis-server, consul and moto_server on PATH.
+export PATH := $(CURDIR)/$(VENV)/bin:$(TOOLS_BIN):$(PATH)
+export FLAGSYNC_CONSUL_BIN := $(TOOLS_BIN)/consul
+
+.PHONY: all build run test test-go test-fuzz test-python bench lint fmt deps clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/flagsync
+
+run: build
+	@scripts/run-quickstart.sh
+
+## deps: everything the test suites need on a fresh machine (idempotent, quick when present)
+deps:
+	@scripts/ensure-redis.sh
+	@scripts/ensure-python.sh
+	@scripts/ensure-consul.sh
+
+test: deps build
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^tools/'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(MAKE) test-go
+	$(MAKE) test-fuzz
+	$(MAKE) test-python
+
+test-go:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## test-fuzz: every fuzz target for a short, bounded time
+test-fuzz:
+	@scripts/fuzz.sh 10s
+
+test-python:
+	@scripts/test-python.sh
+
+bench: deps build
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./flagset/ ./provider/ ./daemon/... ./sources/... | tee var/bench-go.txt
+	@scripts/bench-extra.sh
+
+lint:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	@if [ -x $(PY) ]; then $(VENV)/bin/ruff check python && $(VENV)/bin/mypy --strict python/src/flagsync; fi
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+	@if [ -x $(VENV)/bin/ruff ]; then $(VENV)/bin/ruff format python; fi
+
+clean:
+	rm -rf bin var

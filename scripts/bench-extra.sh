@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Bench programs beyond 'go test -bench' (latency percentiles, RSS, Python). Each
+# part appends itself here.
+set -euo pipefail
+cd "$(dirname "$0")/.."

@@ -1,0 +1,54 @@
+// Package sources defines how flagsync reads flags from the places teams keep them.
+// Each store (file, env, SSM, Consul) lives in a sub-package and implements Source.
+package sources
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/flagsync/flagsync/flagset"
+)
+
+// Source is one configured place flags come from.
+type Source interface {
+	// Name is the configured name, used in logs, metrics, status and metadata.source.
+	Name() string
+	// Fetch reads everything the source holds now. An error means the whole source
+	// failed this cycle (the daemon then keeps its last good Result); problems with
+	// single flags go into Result.Problems instead.
+	Fetch(ctx context.Context) (*Result, error)
+}
+
+// Watcher is implemented by sources that can tell when they changed.
+type Watcher interface {
+	// Watch blocks until ctx is done, calling changed (non-blocking) whenever the
+	// source may hold new content. Errors are retried inside; Watch returns ctx.Err().
+	Watch(ctx context.Context, changed func()) error
+}
+
+// Result is what one fetch of one source produced.
+type Result struct {
+	// Definitions are full flag definitions by key.
+	Definitions map[string]*flagset.Flag
+	// Overlays change the state/default of a lower-precedence flag, or create a
+	// static flag when nothing else defines the key.
+	Overlays map[string]Overlay
+	// Evaluators are shared targeting rules ($evaluators) by name.
+	Evaluators map[string]json.RawMessage
+	// Problems are per-flag errors: the flag was left out, the rest is good.
+	Problems flagset.Problems
+}
+
+// Overlay is a bare value or a small patch for one flag (see docs/FORMAT.md).
+type Overlay struct {
+	// Value is set for a bare value (bool, string or float64).
+	Value any
+	// HasValue tells Value was given (Value may legitimately be false).
+	HasValue bool
+	// State, when set, replaces the flag's state.
+	State *flagset.State
+	// DefaultVariant, when set, replaces the flag's defaultVariant.
+	DefaultVariant *string
+	// Origin describes where the overlay came from, for metadata.source.
+	Origin string
+}

@@ -1,0 +1,151 @@
+// Package transport is the wire contract between the flagsync daemon (writer) and
+// its readers (the Go provider, the Python package): where a snapshot lives in Redis,
+// how it is published without ever going backwards, and how a file is replaced
+// atomically. It depends only on go-redis so the provider stays lean.
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Keys are the Redis names used under one prefix.
+type Keys struct {
+	Snapshot   string // the snapshot JSON, one value
+	Revision   string // the snapshot's revision (hex SHA-256)
+	Generation string // the snapshot's generation (decimal), guards against going backwards
+	Channel    string // Pub/Sub channel; each publish sends the new revision
+}
+
+// DefaultPrefix is the prefix used when none is configured.
+func DefaultPrefix(flagSetID string) string { return "flagsync:" + flagSetID }
+
+// KeysFor returns the Redis names under prefix.
+func KeysFor(prefix string) Keys {
+	return Keys{
+		Snapshot:   prefix + ":snapshot",
+		Revision:   prefix + ":revision",
+		Generation: prefix + ":generation",
+		Channel:    prefix + ":changes",
+	}
+}
+
+// publishScript sets the three keys and publishes, only when the new generation is
+// newer than the stored one. Running as one script makes the step atomic: a reader
+// never sees a snapshot whose revision key disagrees with it.
+var publishScript = redis.NewScript(`
+local cur = tonumber(redis.call('GET', KEYS[3]) or '0')
+local gen = tonumber(ARGV[3])
+if gen <= cur then
+  return cur
+end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[3], ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[2])
+return 0
+`)
+
+// ErrStale is returned by Publish when Redis already holds a newer or equal generation.
+var ErrStale = errors.New("redis holds a newer snapshot")
+
+// StaleError tells which generation Redis already holds.
+type StaleError struct{ Current int64 }
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("redis holds generation %d, newer than or equal to ours", e.Current)
+}
+
+func (e *StaleError) Unwrap() error { return ErrStale }
+
+// Publish writes snapshot (with its revision and generation) under prefix and announces
+// the revision on the channel, unless Redis already holds generation >= generation,
+// in which case it returns a *StaleError and changes nothing.
+func Publish(ctx context.Context, c redis.UniversalClient, prefix string, snapshot []byte, revision string, generation int64) error {
+	k := KeysFor(prefix)
+	cur, err := publishScript.Run(ctx, c, []string{k.Snapshot, k.Revision, k.Generation},
+		snapshot, revision, strconv.FormatInt(generation, 10), k.Channel).Int64()
+	if err != nil {
+		return fmt.Errorf("redis publish %s: %w", k.Snapshot, err)
+	}
+	if cur != 0 {
+		return &StaleError{Current: cur}
+	}
+	return nil
+}
+
+// ErrNoSnapshot is returned by Read when the snapshot key does not exist.
+var ErrNoSnapshot = errors.New("no snapshot in redis")
+
+// Read returns the snapshot JSON stored under prefix.
+func Read(ctx context.Context, c redis.UniversalClient, prefix string) ([]byte, error) {
+	k := KeysFor(prefix)
+	b, err := c.Get(ctx, k.Snapshot).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("redis get %s: %w", k.Snapshot, ErrNoSnapshot)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redis get %s: %w", k.Snapshot, err)
+	}
+	return b, nil
+}
+
+// ReadGeneration returns the generation stored under prefix (0 when there is none).
+func ReadGeneration(ctx context.Context, c redis.UniversalClient, prefix string) (int64, error) {
+	k := KeysFor(prefix)
+	n, err := c.Get(ctx, k.Generation).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("redis get %s: %w", k.Generation, err)
+	}
+	return n, nil
+}
+
+// WriteFileAtomic replaces path with data so that readers see either the old or the new
+// content, never a mix: temp file in the same directory, write, fsync, chmod, rename,
+// fsync the directory. If path is a symlink, the link itself is replaced.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", tmp.Name(), err)
+	}
+	if err = tmp.Chmod(mode); err != nil {
+		return fmt.Errorf("chmod %s: %w", tmp.Name(), err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", tmp.Name(), err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("rename %s: %w", path, err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err = d.Sync(); err != nil {
+		return fmt.Errorf("fsync dir %s: %w", dir, err)
+	}
+	return nil
+}
