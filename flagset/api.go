@@ -65,6 +65,8 @@ type Document struct {
 	Flags      map[string]*Flag           `json:"flags"`
 	Evaluators map[string]json.RawMessage `json:"$evaluators,omitempty"`
 	Metadata   map[string]any             `json:"metadata,omitempty"`
+
+	problems Problems // decoding problems found by Parse (wrong types, unknown fields)
 }
 
 // Flag is one flag definition as written in a document.
@@ -74,6 +76,14 @@ type Flag struct {
 	DefaultVariant *string         `json:"defaultVariant"`
 	Targeting      json.RawMessage `json:"targeting,omitempty"`
 	Metadata       map[string]any  `json:"metadata,omitempty"`
+
+	problems  []flagProblem // decoding problems found by Parse (wrong types, unknown fields)
+	notObject bool          // the document's value for this flag was not an object
+
+	// Parse keeps the decoded targeting so Compile and Canonical need not decode
+	// it again; it is used only while Targeting is still the slice Parse made.
+	targetingRaw   json.RawMessage
+	targetingValue any
 }
 
 // Problem is one validation finding. Path is the field path, e.g.

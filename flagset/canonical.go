@@ -1,0 +1,537 @@
+package flagset
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"math"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Canonical is the deterministic JSON encoding of d (see docs/FORMAT.md):
+// no insignificant whitespace, keys sorted by code point, ECMAScript number
+// formatting, minimal string escaping. Python produces the same bytes.
+func Canonical(d *Document) ([]byte, error) {
+	if d == nil {
+		return nil, fmt.Errorf("flagset: canonical: nil document")
+	}
+	keys, flags, err := canonicalFlags(d)
+	if err != nil {
+		return nil, fmt.Errorf("flagset: canonical: %w", err)
+	}
+	return assembleCanonical(d, keys, flags, d.Metadata)
+}
+
+// Revision is the hex SHA-256 of the canonical encoding of d without volatile metadata
+// ($schema, metadata.version and metadata keys prefixed "flagsync.").
+func Revision(d *Document) (string, error) {
+	if d == nil {
+		return "", fmt.Errorf("flagset: revision: nil document")
+	}
+	keys, flags, err := canonicalFlags(d)
+	if err != nil {
+		return "", fmt.Errorf("flagset: revision: %w", err)
+	}
+	return revisionOf(d, keys, flags)
+}
+
+// canonicalFlags encodes every flag of d; keys are sorted and flags[i] belongs to keys[i].
+func canonicalFlags(d *Document) (keys []string, flags [][]byte, err error) {
+	keys = sortedKeys(d.Flags)
+	flags = make([][]byte, len(keys))
+	for i, k := range keys {
+		if flags[i], err = canonicalFlag(d.Flags[k]); err != nil {
+			return nil, nil, fmt.Errorf("flags.%s: %w", k, err)
+		}
+	}
+	return keys, flags, nil
+}
+
+// revisionOf hashes the document given its flags' canonical encodings (keys sorted).
+func revisionOf(d *Document, keys []string, flags [][]byte) (string, error) {
+	stripped := &Document{Evaluators: d.Evaluators}
+	b, err := assembleCanonical(stripped, keys, flags, stableMetadata(d.Metadata))
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// stableMetadata drops the metadata keys that change on every publish.
+func stableMetadata(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if k == MetaVersion || strings.HasPrefix(k, "flagsync.") {
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// assembleCanonical writes the document object around pre-encoded flags.
+func assembleCanonical(d *Document, keys []string, flags [][]byte, meta map[string]any) ([]byte, error) {
+	var buf bytes.Buffer
+	size := 64
+	for i, b := range flags {
+		size += len(keys[i]) + len(b) + 4
+	}
+	buf.Grow(size)
+	if err := writeDocHead(&buf, d.Evaluators, d.Schema); err != nil {
+		return nil, err
+	}
+	for i, k := range keys {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		writeString(&buf, k)
+		buf.WriteByte(':')
+		buf.Write(flags[i])
+	}
+	if err := writeDocTail(&buf, meta); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// writeDocHead writes the document up to the first flag: `{`, $evaluators,
+// $schema and `"flags":{`.
+func writeDocHead(buf *bytes.Buffer, evaluators map[string]json.RawMessage, schema string) error {
+	buf.WriteByte('{')
+	if len(evaluators) > 0 {
+		buf.WriteString(`"$evaluators":{`)
+		for i, name := range sortedKeys(evaluators) {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			writeString(buf, name)
+			buf.WriteByte(':')
+			if err := writeRaw(buf, evaluators[name]); err != nil {
+				return fmt.Errorf("$evaluators.%s: %w", name, err)
+			}
+		}
+		buf.WriteString("},")
+	}
+	if schema != "" {
+		buf.WriteString(`"$schema":`)
+		writeString(buf, schema)
+		buf.WriteByte(',')
+	}
+	buf.WriteString(`"flags":{`)
+	return nil
+}
+
+// writeDocTail closes the flags object and writes metadata and the final `}`.
+func writeDocTail(buf *bytes.Buffer, meta map[string]any) error {
+	buf.WriteByte('}')
+	if len(meta) > 0 {
+		buf.WriteString(`,"metadata":`)
+		if err := writeValue(buf, meta, 0); err != nil {
+			return fmt.Errorf("metadata: %w", err)
+		}
+	}
+	buf.WriteByte('}')
+	return nil
+}
+
+// revisionHasher computes a revision while flags are encoded one by one, in
+// key order, without holding the whole encoding in memory.
+type revisionHasher struct {
+	h     hash.Hash
+	buf   bytes.Buffer
+	first bool
+}
+
+func newRevisionHasher(evaluators map[string]json.RawMessage) (*revisionHasher, error) {
+	r := &revisionHasher{h: sha256.New(), first: true}
+	if err := writeDocHead(&r.buf, evaluators, ""); err != nil {
+		return nil, err
+	}
+	r.h.Write(r.buf.Bytes())
+	return r, nil
+}
+
+// add appends one flag (keys must come in sorted order).
+func (r *revisionHasher) add(key string, encoded []byte) {
+	r.buf.Reset()
+	if !r.first {
+		r.buf.WriteByte(',')
+	}
+	r.first = false
+	writeString(&r.buf, key)
+	r.buf.WriteByte(':')
+	r.h.Write(r.buf.Bytes())
+	r.h.Write(encoded)
+}
+
+// sum finishes with the stable part of meta and returns the revision.
+func (r *revisionHasher) sum(meta map[string]any) (string, error) {
+	r.buf.Reset()
+	if err := writeDocTail(&r.buf, stableMetadata(meta)); err != nil {
+		return "", err
+	}
+	r.h.Write(r.buf.Bytes())
+	return hex.EncodeToString(r.h.Sum(nil)), nil
+}
+
+// canonicalFlag encodes one flag: defaultVariant, metadata, state, targeting, variants.
+func canonicalFlag(f *Flag) ([]byte, error) {
+	return canonicalCompiledFlag(f, nil)
+}
+
+// canonicalCompiledFlag is canonicalFlag reusing what Compile already sorted
+// (cf may be nil).
+func canonicalCompiledFlag(f *Flag, cf *compiledFlag) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(128 + len(f.Targeting))
+	if err := writeCanonicalFlag(&buf, f, cf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// writeCanonicalFlag appends the canonical encoding of f to buf (cf may be nil).
+func writeCanonicalFlag(buf *bytes.Buffer, f *Flag, cf *compiledFlag) error {
+	if f == nil {
+		return fmt.Errorf("nil flag")
+	}
+	buf.WriteString(`{"defaultVariant":`)
+	if f.DefaultVariant == nil {
+		buf.WriteString("null")
+	} else {
+		writeString(buf, *f.DefaultVariant)
+	}
+	if len(f.Metadata) > 0 {
+		buf.WriteString(`,"metadata":`)
+		var err error
+		if cf != nil && len(cf.metaKeys) == len(f.Metadata) {
+			buf.WriteByte('{')
+			for i, k := range cf.metaKeys {
+				if i > 0 {
+					buf.WriteByte(',')
+				}
+				writeString(buf, k)
+				buf.WriteByte(':')
+				if err = writeValue(buf, f.Metadata[k], 1); err != nil {
+					break
+				}
+			}
+			buf.WriteByte('}')
+		} else {
+			err = writeValue(buf, f.Metadata, 0)
+		}
+		if err != nil {
+			return fmt.Errorf("metadata: %w", err)
+		}
+	}
+	buf.WriteString(`,"state":`)
+	writeString(buf, string(f.State))
+	if !isEmptyTargeting(f.Targeting) {
+		buf.WriteString(`,"targeting":`)
+		if _, ok := f.cachedTargeting(); ok {
+			buf.Write(f.Targeting) // Parse stored it in canonical form
+		} else if err := writeRaw(buf, f.Targeting); err != nil {
+			return fmt.Errorf("targeting: %w", err)
+		}
+	}
+	buf.WriteString(`,"variants":`)
+	if cf != nil && len(cf.variants) == len(f.Variants) {
+		buf.WriteByte('{')
+		for i, v := range cf.variants {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			writeString(buf, v.name)
+			buf.WriteByte(':')
+			if err := writeValue(buf, v.raw, 1); err != nil {
+				return fmt.Errorf("variants.%s: %w", v.name, err)
+			}
+		}
+		buf.WriteByte('}')
+	} else {
+		variants := f.Variants
+		if variants == nil {
+			variants = map[string]any{}
+		}
+		if err := writeValue(buf, variants, 0); err != nil {
+			return fmt.Errorf("variants: %w", err)
+		}
+	}
+	buf.WriteByte('}')
+	return nil
+}
+
+// isEmptyTargeting tells absent, null and {} targeting apart from real rules.
+func isEmptyTargeting(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || string(t) == "null" {
+		return true
+	}
+	if t[0] != '{' {
+		return false
+	}
+	return len(bytes.TrimSpace(t[1:len(t)-1])) == 0
+}
+
+// CanonicalValue encodes any JSON-like Go value with the canonical rules
+// (sorted keys, ECMAScript numbers, minimal escaping). Accepted: nil, bool,
+// string, every Go integer and float type (finite), json.Number,
+// json.RawMessage, []any, map[string]any and other slices/maps with string keys.
+func CanonicalValue(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(64)
+	if err := writeValue(&buf, v, 0); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func writeRaw(buf *bytes.Buffer, raw json.RawMessage) error {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return fmt.Errorf("invalid JSON: %w", err)
+	}
+	return writeValue(buf, v, 0)
+}
+
+// maxEncodeDepth bounds recursion for values built in Go (decoded ones are already bounded).
+const maxEncodeDepth = 10000
+
+func writeValue(buf *bytes.Buffer, v any, depth int) error {
+	if depth > maxEncodeDepth {
+		return fmt.Errorf("value nested deeper than %d levels", maxEncodeDepth)
+	}
+	switch x := v.(type) {
+	case nil:
+		buf.WriteString("null")
+	case bool:
+		if x {
+			buf.WriteString("true")
+		} else {
+			buf.WriteString("false")
+		}
+	case string:
+		if !utf8.ValidString(x) {
+			return fmt.Errorf("string %q is not valid UTF-8", x)
+		}
+		writeString(buf, x)
+	case float64:
+		return writeNumber(buf, x)
+	case float32:
+		return writeNumber(buf, float64(x))
+	case int:
+		return writeNumber(buf, float64(x))
+	case int64:
+		return writeNumber(buf, float64(x))
+	case int32:
+		return writeNumber(buf, float64(x))
+	case int16:
+		return writeNumber(buf, float64(x))
+	case int8:
+		return writeNumber(buf, float64(x))
+	case uint:
+		return writeNumber(buf, float64(x))
+	case uint64:
+		return writeNumber(buf, float64(x))
+	case uint32:
+		return writeNumber(buf, float64(x))
+	case uint16:
+		return writeNumber(buf, float64(x))
+	case uint8:
+		return writeNumber(buf, float64(x))
+	case json.Number:
+		f, err := x.Float64()
+		if err != nil {
+			return fmt.Errorf("number %q: %w", x, err)
+		}
+		return writeNumber(buf, f)
+	case json.RawMessage:
+		return writeRaw(buf, x)
+	case []any:
+		buf.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			if err := writeValue(buf, e, depth+1); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte(']')
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys) // Go compares strings bytewise: UTF-8 byte order = code point order
+		buf.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			if !utf8.ValidString(k) {
+				return fmt.Errorf("key %q is not valid UTF-8", k)
+			}
+			writeString(buf, k)
+			buf.WriteByte(':')
+			if err := writeValue(buf, x[k], depth+1); err != nil {
+				return fmt.Errorf("%s: %w", k, err)
+			}
+		}
+		buf.WriteByte('}')
+	default:
+		return writeReflect(buf, v, depth)
+	}
+	return nil
+}
+
+// writeReflect handles typed slices and string-keyed maps ([]string, map[string]string, ...).
+func writeReflect(buf *bytes.Buffer, v any, depth int) error {
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Slice, reflect.Array:
+		a := make([]any, rv.Len())
+		for i := range a {
+			a[i] = rv.Index(i).Interface()
+		}
+		return writeValue(buf, a, depth)
+	case reflect.Map:
+		if rv.Type().Key().Kind() != reflect.String {
+			return fmt.Errorf("unsupported map key type %s", rv.Type().Key())
+		}
+		m := make(map[string]any, rv.Len())
+		it := rv.MapRange()
+		for it.Next() {
+			m[it.Key().String()] = it.Value().Interface()
+		}
+		return writeValue(buf, m, depth)
+	case reflect.String:
+		return writeValue(buf, rv.String(), depth)
+	case reflect.Bool:
+		return writeValue(buf, rv.Bool(), depth)
+	case reflect.Float32, reflect.Float64:
+		return writeNumber(buf, rv.Float())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return writeNumber(buf, float64(rv.Int()))
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return writeNumber(buf, float64(rv.Uint()))
+	case reflect.Pointer, reflect.Interface:
+		if rv.IsNil() {
+			buf.WriteString("null")
+			return nil
+		}
+		return writeValue(buf, rv.Elem().Interface(), depth+1)
+	}
+	return fmt.Errorf("unsupported value type %T", v)
+}
+
+func writeNumber(buf *bytes.Buffer, f float64) error {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return fmt.Errorf("number %v is not finite", f)
+	}
+	buf.WriteString(FormatNumber(f))
+	return nil
+}
+
+// FormatNumber renders a finite float64 like ECMAScript Number::toString, with
+// integral values below 2^53 in plain integer form (-0 → "0"). It is the number
+// format of the canonical encoding and of number→string coercion in rules.
+func FormatNumber(f float64) string {
+	if f == 0 {
+		return "0"
+	}
+	if f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+		return strconv.FormatInt(int64(f), 10)
+	}
+	if math.IsNaN(f) {
+		return "NaN"
+	}
+	if math.IsInf(f, 1) {
+		return "Infinity"
+	}
+	if math.IsInf(f, -1) {
+		return "-Infinity"
+	}
+	sign := ""
+	if f < 0 {
+		sign = "-"
+		f = -f
+	}
+	// Shortest round-trip digits: "d.ddde±XX".
+	e := strconv.FormatFloat(f, 'e', -1, 64)
+	mant, expStr, _ := strings.Cut(e, "e")
+	digits := strings.Replace(mant, ".", "", 1)
+	exp, _ := strconv.Atoi(expStr)
+	k := len(digits)
+	n := exp + 1 // value = 0.digits × 10^n
+	var s string
+	switch {
+	case k <= n && n <= 21:
+		s = digits + strings.Repeat("0", n-k)
+	case 0 < n && n <= 21:
+		s = digits[:n] + "." + digits[n:]
+	case -6 < n && n <= 0:
+		s = "0." + strings.Repeat("0", -n) + digits
+	default:
+		es := "+"
+		if n-1 < 0 {
+			es = "-"
+		}
+		ex := n - 1
+		if ex < 0 {
+			ex = -ex
+		}
+		if k == 1 {
+			s = digits + "e" + es + strconv.Itoa(ex)
+		} else {
+			s = digits[:1] + "." + digits[1:] + "e" + es + strconv.Itoa(ex)
+		}
+	}
+	return sign + s
+}
+
+const hexDigits = "0123456789abcdef"
+
+// writeString writes s as a JSON string with the canonical (minimal) escaping.
+func writeString(buf *bytes.Buffer, s string) {
+	buf.WriteByte('"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		buf.WriteString(s[start:i])
+		switch c {
+		case '"':
+			buf.WriteString(`\"`)
+		case '\\':
+			buf.WriteString(`\\`)
+		case '\b':
+			buf.WriteString(`\b`)
+		case '\t':
+			buf.WriteString(`\t`)
+		case '\n':
+			buf.WriteString(`\n`)
+		case '\f':
+			buf.WriteString(`\f`)
+		case '\r':
+			buf.WriteString(`\r`)
+		default:
+			buf.WriteString(`\u00`)
+			buf.WriteByte(hexDigits[c>>4])
+			buf.WriteByte(hexDigits[c&0xf])
+		}
+		start = i + 1
+	}
+	buf.WriteString(s[start:])
+	buf.WriteByte('"')
+}

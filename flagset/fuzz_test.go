@@ -1,0 +1,99 @@
+package flagset
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+var fuzzDocs = []string{
+	basicDoc,
+	benchDoc,
+	`{"flags":{}}`,
+	`{"$evaluators":{"staff":{"ends_with":[{"var":"email"},"@x.com"]}},"flags":{"a":{"state":"ENABLED","variants":{"on":true,"off":false},"defaultVariant":"off","targeting":{"if":[{"$ref":"staff"},"on",null]}}}}`,
+	`{"flags":{"f":{"state":"ENABLED","variants":{"a":1,"b":2.5},"targeting":{"fractional":[{"var":"email"},["a",1],["b",3]]}}}}`,
+	`{"flags":{"x":{"state":"DISABLED","variants":{"o":{"k":[1,"2",null]}},"defaultVariant":"o","metadata":{"expiresAt":"2027-01-01T00:00:00Z"}}}}`,
+	"flags:\n  y:\n    state: ENABLED\n    variants: {a: 'x', b: 'y'}\n    defaultVariant: a\n    targeting: {if: [{sem_ver: [{var: v}, '>=', '1.2.0']}, b, a]}\n",
+	`{"flags":{"bad":{"state":"ON","variants":{"a":[1]}}},"extra":1}`,
+	`{"flags":{"r":{"state":"ENABLED","variants":{"a":"a"},"targeting":{"$ref":"loop"}}},"$evaluators":{"loop":{"$ref":"loop"}}}`,
+}
+
+// FuzzParse: Parse/Load never panic; a document that loads without problems
+// evaluates every flag for every type without panicking.
+func FuzzParse(f *testing.F) {
+	for _, d := range fuzzDocs {
+		f.Add([]byte(d))
+	}
+	ctxs := []map[string]any{
+		nil,
+		{"targetingKey": "user-1", "email": "a@x.com", "v": "1.2.3"},
+		{"targetingKey": 5, "email": []any{1.0}, "v": map[string]any{"a": nil}},
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, ps, err := Load(data)
+		if err != nil {
+			if s != nil {
+				t.Fatal("Load returned a Set and an error")
+			}
+			return
+		}
+		if s == nil {
+			t.Fatal("Load returned neither a Set nor an error")
+		}
+		if _, err := Canonical(s.Document()); err != nil {
+			t.Fatalf("Canonical of a compiled set: %v", err)
+		}
+		if len(ps) > 0 {
+			return
+		}
+		for _, key := range s.Keys() {
+			for typ := TypeBoolean; typ <= TypeObject; typ++ {
+				for _, ctx := range ctxs {
+					r := s.EvaluateAt(key, typ, nil, ctx, 1700000000)
+					if r.Reason == "" {
+						t.Fatalf("%s: empty reason", key)
+					}
+				}
+			}
+		}
+	})
+}
+
+// FuzzEvaluate: compiling and running any rule on any context never panics.
+func FuzzEvaluate(f *testing.F) {
+	seeds := [][2]string{
+		{`{"if":[{"ends_with":[{"var":"email"},"@example.com"]},"on","off"]}`, `{"email":"a@example.com"}`},
+		{`{"fractional":[["a",50],["b",50]]}`, `{"targetingKey":"u1"}`},
+		{`{"fractional":[{"cat":[{"var":"$flagd.flagKey"},{"var":"id"}]},["a",1],["b",1]]}`, `{"id":7}`},
+		{`{"sem_ver":[{"var":"v"},"^","1.0.0"]}`, `{"v":"1.5.0-rc.1+b"}`},
+		{`{"reduce":[{"var":"xs"},{"+":[{"var":"current"},{"var":"accumulator"}]},0]}`, `{"xs":[1,2,"3"]}`},
+		{`{"map":[{"var":"xs"},{"substr":[{"var":""},-2,-1]}]}`, `{"xs":["abc",5,null]}`},
+		{`{"missing_some":[1,["a","b.c"]]}`, `{"b":{"c":0}}`},
+		{`{"in":[{"var":"u.0"},{"merge":[["x"],"y"]}]}`, `{"u":["y"]}`},
+		{`{"<":[1,{"var":"n"},{"%":[7,0]}]}`, `{"n":"2"}`},
+		{`{"var":""}`, `{"$flagd":1}`},
+	}
+	for _, s := range seeds {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, rule, ctx string) {
+		var c map[string]any
+		if json.Unmarshal([]byte(ctx), &c) != nil {
+			c = nil
+		}
+		raw := json.RawMessage(rule)
+		if !json.Valid(raw) {
+			return
+		}
+		n, errs := newRuleCompiler(map[string]json.RawMessage{"e": raw}).compileTargeting(&Flag{Targeting: raw})
+		if len(errs) > 0 {
+			if n != nil {
+				t.Fatal("problems and a compiled rule")
+			}
+			return
+		}
+		out := n.eval(&state{ctx: c, flagKey: "f", now: 1, hasNow: true})
+		if _, err := CanonicalValue(out); err != nil {
+			t.Fatalf("rule result is not JSON: %#v: %v", out, err)
+		}
+	})
+}

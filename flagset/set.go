@@ -1,0 +1,748 @@
+package flagset
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode"
+)
+
+// Set is a validated, compiled, immutable flag set. Safe for concurrent use.
+type Set struct {
+	flags       map[string]*compiledFlag
+	keys        []string
+	doc         *Document
+	meta        map[string]any
+	revision    string
+	generation  int64
+	generatedAt time.Time
+	hasGenAt    bool
+}
+
+// compiledFlag is a flag ready to evaluate: every Result part that does not
+// depend on the caller is precomputed so the static path does not allocate.
+type compiledFlag struct {
+	key        string
+	own        Flag  // the definition as compiled
+	def        *Flag // &own
+	setMeta    map[string]any
+	meta       atomic.Pointer[map[string]any] // set + flag metadata, merged on first use
+	disabled   bool
+	variants   []*compiledVariant          // sorted by name
+	byName     map[string]*compiledVariant // only for flags with many variants
+	metaKeys   []string                    // the flag's metadata keys, sorted (used while compiling)
+	defVariant *compiledVariant            // nil: the caller's default is used
+	rule       node                        // nil: no targeting
+	ruleErr    string                      // non-empty: targeting cannot be evaluated (PARSE_ERROR)
+	digest     [sha256.Size]byte
+}
+
+// compiledVariant holds the variant's value boxed once per requested Type.
+type compiledVariant struct {
+	name   string
+	values [TypeObject + 1]any
+	ok     [TypeObject + 1]bool
+	raw    any // the value as written, for TYPE_MISMATCH messages
+}
+
+func (t Type) String() string {
+	switch t {
+	case TypeBoolean:
+		return "boolean"
+	case TypeString:
+		return "string"
+	case TypeInteger:
+		return "integer"
+	case TypeFloat:
+		return "float"
+	case TypeObject:
+		return "object"
+	}
+	return fmt.Sprintf("Type(%d)", uint8(t))
+}
+
+// Error lists every problem, one per line.
+func (ps Problems) Error() string {
+	msgs := make([]string, len(ps))
+	for i, p := range ps {
+		msgs[i] = p.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// Validate returns every problem of the document (set level and per flag).
+func (d *Document) Validate() Problems {
+	_, ps := Compile(d)
+	return ps
+}
+
+// ValidateFlag validates one flag given the document's $evaluators.
+func ValidateFlag(key string, f *Flag, evaluators map[string]json.RawMessage) Problems {
+	_, structural, targeting := compileFlag(key, f, newRuleCompiler(evaluators))
+	return append(structural, targeting...)
+}
+
+// Load is Parse followed by Compile.
+func Load(data []byte) (*Set, Problems, error) {
+	d, err := Parse(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, ps := Compile(d)
+	return s, ps, nil
+}
+
+// Compile validates and compiles d. Invalid flags are left out of the Set and reported
+// in Problems; set-level problems are reported too. The Set is never nil.
+//
+// A flag whose only problems are in its targeting (unknown operator, bad $ref,
+// wrong arity) stays in the Set and evaluates to ERROR/PARSE_ERROR, so readers
+// handed such a document behave like every other reader; the daemon drops
+// flags with problems before publishing.
+func Compile(d *Document) (*Set, Problems) {
+	s := &Set{meta: map[string]any{}}
+	if d == nil {
+		s.flags = map[string]*compiledFlag{}
+		s.doc = &Document{Flags: map[string]*Flag{}}
+		s.revision, _ = Revision(s.doc)
+		return s, Problems{{Path: "", Message: "no document"}}
+	}
+	s.flags = make(map[string]*compiledFlag, len(d.Flags))
+	var problems Problems
+	problems = append(problems, d.problems...)
+	problems = append(problems, validateSetMetadata(d.Metadata)...)
+	for k, v := range d.Metadata {
+		s.meta[k] = normalize(v)
+	}
+
+	rc := newRuleCompiler(d.Evaluators)
+	goodEvaluators := map[string]json.RawMessage{}
+	for _, name := range sortedKeys(d.Evaluators) {
+		ce, _ := rc.evaluator(name)
+		if len(ce.errs) > 0 {
+			for _, e := range ce.errs {
+				problems = append(problems, Problem{Path: "$evaluators." + name, Message: e})
+			}
+			continue
+		}
+		goodEvaluators[name] = d.Evaluators[name]
+	}
+	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Path < problems[j].Path })
+
+	s.doc = &Document{Schema: d.Schema, Flags: make(map[string]*Flag, len(d.Flags))}
+	if len(d.Metadata) > 0 {
+		s.doc.Metadata = make(map[string]any, len(d.Metadata))
+		for k, v := range d.Metadata {
+			s.doc.Metadata[k] = v
+		}
+	}
+	if len(goodEvaluators) > 0 {
+		s.doc.Evaluators = goodEvaluators
+	}
+	rev, err := newRevisionHasher(s.doc.Evaluators)
+	if err != nil { // good evaluators always encode; keep going without a revision
+		problems = append(problems, Problem{Path: "$evaluators", Message: err.Error()})
+	}
+	keys := sortedKeys(d.Flags)
+	entries := compileFlags(keys, d.Flags, rc)
+	s.keys = make([]string, 0, len(keys))
+	for i, key := range keys {
+		e := &entries[i]
+		problems = append(problems, e.structural...)
+		problems = append(problems, e.targeting...)
+		if e.cf == nil {
+			continue
+		}
+		if e.encErr != nil {
+			problems = append(problems, Problem{Flag: key, Path: "flags." + key, Message: e.encErr.Error()})
+			continue
+		}
+		if rev != nil {
+			rev.add(key, e.enc)
+		}
+		e.cf.setMeta = s.meta
+		s.flags[key] = e.cf
+		s.keys = append(s.keys, key)
+		s.doc.Flags[key] = e.cf.def
+	}
+
+	if v, ok := d.Metadata[MetaVersion].(string); ok && v != "" {
+		s.revision = v
+	} else if rev != nil {
+		if r, err := rev.sum(d.Metadata); err == nil {
+			s.revision = r
+		} else {
+			problems = append(problems, Problem{Path: "metadata", Message: err.Error()})
+		}
+	}
+	if g, ok := normalize(d.Metadata[MetaGeneration]).(float64); ok && g == math.Trunc(g) {
+		s.generation = int64(g)
+	}
+	if t, ok := d.Metadata[MetaGeneratedAt].(string); ok {
+		if ts, err := time.Parse(time.RFC3339, t); err == nil {
+			s.generatedAt, s.hasGenAt = ts, true
+		}
+	}
+	return s, problems
+}
+
+// compiledEntry is one flag's compile result.
+type compiledEntry struct {
+	cf                    *compiledFlag
+	structural, targeting Problems
+	enc                   []byte // canonical encoding (when cf != nil and encErr == nil)
+	encErr                error
+}
+
+// parallelCompileMin is the flag count from which Compile uses several cores:
+// large snapshots are compiled on every sync and every reader reload.
+var parallelCompileMin = 2000 // a variable so tests can compare both paths
+
+// compileFlags compiles the flags named by keys; entries[i] belongs to keys[i].
+// Flags are independent once $evaluators are compiled, so big sets are split
+// across up to 4 goroutines; the caller merges the results in key order, so the
+// outcome does not depend on the split.
+func compileFlags(keys []string, flags map[string]*Flag, rc *ruleCompiler) []compiledEntry {
+	entries := make([]compiledEntry, len(keys))
+	workers := min(runtime.GOMAXPROCS(0), 4)
+	if len(keys) < parallelCompileMin || workers < 2 {
+		compileRange(entries, keys, flags, rc, 0, len(keys))
+		return entries
+	}
+	var wg sync.WaitGroup
+	chunk := (len(keys) + workers - 1) / workers
+	for lo := 0; lo < len(keys); lo += chunk {
+		hi := min(lo+chunk, len(keys))
+		wc := rc.fork()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			compileRange(entries, keys, flags, wc, lo, hi)
+		}()
+	}
+	wg.Wait()
+	return entries
+}
+
+// compileRange compiles keys[lo:hi] into entries[lo:hi].
+func compileRange(entries []compiledEntry, keys []string, flags map[string]*Flag, rc *ruleCompiler, lo, hi int) {
+	var enc bytes.Buffer
+	var arena []byte // the range's encodings share one growing buffer
+	for i := lo; i < hi; i++ {
+		key, f := keys[i], flags[keys[i]]
+		e := &entries[i]
+		e.cf, e.structural, e.targeting = compileFlag(key, f, rc)
+		if e.cf == nil {
+			continue
+		}
+		enc.Reset()
+		e.encErr = writeCanonicalFlag(&enc, f, e.cf)
+		e.cf.metaKeys = nil
+		if e.encErr != nil {
+			continue
+		}
+		e.cf.digest = sha256.Sum256(enc.Bytes())
+		start := len(arena)
+		arena = append(arena, enc.Bytes()...)
+		e.enc = arena[start:len(arena):len(arena)]
+	}
+}
+
+// smallVariantCount is up to how many variants a linear search beats a map.
+const smallVariantCount = 8
+
+// variant finds a variant by name; nil if there is none.
+func (f *compiledFlag) variant(name string) *compiledVariant {
+	if f.byName != nil {
+		return f.byName[name]
+	}
+	for _, v := range f.variants {
+		if v.name == name {
+			return v
+		}
+	}
+	return nil
+}
+
+// metadata is the flag's result metadata. Merging is deferred to the first
+// evaluation so loading many flags stays cheap; later calls do not allocate.
+func (f *compiledFlag) metadata() map[string]any {
+	if m := f.meta.Load(); m != nil {
+		return *m
+	}
+	return f.mergeMetadata()
+}
+
+func (f *compiledFlag) mergeMetadata() map[string]any {
+	m := mergeMeta(f.setMeta, f.def.Metadata)
+	f.meta.CompareAndSwap(nil, &m)
+	return *f.meta.Load()
+}
+
+// mergeMeta is the set metadata overlaid with the flag's own; it shares the set
+// map when the flag has none.
+func mergeMeta(set, flag map[string]any) map[string]any {
+	if len(flag) == 0 {
+		return set
+	}
+	m := make(map[string]any, len(set)+len(flag))
+	for k, v := range set {
+		m[k] = v
+	}
+	for k, v := range flag {
+		m[k] = normalize(v)
+	}
+	return m
+}
+
+// ValidFlagKey tells whether key is an acceptable flag key: non-empty, made of
+// Unicode letters (category L), decimal digits (category Nd) and _ - . / :
+func ValidFlagKey(key string) bool {
+	if key == "" {
+		return false
+	}
+	ascii := true
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-', c == '.', c == '/', c == ':':
+		case c >= 0x80:
+			ascii = false
+		default:
+			return false
+		}
+	}
+	if ascii {
+		return true
+	}
+	for _, r := range key {
+		if unicode.IsLetter(r) || unicode.Is(unicode.Nd, r) || strings.ContainsRune("_-./:", r) {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// compileFlag checks one flag. Structural problems make cf nil; targeting
+// problems keep cf with a targeting that yields PARSE_ERROR.
+func compileFlag(key string, f *Flag, rc *ruleCompiler) (cf *compiledFlag, structural, targeting Problems) {
+	add := func(field, msg string) {
+		p := "flags." + key
+		if field != "" {
+			p += "." + field
+		}
+		structural = append(structural, Problem{Flag: key, Path: p, Message: msg})
+	}
+	if !ValidFlagKey(key) {
+		add("", fmt.Sprintf("invalid flag key %q: use letters, digits and _ - . / : only", key))
+	}
+	if f == nil {
+		add("", "flag is null")
+		return nil, structural, nil
+	}
+	for _, p := range f.problems {
+		add(p.field, p.message)
+	}
+	if f.notObject {
+		return nil, structural, nil
+	}
+	hasField := func(field string) bool {
+		for _, p := range f.problems {
+			if p.field == field {
+				return true
+			}
+		}
+		return false
+	}
+
+	if !hasField("state") && f.State != Enabled && f.State != Disabled {
+		if f.State == "" {
+			add("state", "required (ENABLED or DISABLED)")
+		} else {
+			add("state", fmt.Sprintf("%q is not a state (want ENABLED or DISABLED)", string(f.State)))
+		}
+	}
+
+	var cvs []*compiledVariant // sorted by name
+	if !hasField("variants") {
+		if f.Variants == nil {
+			add("variants", "required")
+		} else if len(f.Variants) == 0 {
+			add("variants", "must not be empty")
+		}
+		// One pass in map order; names are sorted only when reporting a problem.
+		first, mixed, bad := "", false, false
+		cvs = make([]*compiledVariant, 0, len(f.Variants))
+		store := make([]compiledVariant, len(f.Variants)) // one allocation for all variants
+		i := 0
+		for name, v := range f.Variants {
+			cv, t := compileVariant(&store[i], name, v)
+			i++
+			switch {
+			case cv == nil:
+				bad = true
+				continue
+			case first == "":
+				first = t
+			case t != first:
+				mixed = true
+			}
+			cvs = append(cvs, cv)
+		}
+		slices.SortFunc(cvs, func(a, b *compiledVariant) int { return strings.Compare(a.name, b.name) })
+		if bad || mixed {
+			byType := map[string][]string{}
+			for _, name := range sortedKeys(f.Variants) {
+				t := variantType(f.Variants[name])
+				if t == "" {
+					add("variants."+name, fmt.Sprintf("unsupported value type %s (want boolean, string, number or object)", typeName(f.Variants[name])))
+					continue
+				}
+				byType[t] = append(byType[t], name)
+			}
+			if len(byType) > 1 {
+				parts := make([]string, 0, len(byType))
+				for _, t := range sortedKeys(byType) {
+					parts = append(parts, fmt.Sprintf("%s (%s)", t, strings.Join(byType[t], ", ")))
+				}
+				add("variants", "values must all have one type, found "+strings.Join(parts, " and "))
+			}
+		}
+	}
+
+	if f.DefaultVariant != nil && !hasField("variants") && len(f.Variants) > 0 {
+		if _, ok := f.Variants[*f.DefaultVariant]; !ok {
+			add("defaultVariant", fmt.Sprintf("%q is not a variant (have: %s)", *f.DefaultVariant, strings.Join(sortedKeys(f.Variants), ", ")))
+		}
+	}
+
+	var metaKeys []string
+	if len(f.Metadata) > 0 {
+		// Reuse one slice across flags: the keys are only needed until the
+		// flag's canonical encoding is written.
+		metaKeys = rc.scratch[:0]
+		for k := range f.Metadata {
+			metaKeys = append(metaKeys, k)
+		}
+		slices.Sort(metaKeys)
+		rc.scratch = metaKeys
+	}
+	for _, mk := range metaKeys {
+		if msg := metadataProblem(mk, f.Metadata[mk]); msg != "" {
+			add("metadata."+mk, msg)
+		}
+	}
+
+	cf = &compiledFlag{key: key, own: *f, disabled: f.State == Disabled}
+	cf.def = &cf.own // a copy: changing the caller's Flag later does not change the Set
+	if !isEmptyTargeting(f.Targeting) {
+		n, errs := rc.compileTargeting(f)
+		for _, e := range errs {
+			targeting = append(targeting, Problem{Flag: key, Path: "flags." + key + ".targeting", Message: e})
+		}
+		if len(errs) > 0 {
+			cf.ruleErr = "targeting cannot be evaluated: " + strings.Join(errs, "; ")
+		} else {
+			cf.rule = n
+		}
+	}
+	if len(structural) > 0 {
+		return nil, structural, targeting
+	}
+	cf.variants = cvs
+	cf.metaKeys = metaKeys
+	if len(cf.variants) > smallVariantCount {
+		cf.byName = make(map[string]*compiledVariant, len(cf.variants))
+		for _, v := range cf.variants {
+			cf.byName[v.name] = v
+		}
+	}
+	if f.DefaultVariant != nil {
+		cf.defVariant = cf.variant(*f.DefaultVariant)
+	}
+	return cf, nil, targeting
+}
+
+// metadataProblem checks one flag metadata entry; "" means fine.
+func metadataProblem(k string, v any) string {
+	if !isPrimitive(v) {
+		return "must be a string, number or boolean, got " + typeName(v)
+	}
+	switch k {
+	case MetaOwner, MetaDescription, MetaSource:
+		if _, ok := v.(string); !ok {
+			return "must be a string, got " + typeName(v)
+		}
+	case MetaExpiresAt:
+		ts, ok := v.(string)
+		if !ok {
+			return "must be an RFC 3339 time string, got " + typeName(v)
+		}
+		if _, err := time.Parse(time.RFC3339, ts); err != nil {
+			return fmt.Sprintf("%q is not an RFC 3339 time", ts)
+		}
+	}
+	return ""
+}
+
+func isPrimitive(v any) bool {
+	switch typeName(v) {
+	case "string", "number", "boolean":
+		return true
+	}
+	return false
+}
+
+// variantType is the variant's type name, "" when not allowed.
+func variantType(v any) string {
+	switch t := typeName(v); t {
+	case "boolean", "string", "number", "object":
+		return t
+	}
+	if _, ok := normalize(v).(map[string]any); ok {
+		return "object"
+	}
+	return ""
+}
+
+// compileVariant prepares one variant; it returns nil when the value's type is
+// not allowed, else the type name (boolean, string, number, object).
+func compileVariant(cv *compiledVariant, name string, raw any) (*compiledVariant, string) {
+	cv.name = name
+	v := normalize(raw)
+	cv.raw = v
+	// Store v itself (already boxed) rather than re-boxing x: no allocation.
+	switch x := v.(type) {
+	case bool:
+		cv.values[TypeBoolean], cv.ok[TypeBoolean] = v, true
+		return cv, "boolean"
+	case string:
+		cv.values[TypeString], cv.ok[TypeString] = v, true
+		return cv, "string"
+	case float64:
+		cv.values[TypeFloat], cv.ok[TypeFloat] = v, true
+		if x == math.Trunc(x) && x >= -(1<<63) && x < 1<<63 {
+			cv.values[TypeInteger], cv.ok[TypeInteger] = int64(x), true
+		}
+		return cv, "number"
+	case map[string]any:
+		cv.values[TypeObject], cv.ok[TypeObject] = v, true
+		return cv, "object"
+	}
+	return nil, ""
+}
+
+func validateSetMetadata(m map[string]any) Problems {
+	var ps Problems
+	for _, k := range sortedKeys(m) {
+		v := m[k]
+		path := "metadata." + k
+		if !isPrimitive(v) {
+			ps = append(ps, Problem{Path: path, Message: "must be a string, number or boolean, got " + typeName(v)})
+			continue
+		}
+		switch k {
+		case MetaFlagSetID, MetaVersion:
+			if _, ok := v.(string); !ok {
+				ps = append(ps, Problem{Path: path, Message: "must be a string, got " + typeName(v)})
+			}
+		case MetaGeneratedAt:
+			ts, ok := v.(string)
+			if !ok {
+				ps = append(ps, Problem{Path: path, Message: "must be an RFC 3339 time string, got " + typeName(v)})
+			} else if _, err := time.Parse(time.RFC3339, ts); err != nil {
+				ps = append(ps, Problem{Path: path, Message: fmt.Sprintf("%q is not an RFC 3339 time", ts)})
+			}
+		case MetaGeneration:
+			f, ok := normalize(v).(float64)
+			if !ok || f != math.Trunc(f) || f < 0 {
+				ps = append(ps, Problem{Path: path, Message: "must be a non-negative integer"})
+			}
+		}
+	}
+	return ps
+}
+
+// Evaluate resolves a flag for a caller; ctx holds the caller's attributes incl. targetingKey.
+func (s *Set) Evaluate(key string, typ Type, defaultValue any, ctx map[string]any) Result {
+	return s.evaluate(key, typ, defaultValue, ctx, 0, false)
+}
+
+// EvaluateAt is Evaluate with an explicit $flagd.timestamp (unix seconds).
+func (s *Set) EvaluateAt(key string, typ Type, defaultValue any, ctx map[string]any, now int64) Result {
+	return s.evaluate(key, typ, defaultValue, ctx, now, true)
+}
+
+func (s *Set) evaluate(key string, typ Type, def any, ctx map[string]any, now int64, hasNow bool) Result {
+	if s == nil { // no snapshot loaded yet: every flag is unknown
+		return Result{Value: def, Reason: ReasonError, ErrorCode: CodeFlagNotFound,
+			ErrorMessage: fmt.Sprintf("flag %q not found: no flag set loaded", key)}
+	}
+	f := s.flags[key]
+	if f == nil {
+		return Result{Value: def, Reason: ReasonError, ErrorCode: CodeFlagNotFound,
+			ErrorMessage: fmt.Sprintf("flag %q not found", key), Metadata: s.meta}
+	}
+	if typ < TypeBoolean || typ > TypeObject {
+		return Result{Value: def, Reason: ReasonError, ErrorCode: CodeGeneral,
+			ErrorMessage: fmt.Sprintf("unknown value type %d", uint8(typ)), Metadata: f.metadata()}
+	}
+	if f.disabled {
+		return Result{Value: def, Reason: ReasonDisabled, Metadata: f.metadata()}
+	}
+	if f.ruleErr != "" {
+		return Result{Value: def, Reason: ReasonError, ErrorCode: CodeParseError, ErrorMessage: f.ruleErr, Metadata: f.metadata()}
+	}
+	if f.rule == nil {
+		return f.resolve(f.defVariant, ReasonStatic, typ, def)
+	}
+	// A pooled state: evaluation state escapes through the node interface, and
+	// a pool keeps the targeting path free of allocations.
+	st := statePool.Get().(*state)
+	*st = state{ctx: ctx, flagKey: key, now: now, hasNow: hasNow}
+	out, crashed := runRule(f.rule, st)
+	*st = state{}
+	statePool.Put(st)
+	if crashed != nil {
+		return Result{Value: def, Reason: ReasonError, ErrorCode: CodeGeneral,
+			ErrorMessage: fmt.Sprintf("targeting failed: %v", crashed), Metadata: f.metadata()}
+	}
+	var name string
+	switch x := out.(type) {
+	case nil:
+		return f.resolve(f.defVariant, ReasonDefault, typ, def)
+	case string:
+		name = x
+	case bool:
+		name = "false"
+		if x {
+			name = "true"
+		}
+	default:
+		return Result{Value: def, Reason: ReasonError, ErrorCode: CodeGeneral,
+			ErrorMessage: "targeting returned " + typeName(out) + ", not a variant name", Metadata: f.metadata()}
+	}
+	v := f.variant(name)
+	if v == nil {
+		return Result{Value: def, Reason: ReasonError, ErrorCode: CodeGeneral,
+			ErrorMessage: fmt.Sprintf("targeting returned %q, which is not a variant", name), Metadata: f.metadata()}
+	}
+	return f.resolve(v, ReasonTargetingMatch, typ, def)
+}
+
+// runRule evaluates a rule; a panic (a bug, or a Go value in the context that
+// misbehaves) becomes an error result instead of crashing the caller.
+func runRule(n node, st *state) (out any, crashed any) {
+	defer func() {
+		if r := recover(); r != nil {
+			crashed = r
+		}
+	}()
+	return n.eval(st), nil
+}
+
+// resolve turns a selected variant (nil: none) into a Result of the requested type.
+func (f *compiledFlag) resolve(v *compiledVariant, reason Reason, typ Type, def any) (r Result) {
+	// Filling the named result field by field avoids building and copying a
+	// temporary Result on the hot static path.
+	r.Metadata = f.metadata()
+	switch {
+	case v == nil:
+		r.Value, r.Reason = def, ReasonDefault
+	case !v.ok[typ]:
+		r.Value, r.Reason, r.ErrorCode, r.ErrorMessage = def, ReasonError, CodeTypeMismatch, v.mismatchMessage(typ)
+	default:
+		r.Value, r.Variant, r.Reason = v.values[typ], v.name, reason
+	}
+	return r
+}
+
+// mismatchMessage explains why the variant's value is not of type t.
+func (v *compiledVariant) mismatchMessage(t Type) string {
+	if f, ok := v.raw.(float64); ok && t == TypeInteger {
+		return fmt.Sprintf("variant %q is %s, not an integer", v.name, FormatNumber(f))
+	}
+	return fmt.Sprintf("variant %q is %s, not %s", v.name, typeName(v.raw), t)
+}
+
+// Keys returns the flag keys, sorted.
+func (s *Set) Keys() []string {
+	if s == nil {
+		return nil
+	}
+	return append([]string(nil), s.keys...)
+}
+
+// Len is the number of flags.
+func (s *Set) Len() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.keys)
+}
+
+// Flag returns the definition of key as compiled (shared; do not mutate).
+func (s *Set) Flag(key string) (*Flag, bool) {
+	f, ok := s.flags[key]
+	if !ok {
+		return nil, false
+	}
+	return f.def, true
+}
+
+// Document returns the document of the valid flags (shared; do not mutate).
+func (s *Set) Document() *Document { return s.doc }
+
+// Metadata returns the flag-set metadata (shared; do not mutate).
+func (s *Set) Metadata() map[string]any { return s.meta }
+
+// FlagSetID returns metadata.flagSetId or "".
+func (s *Set) FlagSetID() string {
+	id, _ := s.meta[MetaFlagSetID].(string)
+	return id
+}
+
+// Revision returns metadata.version if present, else the computed revision.
+func (s *Set) Revision() string { return s.revision }
+
+// Generation returns metadata["flagsync.generation"] or 0.
+func (s *Set) Generation() int64 { return s.generation }
+
+// GeneratedAt returns metadata["flagsync.generatedAt"] parsed, if present.
+func (s *Set) GeneratedAt() (time.Time, bool) { return s.generatedAt, s.hasGenAt }
+
+// Diff lists the flag keys added, removed and changed (any field) from old to new, sorted.
+// old may be nil.
+func Diff(old, new *Set) (added, removed, changed []string) {
+	if new == nil {
+		new = &Set{}
+	}
+	if old == nil {
+		old = &Set{}
+	}
+	for _, k := range new.keys {
+		of, ok := old.flags[k]
+		switch {
+		case !ok:
+			added = append(added, k)
+		case of.digest != new.flags[k].digest:
+			changed = append(changed, k)
+		}
+	}
+	for _, k := range old.keys {
+		if _, ok := new.flags[k]; !ok {
+			removed = append(removed, k)
+		}
+	}
+	return added, removed, changed
+}
