@@ -49,8 +49,12 @@ redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('SET', KEYS[3], ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[2])
-return 0
+return -1
 `)
+
+// published is what publishScript returns when it applied the snapshot; any other
+// value is the (newer or equal) generation Redis already holds, which may be 0.
+const published = -1
 
 // ErrStale is returned by Publish when Redis already holds a newer or equal generation.
 var ErrStale = errors.New("redis holds a newer snapshot")
@@ -74,7 +78,7 @@ func Publish(ctx context.Context, c redis.UniversalClient, prefix string, snapsh
 	if err != nil {
 		return fmt.Errorf("redis publish %s: %w", k.Snapshot, err)
 	}
-	if cur != 0 {
+	if cur != published {
 		return &StaleError{Current: cur}
 	}
 	return nil
@@ -148,4 +152,35 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 		return fmt.Errorf("fsync dir %s: %w", dir, err)
 	}
 	return nil
+}
+
+// ReadWithRevision returns the snapshot JSON and its revision in one atomic MGET, so
+// the pair always belongs to the same publish (with Redis Cluster the prefix must
+// carry a hash tag so both keys share a slot).
+func ReadWithRevision(ctx context.Context, c redis.UniversalClient, prefix string) (snapshot []byte, revision string, err error) {
+	k := KeysFor(prefix)
+	vals, err := c.MGet(ctx, k.Snapshot, k.Revision).Result()
+	if err != nil {
+		return nil, "", fmt.Errorf("redis mget %s %s: %w", k.Snapshot, k.Revision, err)
+	}
+	snap, ok := vals[0].(string)
+	if !ok {
+		return nil, "", fmt.Errorf("redis get %s: %w", k.Snapshot, ErrNoSnapshot)
+	}
+	rev, _ := vals[1].(string)
+	return []byte(snap), rev, nil
+}
+
+// ReadRevision returns the revision stored under prefix; it is the cheap check a
+// poller makes before fetching the whole snapshot. A missing key is ErrNoSnapshot.
+func ReadRevision(ctx context.Context, c redis.UniversalClient, prefix string) (string, error) {
+	k := KeysFor(prefix)
+	rev, err := c.Get(ctx, k.Revision).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("redis get %s: %w", k.Revision, ErrNoSnapshot)
+	}
+	if err != nil {
+		return "", fmt.Errorf("redis get %s: %w", k.Revision, err)
+	}
+	return rev, nil
 }
