@@ -40,6 +40,10 @@ func ParseValue(key string, raw []byte, origin string) (def *flagset.Flag, ov *O
 		}
 		return parsePatch(key, v, origin)
 	case nil:
+		if !isYAMLNull(trimmed) {
+			// Text YAML reads as nothing, e.g. "#2da44e" (a comment): a bare string.
+			return nil, &Overlay{Value: string(trimmed), HasValue: true, Origin: origin}, nil
+		}
 		return nil, nil, fmt.Errorf("flags.%s: null value", key)
 	default:
 		return nil, nil, fmt.Errorf("flags.%s: value must be a flag definition, a patch or a scalar, got %T", key, decoded)
@@ -66,14 +70,15 @@ func parsePatch(key string, m map[string]any, origin string) (*flagset.Flag, *Ov
 		case "state":
 			s, ok := val.(string)
 			if !ok || (flagset.State(s) != flagset.Enabled && flagset.State(s) != flagset.Disabled) {
-				return nil, nil, fmt.Errorf("flags.%s.state: must be ENABLED or DISABLED, got %v", key, val)
+				// The value is not repeated: stored values may be secrets.
+				return nil, nil, fmt.Errorf("flags.%s.state: must be ENABLED or DISABLED", key)
 			}
 			st := flagset.State(s)
 			ov.State = &st
 		case "defaultVariant":
 			s, ok := val.(string)
 			if !ok {
-				return nil, nil, fmt.Errorf("flags.%s.defaultVariant: must be a variant name, got %v", key, val)
+				return nil, nil, fmt.Errorf("flags.%s.defaultVariant: must be a variant name (a string), got a %T", key, val)
 			}
 			ov.DefaultVariant = &s
 		default:
@@ -84,6 +89,14 @@ func parsePatch(key string, m map[string]any, origin string) (*flagset.Flag, *Ov
 		return nil, nil, fmt.Errorf("flags.%s: empty patch", key)
 	}
 	return nil, ov, nil
+}
+
+func isYAMLNull(b []byte) bool {
+	switch string(b) {
+	case "null", "Null", "NULL", "~":
+		return true
+	}
+	return false
 }
 
 func mustJSONString(s string) string {

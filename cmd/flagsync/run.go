@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/flagsync/flagsync/daemon"
+)
+
+// defaultConfigPath is where run and sync look without --config.
+const defaultConfigPath = "flagsync.yaml"
+
+// defaultMemoryLimit is the soft Go memory limit of `flagsync run` unless GOMEMLIMIT
+// is set (see docs/CONFIG.md, "Memory").
+const defaultMemoryLimit = 40 << 20
+
+func init() {
+	register("run", command{summary: "run the sync daemon (schedule + watch) with its HTTP status endpoints", run: runDaemon})
+}
+
+func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fset := flag.NewFlagSet("run", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	configPath := fset.String("config", "", "configuration file (default ./"+defaultConfigPath+")")
+	fset.Usage = func() {
+		fmt.Fprintln(stderr, "usage: flagsync run [--config FILE]\n\nRuns until SIGINT/SIGTERM; SIGHUP reloads the configuration.")
+		fset.PrintDefaults()
+	}
+	if err := fset.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fset.NArg() > 0 {
+		fmt.Fprintf(stderr, "flagsync run: unexpected argument %q\n", fset.Arg(0))
+		return 2
+	}
+	path, cfg, code := loadConfig("run", *configPath, stderr)
+	if cfg == nil {
+		return code
+	}
+	level := new(slog.LevelVar)
+	logger := newLogger(cfg.Log, level, stderr)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Each sync builds a new snapshot next to the previous one and then drops
+		// it; without a limit the Go heap grows to twice the peak before collecting.
+		// A soft limit keeps a 10k-flag daemon well under 64 MB. It is soft: a larger
+		// flag set still works (the GC just runs more often); set GOMEMLIMIT to override.
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
+	// go-redis logs dial failures through the standard logger; route them to slog at
+	// debug: the daemon already reports output errors in its own log and status.
+	redis.SetLogger(redisLog{logger})
+	metrics := daemon.NewMetrics()
+	opts := daemon.Options{Logger: logger, Metrics: metrics}
+	d, err := daemon.New(cfg, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "flagsync run: config %s: %v\n", path, err)
+		return 2
+	}
+	srv := daemon.NewServer(metrics)
+	srv.Set(d)
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "flagsync run: http.listen: %v\n", err)
+		d.Close()
+		return 1
+	}
+	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("http server stopped", "err", err)
+		}
+	}()
+	logger.Info("flagsync running", "config", path, "flagSetId", cfg.FlagSetID, "http", ln.Addr().String(), "schedule", cfg.Schedule)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	start := func(d *daemon.Daemon) (context.CancelFunc, chan error) {
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- d.Run(runCtx) }()
+		return cancel, done
+	}
+	cancel, done := start(d)
+	for {
+		select {
+		case <-hup:
+			nd, ncfg, err := reload(path, cfg, opts)
+			if err != nil {
+				logger.Error("reload refused; the running configuration stays", "config", path, "err", err)
+				continue
+			}
+			// Stop the old pipeline (its in-flight sync finishes) before the new one
+			// starts, so there is never more than one writer.
+			cancel()
+			<-done
+			d.Close()
+			d, cfg = nd, ncfg
+			level.Set(levelOf(cfg.Log.Level))
+			srv.Set(d)
+			cancel, done = start(d)
+			logger.Info("configuration reloaded", "config", path)
+		case err := <-done:
+			cancel()
+			shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = httpSrv.Shutdown(shutdownCtx)
+			stop()
+			d.Close()
+			if err != nil {
+				logger.Error("daemon stopped", "err", err)
+				return 1
+			}
+			logger.Info("flagsync stopped")
+			return 0
+		}
+	}
+}
+
+// reload reads the configuration again and builds a daemon for it, without touching
+// the running one.
+func reload(path string, old *daemon.Config, opts daemon.Options) (*daemon.Daemon, *daemon.Config, error) {
+	cfg, err := daemon.LoadConfig(path, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.HTTP.Listen != old.HTTP.Listen {
+		opts.Logger.Warn("http.listen changed; it takes effect on restart", "listen", old.HTTP.Listen)
+		cfg.HTTP.Listen = old.HTTP.Listen
+	}
+	if cfg.Log.Format != old.Log.Format {
+		opts.Logger.Warn("log.format changed; it takes effect on restart")
+	}
+	d, err := daemon.New(cfg, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, cfg, nil
+}
+
+// loadConfig finds and loads the configuration for command name. On failure it has
+// printed why (and how to start, when there is no config at all) and returns the
+// exit code with a nil config.
+func loadConfig(name, flagPath string, stderr io.Writer) (string, *daemon.Config, int) {
+	path := flagPath
+	if path == "" {
+		path = defaultConfigPath
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			wd, _ := os.Getwd()
+			fmt.Fprintf(stderr, "flagsync %s: no configuration: looked for ./%s in %s and it does not exist.\n", name, defaultConfigPath, wd)
+			fmt.Fprintf(stderr, "To start, copy the example and edit it:\n    cp examples/quickstart/flagsync.yaml .\n")
+			fmt.Fprintf(stderr, "or name a configuration file:\n    flagsync %s --config path/to/flagsync.yaml\n", name)
+			fmt.Fprintf(stderr, "(or try it out from the repository root with: make run). Keys are documented in docs/CONFIG.md.\n")
+			return path, nil, 2
+		}
+	}
+	cfg, err := daemon.LoadConfig(path, nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "flagsync %s: %v\n", name, err)
+		return path, nil, 2
+	}
+	return path, cfg, 0
+}
+
+// newLogger builds the slog logger the configuration asks for.
+func newLogger(c daemon.LogConfig, level *slog.LevelVar, w io.Writer) *slog.Logger {
+	level.Set(levelOf(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func levelOf(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+// redisLog adapts go-redis's internal logging to slog.
+type redisLog struct{ l *slog.Logger }
+
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.l.DebugContext(ctx, "redis client", "message", fmt.Sprintf(format, v...))
+}

@@ -1,0 +1,505 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"gopkg.in/yaml.v3"
+
+	"github.com/flagsync/flagsync/transport"
+)
+
+// Defaults for optional configuration keys (documented in docs/CONFIG.md).
+const (
+	DefaultSchedule           = "@every 30s"
+	DefaultWatchDebounce      = 100 * time.Millisecond
+	DefaultSourceTimeout      = 10 * time.Second
+	DefaultListen             = "127.0.0.1:8080"
+	DefaultMaxRemovedFraction = 0.5
+	DefaultFileMode           = 0o644
+)
+
+// Config is a validated flagsync configuration.
+type Config struct {
+	FlagSetID     string         `yaml:"flagSetId"`
+	Sources       []SourceConfig `yaml:"-"`
+	Schedule      string         `yaml:"schedule"`
+	WatchDebounce time.Duration  `yaml:"watchDebounce"`
+	Outputs       OutputsConfig  `yaml:"outputs"`
+	HTTP          HTTPConfig     `yaml:"http"`
+	Guards        GuardsConfig   `yaml:"guards"`
+	Log           LogConfig      `yaml:"log"`
+
+	// Path is the file the configuration was read from ("" when parsed from bytes).
+	Path string `yaml:"-"`
+}
+
+// SourceConfig is one entry of sources:. Node is the whole entry after ${ENV}
+// expansion; the source type's factory decodes its own keys from it.
+type SourceConfig struct {
+	Name    string
+	Type    string
+	Timeout time.Duration
+	Node    *yaml.Node
+	index   int
+}
+
+// OutputsConfig lists where snapshots are published.
+type OutputsConfig struct {
+	File  *FileOutputConfig  `yaml:"file"`
+	Redis *RedisOutputConfig `yaml:"redis"`
+}
+
+// FileOutputConfig is the local JSON file output.
+type FileOutputConfig struct {
+	Path string `yaml:"path"`
+	Mode string `yaml:"mode"`
+
+	mode os.FileMode
+}
+
+// FileMode is the parsed mode (default 0644).
+func (f *FileOutputConfig) FileMode() os.FileMode { return f.mode }
+
+// RedisOutputConfig is the Redis output.
+type RedisOutputConfig struct {
+	URL    string `yaml:"url"`
+	Prefix string `yaml:"prefix"`
+}
+
+// HTTPConfig is the status/metrics listener.
+type HTTPConfig struct {
+	Listen string `yaml:"listen"`
+}
+
+// GuardsConfig are the safety checks before a publish.
+type GuardsConfig struct {
+	MaxRemovedFraction *float64 `yaml:"maxRemovedFraction"`
+	AllowEmpty         bool     `yaml:"allowEmpty"`
+}
+
+// RemovedFraction is maxRemovedFraction or its default.
+func (g GuardsConfig) RemovedFraction() float64 {
+	if g.MaxRemovedFraction == nil {
+		return DefaultMaxRemovedFraction
+	}
+	return *g.MaxRemovedFraction
+}
+
+// LogConfig selects the log level and format.
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// CronParser is the schedule parser: standard five fields, an optional leading
+// seconds field, and descriptors such as @every 30s.
+var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// LoadConfig reads and validates the configuration file at path; lookupEnv expands
+// ${VAR} references (os.LookupEnv when nil).
+func LoadConfig(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := ParseConfig(data, lookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	c.Path = path
+	return c, nil
+}
+
+// ParseConfig parses and validates a configuration. Errors name the key path, e.g.
+// "sources[2].path: required".
+func ParseConfig(data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("invalid YAML: %w", err)
+	}
+	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
+		return nil, errors.New("empty configuration")
+	}
+	top := root.Content[0]
+	// Expansion happens on parsed scalars, never on the text, so a variable's value
+	// can never inject YAML structure.
+	if err := expandNode(top, "", lookupEnv); err != nil {
+		return nil, err
+	}
+	var c Config
+	if err := decodeMapping(top, &c, "", "sources"); err != nil {
+		return nil, err
+	}
+	if src := mappingValue(top, "sources"); src != nil {
+		if err := c.decodeSources(src); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) decodeSources(n *yaml.Node) error {
+	if n.Kind != yaml.SequenceNode {
+		return errors.New("sources: must be a list")
+	}
+	names := map[string]int{}
+	for i, item := range n.Content {
+		p := fmt.Sprintf("sources[%d]", i)
+		if item.Kind != yaml.MappingNode {
+			return fmt.Errorf("%s: must be a mapping with name and type", p)
+		}
+		sc := SourceConfig{Node: item, index: i, Timeout: DefaultSourceTimeout}
+		if v := mappingValue(item, "name"); v != nil {
+			if err := v.Decode(&sc.Name); err != nil {
+				return fmt.Errorf("%s.name: %s", p, yamlErr(err))
+			}
+		}
+		if v := mappingValue(item, "type"); v != nil {
+			if err := v.Decode(&sc.Type); err != nil {
+				return fmt.Errorf("%s.type: %s", p, yamlErr(err))
+			}
+		}
+		if v := mappingValue(item, "timeout"); v != nil {
+			if err := v.Decode(&sc.Timeout); err != nil {
+				return fmt.Errorf("%s.timeout: must be a duration like 10s: %s", p, yamlErr(err))
+			}
+			if sc.Timeout <= 0 {
+				return fmt.Errorf("%s.timeout: must be positive", p)
+			}
+		}
+		if sc.Name == "" {
+			return fmt.Errorf("%s.name: required", p)
+		}
+		if j, dup := names[sc.Name]; dup {
+			return fmt.Errorf("%s.name: %q is already the name of sources[%d]", p, sc.Name, j)
+		}
+		names[sc.Name] = i
+		if sc.Type == "" {
+			return fmt.Errorf("%s.type: required (one of %s)", p, strings.Join(SourceTypes(), ", "))
+		}
+		if _, ok := sourceTypes[sc.Type]; !ok {
+			return fmt.Errorf("%s.type: unknown source type %q (one of %s)", p, sc.Type, strings.Join(SourceTypes(), ", "))
+		}
+		c.Sources = append(c.Sources, sc)
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
+	if c.FlagSetID == "" {
+		return errors.New("flagSetId: required")
+	}
+	if len(c.Sources) == 0 {
+		return errors.New("sources: at least one source is required")
+	}
+	if c.Schedule == "" {
+		c.Schedule = DefaultSchedule
+	}
+	if _, err := cronParser.Parse(c.Schedule); err != nil {
+		return fmt.Errorf("schedule: %v", err)
+	}
+	if c.WatchDebounce == 0 {
+		c.WatchDebounce = DefaultWatchDebounce
+	} else if c.WatchDebounce < 0 {
+		return errors.New("watchDebounce: must be positive")
+	}
+	if c.Outputs.File == nil && c.Outputs.Redis == nil {
+		return errors.New("outputs: at least one of outputs.file and outputs.redis is required")
+	}
+	if f := c.Outputs.File; f != nil {
+		if f.Path == "" {
+			return errors.New("outputs.file.path: required")
+		}
+		f.mode = DefaultFileMode
+		if f.Mode != "" {
+			m, err := strconv.ParseUint(strings.TrimPrefix(f.Mode, "0o"), 8, 32)
+			if err != nil || m > 0o777 {
+				return fmt.Errorf("outputs.file.mode: %q is not an octal file mode like 0644", f.Mode)
+			}
+			f.mode = os.FileMode(m)
+		}
+	}
+	if r := c.Outputs.Redis; r != nil {
+		if r.URL == "" {
+			return errors.New("outputs.redis.url: required (redis://[:password@]host:port/db or rediss://...)")
+		}
+		u, err := url.Parse(r.URL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+			// Never echo the URL: it may carry a password.
+			return errors.New("outputs.redis.url: must be a redis://, rediss:// or unix:// URL")
+		}
+		if r.Prefix == "" {
+			r.Prefix = transport.DefaultPrefix(c.FlagSetID)
+		}
+	}
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = DefaultListen
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		return fmt.Errorf("http.listen: %q is not host:port", c.HTTP.Listen)
+	}
+	if f := c.Guards.RemovedFraction(); f < 0 || f > 1 {
+		return fmt.Errorf("guards.maxRemovedFraction: must be between 0 and 1, got %v", f)
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "":
+		c.Log.Level = "info"
+	case "debug", "info", "warn", "error":
+		c.Log.Level = strings.ToLower(c.Log.Level)
+	default:
+		return fmt.Errorf("log.level: %q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch strings.ToLower(c.Log.Format) {
+	case "":
+		c.Log.Format = "text"
+	case "text", "json":
+		c.Log.Format = strings.ToLower(c.Log.Format)
+	default:
+		return fmt.Errorf("log.format: %q is not one of text, json", c.Log.Format)
+	}
+	return nil
+}
+
+// RedactedRedisURL is the redis URL with its password replaced, for logs and status.
+func RedactedRedisURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable redis url)"
+	}
+	return u.Redacted()
+}
+
+// expandNode replaces ${VAR} and ${VAR:-default} in every scalar value below n.
+func expandNode(n *yaml.Node, path string, lookup func(string) (string, bool)) error {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if err := expandNode(n.Content[i+1], joinPath(path, n.Content[i].Value), lookup); err != nil {
+				return err
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if err := expandNode(c, fmt.Sprintf("%s[%d]", path, i), lookup); err != nil {
+				return err
+			}
+		}
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "$") {
+			return nil
+		}
+		v, err := expand(n.Value, lookup)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		n.Value = v
+		if n.Style == 0 {
+			// Let a plain scalar re-resolve ("${PORT}" → 8080 decodes as a number).
+			n.Tag = ""
+		}
+	case yaml.AliasNode, yaml.DocumentNode:
+		for _, c := range n.Content {
+			if err := expandNode(c, path, lookup); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// expand implements ${VAR}, ${VAR:-default} and $$ (a literal $).
+func expand(s string, lookup func(string) (string, bool)) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+1 < len(s) && s[i+1] == '$' {
+			b.WriteByte('$')
+			i++
+			continue
+		}
+		if i+1 >= len(s) || s[i+1] != '{' {
+			b.WriteByte('$')
+			continue
+		}
+		end := strings.IndexByte(s[i:], '}')
+		if end < 0 {
+			return "", errors.New("unterminated ${ in value")
+		}
+		expr := s[i+2 : i+end]
+		name, def, hasDef := strings.Cut(expr, ":-")
+		if !validEnvName(name) {
+			return "", fmt.Errorf("invalid variable reference ${%s}", expr)
+		}
+		val, ok := lookup(name)
+		switch {
+		case hasDef && (!ok || val == ""):
+			val = def
+		case !ok:
+			return "", fmt.Errorf("environment variable %s is not set (use ${%s:-default} for an optional value)", name, name)
+		}
+		b.WriteString(val)
+		i += end
+	}
+	return b.String(), nil
+}
+
+func validEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if r == '_' || (r >= 'A' && r <= 'Z') || (r >= 'a' && r <= 'z') || (i > 0 && r >= '0' && r <= '9') {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+func joinPath(base, key string) string {
+	if base == "" {
+		return key
+	}
+	return base + "." + key
+}
+
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// decodeMapping decodes mapping n into the struct pointed to by v key by key, so an
+// unknown key or a wrong type is reported with its full path. Keys listed in skip are
+// handled by the caller.
+func decodeMapping(n *yaml.Node, v any, path string, skip ...string) error {
+	rv := reflect.ValueOf(v).Elem()
+	if n.Kind != yaml.MappingNode {
+		if path == "" {
+			return errors.New("configuration must be a mapping")
+		}
+		return fmt.Errorf("%s: must be a mapping", path)
+	}
+	fields := map[string]int{}
+	var known []string
+	for i := 0; i < rv.NumField(); i++ {
+		tag := strings.Split(rv.Type().Field(i).Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		fields[tag] = i
+		known = append(known, tag)
+	}
+	known = append(known, skip...)
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, val := n.Content[i].Value, n.Content[i+1]
+		p := joinPath(path, key)
+		if seen[key] {
+			return fmt.Errorf("%s: duplicate key", p)
+		}
+		seen[key] = true
+		if contains(skip, key) {
+			continue
+		}
+		idx, ok := fields[key]
+		if !ok {
+			return fmt.Errorf("%s: unknown key (known keys here: %s)", p, strings.Join(known, ", "))
+		}
+		fv := rv.Field(idx)
+		if err := decodeField(val, fv, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func decodeField(val *yaml.Node, fv reflect.Value, p string) error {
+	t := fv.Type()
+	if t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct {
+		if val.Kind == yaml.ScalarNode && val.ShortTag() == "!!null" {
+			return nil
+		}
+		nv := reflect.New(t.Elem())
+		if err := decodeMapping(val, nv.Interface(), p); err != nil {
+			return err
+		}
+		fv.Set(nv)
+		return nil
+	}
+	if t.Kind() == reflect.Struct && t != durationType {
+		return decodeMapping(val, fv.Addr().Interface(), p)
+	}
+	if err := val.Decode(fv.Addr().Interface()); err != nil {
+		if t == durationType {
+			return fmt.Errorf("%s: must be a duration like 100ms or 30s: %s", p, yamlErr(err))
+		}
+		return fmt.Errorf("%s: %s", p, yamlErr(err))
+	}
+	return nil
+}
+
+// DecodeSourceConfig decodes a source entry's type-specific keys into the struct v
+// points to (yaml tags name the keys), rejecting unknown keys. The common keys name,
+// type and timeout are skipped. Errors name the key relative to the entry
+// ("path: ..."); the daemon prefixes "sources[i].".
+func DecodeSourceConfig(node *yaml.Node, v any) error {
+	return decodeMapping(node, v, "", "name", "type", "timeout")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// yamlErr shortens yaml.v3's type errors ("yaml: unmarshal errors:\n  line 3: cannot
+// unmarshal !!str `abc` into float64") to one line without the offending value, since
+// values may be secrets.
+func yamlErr(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg := te.Errors[0]
+		if i := strings.Index(msg, "cannot unmarshal "); i >= 0 {
+			rest := msg[i+len("cannot unmarshal "):]
+			tag, _, _ := strings.Cut(rest, " ")
+			into := ""
+			if j := strings.LastIndex(rest, " into "); j >= 0 {
+				into = rest[j+len(" into "):]
+			}
+			line, _, _ := strings.Cut(msg, ":")
+			return fmt.Sprintf("%s: wrong type (%s, want %s)", line, tag, into)
+		}
+		return msg
+	}
+	return err.Error()
+}

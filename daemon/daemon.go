@@ -1,0 +1,759 @@
+// Package daemon is the flagsync sync pipeline: fetch every configured source
+// concurrently, merge by precedence, validate with flagset, apply the guards, and
+// publish one snapshot atomically to a JSON file and to Redis — on a cron schedule
+// and shortly after a source reports a change. It also serves health, metrics and
+// status over HTTP.
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/flagsync/flagsync/flagset"
+	"github.com/flagsync/flagsync/sources"
+)
+
+// publishTimeout bounds one output write; it also bounds how long shutdown waits for
+// an in-flight publish.
+const publishTimeout = 10 * time.Second
+
+// Options are the daemon's collaborators; zero values pick the defaults.
+type Options struct {
+	Logger  *slog.Logger    // slog.Default() when nil
+	Metrics *Metrics        // NewMetrics() when nil; pass one to keep counters across reloads
+	Environ func() []string // os.Environ when nil (env sources read it)
+	Now     func() time.Time
+}
+
+// Daemon runs the sync pipeline for one configuration.
+type Daemon struct {
+	cfg     *Config
+	log     *slog.Logger
+	metrics *Metrics
+	now     func() time.Time
+	srcs    []*sourceState
+	outs    []*outputState
+
+	syncMu   sync.Mutex // one sync (or catch-up) at a time
+	initOnce sync.Once
+
+	mu         sync.Mutex // guards everything below and the status fields of srcs/outs
+	current    *snapshot
+	lastGen    int64
+	ready      bool
+	lastSync   SyncStatus
+	flagErrors []FlagError
+	guard      string
+}
+
+type sourceState struct {
+	cfg SourceConfig
+	src sources.Source
+
+	last        *sources.Result // last good result, kept while the source fails
+	lastSuccess time.Time
+	lastError   string
+	lastErrorAt time.Time
+}
+
+type outputState struct {
+	out output
+
+	revision    string // the revision the output is known to hold ("" unknown)
+	lastSuccess time.Time
+	lastError   string
+	lastErrorAt time.Time
+}
+
+// snapshot is one published (or to-be-published) flag set. It keeps only the
+// encoded bytes, not the document: holding the previous document through the next
+// sync would double the daemon's peak memory.
+type snapshot struct {
+	bytes       []byte
+	revision    string
+	generation  int64
+	generatedAt time.Time
+	keys        []string // sorted
+}
+
+// New builds the sources and outputs of cfg. It does no I/O beyond constructing
+// clients; Run or Sync reads the previous snapshot first.
+func New(cfg *Config, opts Options) (*Daemon, error) {
+	d := &Daemon{cfg: cfg, log: opts.Logger, metrics: opts.Metrics, now: opts.Now}
+	if d.log == nil {
+		d.log = slog.Default()
+	}
+	if d.metrics == nil {
+		d.metrics = NewMetrics()
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	environ := opts.Environ
+	if environ == nil {
+		environ = os.Environ
+	}
+	deps := SourceDeps{Logger: d.log, Environ: environ, APICall: func(source, op string) {
+		d.metrics.SourceAPICalls.WithLabelValues(source, op).Inc()
+	}}
+	for _, sc := range cfg.Sources {
+		factory, ok := sourceTypes[sc.Type]
+		if !ok {
+			return nil, fmt.Errorf("sources[%d].type: unknown source type %q", sc.index, sc.Type)
+		}
+		src, err := factory(sc.Name, sc.Node, deps.with(d.log.With("source", sc.Name)))
+		if err != nil {
+			return nil, fmt.Errorf("sources[%d].%w", sc.index, err)
+		}
+		d.srcs = append(d.srcs, &sourceState{cfg: sc, src: src})
+	}
+	if f := cfg.Outputs.File; f != nil {
+		d.outs = append(d.outs, &outputState{out: &fileOutput{path: f.Path, mode: f.FileMode()}})
+	}
+	if r := cfg.Outputs.Redis; r != nil {
+		o, err := newRedisOutput(r)
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		d.outs = append(d.outs, &outputState{out: o})
+	}
+	return d, nil
+}
+
+func (deps SourceDeps) with(l *slog.Logger) SourceDeps {
+	deps.Logger = l
+	return deps
+}
+
+// Config is the configuration the daemon runs.
+func (d *Daemon) Config() *Config { return d.cfg }
+
+// Close releases the outputs' connections.
+func (d *Daemon) Close() {
+	for _, o := range d.outs {
+		o.out.close()
+	}
+}
+
+// loadPrevious reads what the outputs hold so generations stay monotonic across
+// restarts and the guards compare against the last published snapshot.
+func (d *Daemon) loadPrevious(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, o := range d.outs {
+		prev, err := o.out.load(ctx)
+		if err != nil {
+			d.log.Warn("cannot read the previous snapshot", "output", o.out.name(), "target", o.out.target(), "err", err)
+			continue
+		}
+		if prev == nil {
+			continue
+		}
+		o.revision = prev.revision
+		d.lastGen = max(d.lastGen, prev.generation)
+		if prev.bytes != nil && (d.current == nil || prev.generation > d.current.generation) {
+			d.current = prev
+		}
+	}
+	if d.current != nil {
+		d.metrics.FlagsPublished.Set(float64(len(d.current.keys)))
+		d.log.Info("previous snapshot", "revision", d.current.revision, "generation", d.current.generation, "flags", len(d.current.keys))
+	}
+}
+
+// ErrGuard is wrapped by a sync refused by a guard.
+var ErrGuard = errors.New("guard refused the publish")
+
+// Report is the outcome of one sync.
+type Report struct {
+	Result     string // published, unchanged, refused or failed
+	Revision   string
+	Generation int64
+	Flags      int
+	FlagErrors []FlagError
+	Duration   time.Duration
+}
+
+// Sync runs one full sync: fetch, merge, validate, guard, publish. force skips the
+// guards and publishes even while a source has never fetched successfully. The error
+// is non-nil when a source failed, a guard refused, or an output failed; the Report
+// says what was published anyway.
+func (d *Daemon) Sync(ctx context.Context, force bool) (Report, error) {
+	d.syncMu.Lock()
+	defer d.syncMu.Unlock()
+	d.initOnce.Do(func() { d.loadPrevious(ctx) })
+	start := d.now()
+	rep, err := d.sync(ctx, force)
+	rep.Duration = d.now().Sub(start)
+	d.metrics.SyncDuration.WithLabelValues(rep.Result).Observe(rep.Duration.Seconds())
+	d.mu.Lock()
+	d.lastSync = SyncStatus{At: start.UTC(), DurationMS: float64(rep.Duration.Microseconds()) / 1000, Result: rep.Result, Forced: force}
+	if err != nil {
+		d.lastSync.Error = err.Error()
+	}
+	d.mu.Unlock()
+	lvl := slog.LevelInfo
+	switch {
+	case errors.Is(err, ErrGuard):
+		lvl = slog.LevelError
+	case err != nil:
+		lvl = slog.LevelWarn
+	case rep.Result == "unchanged":
+		lvl = slog.LevelDebug
+	}
+	attrs := []any{"result", rep.Result, "revision", rep.Revision, "generation", rep.Generation,
+		"flags", rep.Flags, "flagErrors", len(rep.FlagErrors), "duration", rep.Duration.Round(time.Microsecond)}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	d.log.Log(ctx, lvl, "sync", attrs...)
+	return rep, err
+}
+
+func (d *Daemon) sync(ctx context.Context, force bool) (Report, error) {
+	var errs []error
+	errs = append(errs, d.fetchAll(ctx)...)
+	if ctx.Err() != nil {
+		return Report{Result: "failed"}, ctx.Err()
+	}
+	results := make([]sourceResult, 0, len(d.srcs))
+	var missing []string
+	var flagErrs []FlagError
+	d.mu.Lock()
+	for _, s := range d.srcs {
+		if s.last == nil {
+			missing = append(missing, s.cfg.Name)
+			continue
+		}
+		results = append(results, sourceResult{name: s.cfg.Name, res: s.last})
+		for _, p := range s.last.Problems {
+			flagErrs = append(flagErrs, FlagError{Flag: p.Flag, Path: p.Path, Message: p.Message, Source: s.cfg.Name})
+		}
+	}
+	d.mu.Unlock()
+	if len(missing) > 0 && !force {
+		// Publishing without a source that never answered would delete its flags.
+		err := fmt.Errorf("not publishing: source(s) %s never fetched successfully yet (use --force to publish without them)", strings.Join(missing, ", "))
+		_ = d.catchUp(ctx) // output errors are in the status; this error says more
+		return Report{Result: "failed"}, errors.Join(append(errs, err)...)
+	}
+
+	merged, mergeProblems := merge(results)
+	for _, p := range mergeProblems {
+		flagErrs = append(flagErrs, FlagError{Flag: p.Flag, Path: p.Path, Message: p.Message, Source: "merge"})
+	}
+	merged.Metadata = map[string]any{flagset.MetaFlagSetID: d.cfg.FlagSetID}
+	clean, rev, validateProblems, err := validateMerged(merged)
+	if err != nil {
+		return Report{Result: "failed", FlagErrors: flagErrs}, err
+	}
+	for _, p := range validateProblems {
+		flagErrs = append(flagErrs, FlagError{Flag: p.Flag, Path: p.Path, Message: p.Message, Source: "validate"})
+	}
+	for _, fe := range flagErrs {
+		d.metrics.FlagErrors.WithLabelValues(fe.Source).Inc()
+	}
+	keys := sortedKeys(clean.Flags)
+
+	d.mu.Lock()
+	d.flagErrors = flagErrs
+	cur := d.current
+	d.mu.Unlock()
+	rep := Report{Result: "unchanged", Revision: rev, Flags: len(keys), FlagErrors: flagErrs}
+	if cur == nil || cur.revision != rev {
+		if !force && cur != nil {
+			if msg := d.checkGuards(cur.keys, keys); msg != "" {
+				d.metrics.GuardTrips.Inc()
+				d.mu.Lock()
+				d.guard = msg
+				d.mu.Unlock()
+				rep.Result = "refused"
+				rep.Revision, rep.Flags, rep.Generation = cur.revision, len(cur.keys), cur.generation
+				_ = d.catchUp(ctx) // output errors are in the status; the guard is the news
+				return rep, errors.Join(append(errs, fmt.Errorf("%w: %s", ErrGuard, msg))...)
+			}
+		}
+		d.mu.Lock()
+		gen := max(d.lastGen+1, d.now().UnixMilli())
+		d.mu.Unlock()
+		snap, err := stamp(clean, rev, gen, keys, d.now())
+		if err != nil {
+			return Report{Result: "failed", FlagErrors: flagErrs}, err
+		}
+		d.mu.Lock()
+		d.current, d.lastGen, d.guard = snap, gen, ""
+		d.mu.Unlock()
+		d.metrics.FlagsPublished.Set(float64(len(keys)))
+		rep.Result = "published"
+	}
+	if err := d.catchUp(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	d.mu.Lock()
+	rep.Generation = d.current.generation
+	d.mu.Unlock()
+	return rep, errors.Join(errs...)
+}
+
+// validateMerged drops every flag (and $evaluator) with a problem, so the published
+// snapshot is always valid, and returns the clean document, its revision and the
+// problems.
+func validateMerged(doc *flagset.Document) (*flagset.Document, string, flagset.Problems, error) {
+	set, problems := flagset.Compile(doc)
+	if len(problems) == 0 {
+		// The compiled set already hashed every flag: reuse its revision rather than
+		// encoding the whole document once more.
+		return doc, set.Revision(), nil, nil
+	}
+	clean := &flagset.Document{Flags: make(map[string]*flagset.Flag, len(doc.Flags)), Metadata: doc.Metadata}
+	badFlag := map[string]bool{}
+	badEval := map[string]bool{}
+	for _, p := range problems {
+		if p.Flag != "" {
+			badFlag[p.Flag] = true
+		} else if name, ok := strings.CutPrefix(p.Path, "$evaluators."); ok {
+			name, _, _ = strings.Cut(name, ".")
+			badEval[name] = true
+		}
+	}
+	for k, f := range doc.Flags {
+		if !badFlag[k] {
+			clean.Flags[k] = f
+		}
+	}
+	for name, ev := range doc.Evaluators {
+		if !badEval[name] {
+			if clean.Evaluators == nil {
+				clean.Evaluators = map[string]json.RawMessage{}
+			}
+			clean.Evaluators[name] = ev
+		}
+	}
+	rev, err := flagset.Revision(clean)
+	if err != nil {
+		return nil, "", problems, fmt.Errorf("revision: %w", err)
+	}
+	return clean, rev, problems, nil
+}
+
+// stamp adds the snapshot metadata and encodes the document canonically.
+func stamp(doc *flagset.Document, rev string, gen int64, keys []string, now time.Time) (*snapshot, error) {
+	out := *doc
+	out.Metadata = make(map[string]any, len(doc.Metadata)+3)
+	for k, v := range doc.Metadata {
+		out.Metadata[k] = v
+	}
+	at := now.UTC()
+	out.Metadata[flagset.MetaVersion] = rev
+	out.Metadata[flagset.MetaGeneratedAt] = at.Format(time.RFC3339)
+	out.Metadata[flagset.MetaGeneration] = float64(gen)
+	b, err := flagset.Canonical(&out)
+	if err != nil {
+		return nil, fmt.Errorf("encode snapshot: %w", err)
+	}
+	return &snapshot{bytes: b, revision: rev, generation: gen, generatedAt: at, keys: keys}, nil
+}
+
+// checkGuards returns why publishing next over prev is refused, or "".
+func (d *Daemon) checkGuards(prev, next []string) string {
+	if len(prev) == 0 {
+		return ""
+	}
+	if len(next) == 0 && !d.cfg.Guards.AllowEmpty {
+		return fmt.Sprintf("the new snapshot is empty and the previous one had %d flags (guards.allowEmpty is false)", len(prev))
+	}
+	in := make(map[string]bool, len(next))
+	for _, k := range next {
+		in[k] = true
+	}
+	var removed []string
+	for _, k := range prev {
+		if !in[k] {
+			removed = append(removed, k)
+		}
+	}
+	frac := float64(len(removed)) / float64(len(prev))
+	if len(next) > 0 && frac > d.cfg.Guards.RemovedFraction() {
+		shown := removed
+		if len(shown) > 10 {
+			shown = append(shown[:10:10], fmt.Sprintf("... %d more", len(removed)-10))
+		}
+		return fmt.Sprintf("the new snapshot removes %d of %d flags (%.0f%%), more than guards.maxRemovedFraction %v: %s",
+			len(removed), len(prev), frac*100, d.cfg.Guards.RemovedFraction(), strings.Join(shown, ", "))
+	}
+	return ""
+}
+
+// fetchAll fetches every source concurrently, each with its own timeout, and records
+// the outcome. A failed source keeps its last good result.
+func (d *Daemon) fetchAll(ctx context.Context) []error {
+	errs := make([]error, len(d.srcs))
+	var wg sync.WaitGroup
+	for i, s := range d.srcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+			defer cancel()
+			res, err := s.src.Fetch(fctx)
+			now := d.now()
+			if err == nil && res == nil {
+				err = errors.New("fetch returned no result")
+			}
+			if err != nil {
+				if fctx.Err() != nil && ctx.Err() == nil {
+					err = fmt.Errorf("timed out after %s: %w", s.cfg.Timeout, err)
+				}
+				errs[i] = fmt.Errorf("source %s: %w", s.cfg.Name, err)
+				d.metrics.SourceErrors.WithLabelValues(s.cfg.Name).Inc()
+				d.log.Warn("source fetch failed; keeping its last good result", "source", s.cfg.Name, "err", err)
+				d.mu.Lock()
+				s.lastError, s.lastErrorAt = err.Error(), now.UTC()
+				d.mu.Unlock()
+				return
+			}
+			d.metrics.SourceLastSuccess.WithLabelValues(s.cfg.Name).Set(float64(now.UnixMilli()) / 1000)
+			d.mu.Lock()
+			same := s.last == res // a source may return its previous result when nothing changed
+			s.last, s.lastSuccess, s.lastError = res, now.UTC(), ""
+			d.mu.Unlock()
+			if !same {
+				for _, p := range res.Problems {
+					d.log.Warn("flag problem", "source", s.cfg.Name, "flag", p.Flag, "path", p.Path, "problem", p.Message)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var out []error
+	for _, e := range errs {
+		if e != nil {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// catchUp publishes the current snapshot to every output that does not hold it. The
+// writes run even if ctx is cancelled (shutdown finishes an in-flight publish).
+func (d *Daemon) catchUp(ctx context.Context) error {
+	d.mu.Lock()
+	cur := d.current
+	d.mu.Unlock()
+	if cur == nil {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
+	var errs []error
+	for attempt := 0; attempt < 2; attempt++ {
+		restamp := false
+		for _, o := range d.outs {
+			if rev, ok := o.out.check(pctx); ok {
+				d.mu.Lock()
+				o.revision = rev
+				d.mu.Unlock()
+			}
+			d.mu.Lock()
+			held := o.revision == cur.revision
+			d.mu.Unlock()
+			if held {
+				continue
+			}
+			err := o.out.publish(pctx, cur)
+			now := d.now().UTC()
+			var stale *staleError
+			if errors.As(err, &stale) && attempt == 0 {
+				// Another writer got a newer generation in: re-stamp above it, then
+				// rewrite every output so they agree.
+				d.mu.Lock()
+				d.lastGen = max(d.lastGen, stale.current)
+				d.mu.Unlock()
+				restamp = true
+				break
+			}
+			d.mu.Lock()
+			if err != nil {
+				o.lastError, o.lastErrorAt = err.Error(), now
+				d.mu.Unlock()
+				d.metrics.OutputErrors.WithLabelValues(o.out.name()).Inc()
+				errs = append(errs, fmt.Errorf("output %s: %w", o.out.name(), err))
+				continue
+			}
+			o.revision, o.lastSuccess, o.lastError = cur.revision, now, ""
+			d.ready = true
+			d.mu.Unlock()
+			d.metrics.Publishes.WithLabelValues(o.out.name()).Inc()
+			d.log.Info("published", "output", o.out.name(), "target", o.out.target(), "revision", cur.revision, "generation", cur.generation, "flags", len(cur.keys))
+		}
+		if !restamp {
+			break
+		}
+		d.mu.Lock()
+		gen := max(d.lastGen+1, d.now().UnixMilli())
+		d.mu.Unlock()
+		doc, err := flagset.Parse(cur.bytes)
+		if err != nil {
+			return fmt.Errorf("re-stamp snapshot: %w", err)
+		}
+		snap, err := stamp(doc, cur.revision, gen, cur.keys, d.now())
+		if err != nil {
+			return err
+		}
+		d.mu.Lock()
+		d.current, d.lastGen = snap, gen
+		for _, o := range d.outs {
+			o.revision = ""
+		}
+		d.mu.Unlock()
+		cur = snap
+	}
+	if !d.Ready() {
+		d.mu.Lock()
+		// Outputs that already held the current snapshot at start count too.
+		for _, o := range d.outs {
+			if o.revision == cur.revision {
+				d.ready = true
+			}
+		}
+		d.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+// lagging tells whether some output does not hold the current snapshot.
+func (d *Daemon) lagging() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.current == nil {
+		return false
+	}
+	for _, o := range d.outs {
+		if o.revision != d.current.revision {
+			return true
+		}
+	}
+	return false
+}
+
+// Ready tells whether a snapshot has been published (or was already held by an output
+// and confirmed by a sync).
+func (d *Daemon) Ready() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ready
+}
+
+// Snapshot returns the current snapshot bytes (nil before there is one).
+func (d *Daemon) Snapshot() []byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.current == nil {
+		return nil
+	}
+	return d.current.bytes
+}
+
+// Run syncs now, then on the schedule and shortly after watch events, until ctx is
+// done. A sync in progress when ctx ends still finishes its publish.
+func (d *Daemon) Run(ctx context.Context) error {
+	sched, err := cronParser.Parse(d.cfg.Schedule)
+	if err != nil {
+		return fmt.Errorf("schedule: %w", err)
+	}
+	ticks := make(chan struct{}, 1)
+	changes := make(chan struct{}, 1)
+	notify := func(ch chan struct{}) func() {
+		return func() {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}
+	c := cron.New(cron.WithLocation(time.UTC))
+	c.Schedule(sched, cron.FuncJob(notify(ticks)))
+	c.Start()
+	defer c.Stop()
+
+	wctx, stopWatch := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stopWatch(); wg.Wait() }()
+	for _, s := range d.srcs {
+		if w, ok := s.src.(sources.Watcher); ok {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = w.Watch(wctx, notify(changes))
+			}()
+		}
+	}
+
+	debounce := time.NewTimer(time.Hour)
+	debounce.Stop()
+	var firstChange time.Time
+	armed := false
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	backoff := time.Duration(0)
+	maxWait := 10 * d.cfg.WatchDebounce
+
+	afterSync := func() {
+		if d.lagging() {
+			if backoff == 0 {
+				backoff = 500 * time.Millisecond
+			} else {
+				backoff = min(2*backoff, 30*time.Second)
+			}
+			retry.Reset(backoff)
+		} else {
+			backoff = 0
+			retry.Stop()
+		}
+	}
+	_, _ = d.Sync(ctx, false)
+	afterSync()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changes:
+			// Quiescence: wait until changes stop for watchDebounce, but never longer
+			// than maxWait after the first one, so a constantly changing source still syncs.
+			now := time.Now()
+			if !armed {
+				armed, firstChange = true, now
+				debounce.Reset(d.cfg.WatchDebounce)
+			} else if now.Sub(firstChange) < maxWait {
+				debounce.Reset(d.cfg.WatchDebounce)
+			}
+		case <-debounce.C:
+			armed = false
+			_, _ = d.Sync(ctx, false)
+			afterSync()
+		case <-ticks:
+			_, _ = d.Sync(ctx, false)
+			afterSync()
+		case <-retry.C:
+			d.syncMu.Lock()
+			_ = d.catchUp(ctx)
+			d.syncMu.Unlock()
+			afterSync()
+		}
+	}
+}
+
+// FlagError is one per-flag problem in the status.
+type FlagError struct {
+	Flag    string `json:"flag,omitempty"`
+	Path    string `json:"path"`
+	Message string `json:"message"`
+	Source  string `json:"source"` // the source name, "merge" (overlays) or "validate"
+}
+
+// SyncStatus describes the last sync.
+type SyncStatus struct {
+	At         time.Time `json:"at"`
+	DurationMS float64   `json:"durationMs"`
+	Result     string    `json:"result"`
+	Forced     bool      `json:"forced,omitempty"`
+	Error      string    `json:"error,omitempty"`
+}
+
+// SourceStatus describes one source.
+type SourceStatus struct {
+	Name        string     `json:"name"`
+	Type        string     `json:"type"`
+	LastSuccess *time.Time `json:"lastSuccess,omitempty"`
+	LastError   string     `json:"lastError,omitempty"`
+	LastErrorAt *time.Time `json:"lastErrorAt,omitempty"`
+	Definitions int        `json:"definitions"`
+	Overlays    int        `json:"overlays"`
+}
+
+// OutputStatus describes one output.
+type OutputStatus struct {
+	Name        string     `json:"name"`
+	Target      string     `json:"target"`
+	Revision    string     `json:"revision,omitempty"`
+	UpToDate    bool       `json:"upToDate"`
+	LastSuccess *time.Time `json:"lastSuccess,omitempty"`
+	LastError   string     `json:"lastError,omitempty"`
+	LastErrorAt *time.Time `json:"lastErrorAt,omitempty"`
+}
+
+// Status is the JSON document of /api/v1/status.
+type Status struct {
+	FlagSetID   string         `json:"flagSetId"`
+	Ready       bool           `json:"ready"`
+	Revision    string         `json:"revision,omitempty"`
+	Generation  int64          `json:"generation,omitempty"`
+	GeneratedAt *time.Time     `json:"generatedAt,omitempty"`
+	Flags       int            `json:"flags"`
+	LastSync    *SyncStatus    `json:"lastSync,omitempty"`
+	Guard       string         `json:"guard,omitempty"`
+	Sources     []SourceStatus `json:"sources"`
+	Outputs     []OutputStatus `json:"outputs"`
+	FlagErrors  []FlagError    `json:"flagErrors"`
+}
+
+// Status reports the daemon's state. It never contains source values or secrets.
+func (d *Daemon) Status() Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := Status{FlagSetID: d.cfg.FlagSetID, Ready: d.ready, FlagErrors: append([]FlagError{}, d.flagErrors...), Guard: d.guard}
+	if d.current != nil {
+		st.Revision, st.Generation, st.Flags = d.current.revision, d.current.generation, len(d.current.keys)
+		if !d.current.generatedAt.IsZero() {
+			t := d.current.generatedAt
+			st.GeneratedAt = &t
+		}
+	}
+	if !d.lastSync.At.IsZero() {
+		ls := d.lastSync
+		st.LastSync = &ls
+	}
+	for _, s := range d.srcs {
+		ss := SourceStatus{Name: s.cfg.Name, Type: s.cfg.Type, LastError: s.lastError}
+		if !s.lastSuccess.IsZero() {
+			t := s.lastSuccess
+			ss.LastSuccess = &t
+		}
+		if !s.lastErrorAt.IsZero() && s.lastError != "" {
+			t := s.lastErrorAt
+			ss.LastErrorAt = &t
+		}
+		if s.last != nil {
+			ss.Definitions, ss.Overlays = len(s.last.Definitions), len(s.last.Overlays)
+		}
+		st.Sources = append(st.Sources, ss)
+	}
+	for _, o := range d.outs {
+		os := OutputStatus{Name: o.out.name(), Target: o.out.target(), Revision: o.revision, LastError: o.lastError}
+		os.UpToDate = d.current != nil && o.revision == d.current.revision
+		if !o.lastSuccess.IsZero() {
+			t := o.lastSuccess
+			os.LastSuccess = &t
+		}
+		if !o.lastErrorAt.IsZero() && o.lastError != "" {
+			t := o.lastErrorAt
+			os.LastErrorAt = &t
+		}
+		st.Outputs = append(st.Outputs, os)
+	}
+	sort.SliceStable(st.FlagErrors, func(i, j int) bool { return st.FlagErrors[i].Path < st.FlagErrors[j].Path })
+	return st
+}

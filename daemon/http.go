@@ -1,0 +1,96 @@
+package daemon
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+)
+
+// Server serves /healthz, /readyz, /metrics and /api/v1/* for the daemon currently
+// running. It outlives config reloads: Set swaps the daemon behind it.
+type Server struct {
+	cur     atomic.Pointer[Daemon]
+	metrics *Metrics
+	mux     *http.ServeMux
+}
+
+// NewServer returns the HTTP handler for m's registry; call Set before serving.
+func NewServer(m *Metrics) *Server {
+	s := &Server{metrics: m, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", m.Handler())
+	s.mux.HandleFunc("GET /api/v1/status", s.status)
+	s.mux.HandleFunc("GET /api/v1/snapshot", s.snapshot)
+	s.mux.HandleFunc("POST /api/v1/sync", s.sync)
+	return s
+}
+
+// Set makes d the daemon served.
+func (s *Server) Set(d *Daemon) { s.cur.Store(d) }
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if d := s.cur.Load(); d != nil && d.Ready() {
+		_, _ = w.Write([]byte("ready\n"))
+		return
+	}
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = w.Write([]byte("no snapshot published yet\n"))
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	d := s.cur.Load()
+	if d == nil {
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+		return
+	}
+	writeJSON(w, http.StatusOK, d.Status())
+}
+
+func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
+	d := s.cur.Load()
+	var b []byte
+	if d != nil {
+		b = d.Snapshot()
+	}
+	if b == nil {
+		http.Error(w, "no snapshot yet", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+}
+
+// sync runs a sync now (POST /api/v1/sync, ?force=true to skip the guards) and
+// answers with the resulting status; 409 when the sync reported an error.
+func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
+	d := s.cur.Load()
+	if d == nil {
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+		return
+	}
+	force, _ := strconv.ParseBool(r.URL.Query().Get("force"))
+	rep, err := d.Sync(r.Context(), force)
+	code := http.StatusOK
+	body := map[string]any{"result": rep.Result, "revision": rep.Revision, "generation": rep.Generation, "flags": rep.Flags}
+	if err != nil {
+		code = http.StatusConflict
+		body["error"] = err.Error()
+	}
+	writeJSON(w, code, body)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

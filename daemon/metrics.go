@@ -1,0 +1,78 @@
+package daemon
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the daemon's Prometheus metrics in their own registry (no global
+// state). One Metrics outlives config reloads so counters keep counting.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	SyncDuration      *prometheus.HistogramVec
+	SourceErrors      *prometheus.CounterVec
+	SourceLastSuccess *prometheus.GaugeVec
+	FlagsPublished    prometheus.Gauge
+	Publishes         *prometheus.CounterVec
+	OutputErrors      *prometheus.CounterVec
+	GuardTrips        prometheus.Counter
+	FlagErrors        *prometheus.CounterVec
+	SourceAPICalls    *prometheus.CounterVec
+}
+
+// NewMetrics creates and registers the metrics.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		SyncDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "flagsync_sync_duration_seconds",
+			Help:    "Duration of a sync (fetch, merge, validate, publish) by result.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"result"}),
+		SourceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flagsync_source_errors_total",
+			Help: "Failed fetches by source.",
+		}, []string{"source"}),
+		SourceLastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "flagsync_source_last_success_timestamp_seconds",
+			Help: "Unix time of the last successful fetch by source.",
+		}, []string{"source"}),
+		FlagsPublished: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "flagsync_flags_published",
+			Help: "Number of flags in the current snapshot.",
+		}),
+		Publishes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flagsync_publishes_total",
+			Help: "Snapshots written by output.",
+		}, []string{"output"}),
+		OutputErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flagsync_output_errors_total",
+			Help: "Failed snapshot writes by output.",
+		}, []string{"output"}),
+		GuardTrips: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flagsync_guard_trips_total",
+			Help: "Publishes refused by a guard (too many flags removed, or empty).",
+		}),
+		FlagErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flagsync_flag_errors_total",
+			Help: "Per-flag problems (flag left out or overlay ignored) by source; 'validate' for the merged snapshot.",
+		}, []string{"source"}),
+		SourceAPICalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flagsync_source_api_calls_total",
+			Help: "Remote API calls made by sources that report them (SSM), by operation.",
+		}, []string{"source", "operation"}),
+	}
+	m.Registry.MustRegister(m.SourceAPICalls, m.SyncDuration, m.SourceErrors, m.SourceLastSuccess, m.FlagsPublished,
+		m.Publishes, m.OutputErrors, m.GuardTrips, m.FlagErrors,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
