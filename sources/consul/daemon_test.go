@@ -1,0 +1,188 @@
+package consul_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/flagsync/flagsync/daemon"
+	"github.com/flagsync/flagsync/internal/testsvc"
+	"github.com/flagsync/flagsync/sources/consul"
+)
+
+// runDaemon runs a daemon with one Consul source (prefix flags/) and a file output
+// until the test ends; it returns the output path.
+func runDaemon(t testing.TB, c *testsvc.Consul, debounce time.Duration) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "flags.json")
+	yml := fmt.Sprintf(`flagSetId: consul-e2e
+sources:
+  - name: kv
+    type: consul
+    address: %s
+    prefix: flags/
+    waitTime: 1m
+schedule: "@every 1h"
+watchDebounce: %s
+outputs:
+  file:
+    path: %s
+`, c.Addr, debounce, out)
+	cfg, err := daemon.ParseConfig([]byte(yml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	d, err := daemon.New(cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatalf("daemon: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = d.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait(); d.Close() })
+	return out
+}
+
+func kvClient(t testing.TB, c *testsvc.Consul) *api.KV {
+	t.Helper()
+	client, err := api.NewClient(&api.Config{Address: c.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client.KV()
+}
+
+// waitFileContains polls the output file until it contains want.
+func waitFileContains(path string, want []byte, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(path); err == nil && bytes.Contains(b, want) {
+			return true
+		}
+		time.Sleep(500 * time.Microsecond)
+	}
+	return false
+}
+
+// TestDaemonPublishesConsulChanges runs the consul source type through the daemon:
+// a `consul kv put` shows up in the published file without waiting for the schedule.
+func TestDaemonPublishesConsulChanges(t *testing.T) {
+	c := testsvc.StartConsul(t)
+	kv := kvClient(t, c)
+	for _, k := range []string{"a", "b", "c"} {
+		if _, err := kv.Put(&api.KVPair{Key: "flags/" + k, Value: []byte("true")}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := kv.Put(&api.KVPair{Key: "flags/new_dashboard", Value: []byte(`{"state":"ENABLED","variants":{"on":true,"off":false},"defaultVariant":"off"}`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	out := runDaemon(t, c, 20*time.Millisecond)
+	if !waitFileContains(out, []byte(`"consul:flags/new_dashboard@`), 10*time.Second) {
+		t.Fatalf("first snapshot never had new_dashboard from consul")
+	}
+	if _, err := kv.Put(&api.KVPair{Key: "flags/new_dashboard", Value: []byte(`{"defaultVariant":"on"}`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The schedule is hourly: only the watch can make this appear.
+	if !waitFileContains(out, []byte(`"defaultVariant":"on"`), 10*time.Second) {
+		b, _ := os.ReadFile(out)
+		t.Fatalf("the put was not published via the watch; file:\n%s", b)
+	}
+}
+
+// BenchmarkConsulChangeLatency measures, over b.N changes (use -benchtime=100x), the
+// time from just before a KV put to (1) the source's Watch signalling a change, (2)
+// the source's Fetch returning the new value, and (3) the daemon having published it
+// to its output file, with a 5ms watchDebounce and with the default 100ms.
+func BenchmarkConsulChangeLatency(b *testing.B) {
+	for _, debounce := range []time.Duration{5 * time.Millisecond, daemon.DefaultWatchDebounce} {
+		b.Run("watchDebounce="+debounce.String(), func(b *testing.B) { benchChangeLatency(b, debounce) })
+	}
+}
+
+func benchChangeLatency(b *testing.B, debounce time.Duration) {
+	c := testsvc.StartConsul(b)
+	kv := kvClient(b, c)
+	if _, err := kv.Put(&api.KVPair{Key: "flags/bench", Value: []byte("v0")}, nil); err != nil {
+		b.Fatal(err)
+	}
+	src, err := consul.New("bench", consul.Config{Address: c.Addr, Prefix: "flags/"}, consul.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	changed := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_ = src.Watch(ctx, func() {
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		})
+	})
+	defer func() { cancel(); wg.Wait() }()
+	out := runDaemon(b, c, debounce)
+	if !waitFileContains(out, []byte(`"v0"`), 10*time.Second) {
+		b.Fatal("daemon never published the first snapshot")
+	}
+	time.Sleep(200 * time.Millisecond) // let both watches arm
+
+	var watchLat, fetchLat, daemonLat []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		val := fmt.Sprintf("v%d", i+1)
+		// Keep the minimum watch interval (50ms) out of the figures: changes arrive
+		// here faster than a real flag flips.
+		time.Sleep(60 * time.Millisecond)
+		select {
+		case <-changed:
+		default:
+		}
+		start := time.Now()
+		if _, err := kv.Put(&api.KVPair{Key: "flags/bench", Value: []byte(val)}, nil); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-changed:
+		case <-time.After(10 * time.Second):
+			b.Fatalf("change %d: no watch signal", i)
+		}
+		watchLat = append(watchLat, time.Since(start))
+		res, err := src.Fetch(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got := res.Overlays["bench"].Value; got != val {
+			b.Fatalf("change %d: Fetch after the signal returned %v, want %s", i, got, val)
+		}
+		fetchLat = append(fetchLat, time.Since(start))
+		if !waitFileContains(out, []byte(`"`+val+`"`), 10*time.Second) {
+			b.Fatalf("change %d: daemon never published %s", i, val)
+		}
+		daemonLat = append(daemonLat, time.Since(start))
+	}
+	b.StopTimer()
+	report := func(name string, lat []time.Duration) {
+		slices.Sort(lat)
+		p := func(q float64) float64 {
+			return float64(lat[min(len(lat)-1, int(q*float64(len(lat))))].Microseconds()) / 1000
+		}
+		b.ReportMetric(p(0.50), name+"-p50-ms")
+		b.ReportMetric(p(0.99), name+"-p99-ms")
+	}
+	report("watch", watchLat)
+	report("fetch", fetchLat)
+	report("daemon", daemonLat)
+}

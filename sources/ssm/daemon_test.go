@@ -1,0 +1,102 @@
+package ssm_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/flagsync/flagsync/daemon"
+	"github.com/flagsync/flagsync/internal/testsvc"
+)
+
+// TestDaemonWithSSMSource configures the ssm source type through the daemon's YAML
+// (every key) and checks a sync publishes the parameters, then a changed one.
+func TestDaemonWithSSMSource(t *testing.T) {
+	m := testsvc.StartMoto(t)
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "",
+		"AWS_PROFILE": "", "AWS_REGION": "", "AWS_EC2_METADATA_DISABLED": "true",
+		"AWS_CONFIG_FILE": filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
+	} {
+		t.Setenv(k, v)
+	}
+	client := ssm.New(ssm.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(m.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", ""),
+	})
+	ctx := context.Background()
+	put := func(name, value string, typ types.ParameterType) {
+		t.Helper()
+		if _, err := client.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String(value), Type: typ, Overwrite: aws.Bool(true)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("/flags/prod/new_dashboard", `{"state":"ENABLED","variants":{"on":true,"off":false},"defaultVariant":"off"}`, types.ParameterTypeString)
+	put("/flags/prod/team/color", "red", types.ParameterTypeSecureString)
+
+	out := filepath.Join(dir, "flags.json")
+	yml := fmt.Sprintf(`flagSetId: ssm-e2e
+sources:
+  - name: prod-ssm
+    type: ssm
+    timeout: 20s
+    path: /flags/prod/
+    recursive: true
+    decrypt: true
+    region: us-east-1
+    endpoint: %s
+    fullSyncEvery: 2
+    rateLimit: 50
+    maxAttempts: 3
+outputs:
+  file:
+    path: %s
+`, m.URL, out)
+	cfg, err := daemon.ParseConfig([]byte(yml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	d, err := daemon.New(cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatalf("daemon: %v", err)
+	}
+	defer d.Close()
+	if _, err := d.Sync(ctx, false); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	b, _ := os.ReadFile(out)
+	for _, want := range []string{`"new_dashboard"`, `"ssm:/flags/prod/new_dashboard@1"`, `"team/color"`, `"red"`} {
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("snapshot lacks %s:\n%s", want, b)
+		}
+	}
+	put("/flags/prod/new_dashboard", `{"state":"ENABLED","variants":{"on":true,"off":false},"defaultVariant":"on"}`, types.ParameterTypeString)
+	if _, err := d.Sync(ctx, false); err != nil { // an incremental sync
+		t.Fatalf("second sync: %v", err)
+	}
+	b, _ = os.ReadFile(out)
+	if !strings.Contains(string(b), `"defaultVariant":"on"`) || !strings.Contains(string(b), "ssm:/flags/prod/new_dashboard@2") {
+		t.Fatalf("changed parameter not published:\n%s", b)
+	}
+
+	// A bad key in the configuration is reported with its path.
+	bad := strings.Replace(yml, "fullSyncEvery: 2", "fullSyncEvery: -1", 1)
+	cfg, err = daemon.ParseConfig([]byte(bad), func(string) (string, bool) { return "", false })
+	if err == nil {
+		_, err = daemon.New(cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}
+	if err == nil || !strings.Contains(err.Error(), "sources[0].fullSyncEvery") {
+		t.Fatalf("bad fullSyncEvery: err = %v", err)
+	}
+}
