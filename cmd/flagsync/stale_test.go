@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+const staleFlags = `flags:
+  old_promo:
+    state: ENABLED
+    variants: {"on": true, "off": false}
+    defaultVariant: "off"
+    metadata: {owner: growth, source: "ssm:/flags/prod/old_promo@3", expiresAt: "2026-05-01T00:00:00Z"}
+  soon_gone:
+    state: ENABLED
+    variants: {"on": true, "off": false}
+    defaultVariant: "on"
+    metadata: {owner: web, expiresAt: "2026-06-25T00:00:00Z"}
+  next_year:
+    state: ENABLED
+    variants: {"on": true, "off": false}
+    defaultVariant: "on"
+    metadata: {owner: core, expiresAt: "2027-06-01T00:00:00Z"}
+  forever:
+    state: ENABLED
+    variants: {"on": true, "off": false}
+    defaultVariant: "on"
+`
+
+func TestStaleCommand(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"flags.yaml": staleFlags})
+	now := "--now=2026-06-15T00:00:00Z"
+
+	code, out, errOut := runCmd(t, dir, "stale", now, "flags.yaml")
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "STATUS") ||
+		!strings.Contains(lines[1], "expired") || !strings.Contains(lines[1], "old_promo") || !strings.Contains(lines[1], "45d ago") ||
+		!strings.Contains(lines[1], "growth") || !strings.Contains(lines[1], "ssm:/flags/prod/old_promo@3") ||
+		!strings.Contains(lines[2], "expiring") || !strings.Contains(lines[2], "soon_gone") || !strings.Contains(lines[2], "in 10d") {
+		t.Errorf("table:\n%s", out)
+	}
+
+	code, out, _ = runCmd(t, dir, "stale", now, "--within=400d", "--json", "flags.yaml")
+	var res struct {
+		WithinSeconds int64 `json:"withinSeconds"`
+		Flags         []struct {
+			Flag             string `json:"flag"`
+			Status           string `json:"status"`
+			Owner            string `json:"owner"`
+			RemainingSeconds int64  `json:"remainingSeconds"`
+		} `json:"flags"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 {
+		t.Fatalf("json: %v %q", err, out)
+	}
+	if len(res.Flags) != 3 || res.Flags[0].Flag != "old_promo" || res.Flags[0].RemainingSeconds != -45*86400 ||
+		res.Flags[2].Flag != "next_year" || res.Flags[2].Status != "expiring" || res.WithinSeconds != 400*86400 {
+		t.Errorf("json result %+v", res)
+	}
+
+	if code, _, _ := runCmd(t, dir, "stale", now, "--fail", "flags.yaml"); code != 1 {
+		t.Errorf("--fail with an expired flag: code %d", code)
+	}
+	if code, _, _ := runCmd(t, dir, "stale", now, "--grace=60d", "--fail", "flags.yaml"); code != 0 {
+		t.Errorf("--fail within grace: code %d", code)
+	}
+	if code, out, _ := runCmd(t, dir, "stale", "--now=2026-01-01T00:00:00Z", "--within=1d", "flags.yaml"); code != 0 || !strings.Contains(out, "no expired or expiring flags") {
+		t.Errorf("nothing stale: %d %q", code, out)
+	}
+	for _, args := range [][]string{
+		{"stale"}, {"stale", "a", "b"}, {"stale", "--within=soon", "flags.yaml"}, {"stale", "--grace=-1d", "flags.yaml"}, {"stale", "missing.yaml"},
+	} {
+		if code, _, errOut := runCmd(t, dir, args...); code != 2 || errOut == "" {
+			t.Errorf("%v: code %d (want 2), stderr %q", args, code, errOut)
+		}
+	}
+}
+
+// TestStaleLiveConfig reads a daemon configuration's sources (a file source here)
+// without publishing anything.
+func TestStaleLiveConfig(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"flags.yaml": staleFlags,
+		"flagsync.yaml": "flagSetId: live\nsources:\n  - {name: git, type: file, path: flags.yaml}\n" +
+			"outputs:\n  file: {path: out/flags.json}\n",
+	})
+	code, out, errOut := runCmd(t, dir, "stale", "--now=2026-06-15T00:00:00Z", "--json", "--config", "flagsync.yaml")
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, `"flag": "old_promo"`) || !strings.Contains(out, `"flag": "soon_gone"`) {
+		t.Errorf("live result: %s", out)
+	}
+	if code, _, _ := runCmd(t, dir, "lint", "--now=2026-06-15T00:00:00Z", "--disable=required-metadata,expiry-past", "--config", "flagsync.yaml"); code != 0 {
+		t.Errorf("lint --config: code %d", code)
+	}
+	if _, err := readFile(dir + "/out/flags.json"); err == nil {
+		t.Error("--config published a snapshot")
+	}
+}
