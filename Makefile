@@ -26,6 +26,8 @@ deps:
 	@scripts/ensure-redis.sh
 	@scripts/ensure-python.sh
 	@scripts/ensure-consul.sh
+	@scripts/ensure-helm.sh >/dev/null
+	@scripts/ensure-chromium.sh
 
 test: deps build
 	$(GO) vet ./...
