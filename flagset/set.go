@@ -604,6 +604,9 @@ func (s *Set) evaluate(key string, typ Type, def any, ctx map[string]any, now in
 		return Result{Value: def, Reason: ReasonError, ErrorCode: CodeParseError, ErrorMessage: f.ruleErr, Metadata: f.metadata()}
 	}
 	if f.rule == nil {
+		if v := f.defVariant; v != nil && v.ok[typ] { // the hot path, written out: one Result copy less
+			return Result{Value: v.values[typ], Variant: v.name, Reason: ReasonStatic, Metadata: f.metadata()}
+		}
 		return f.resolve(f.defVariant, ReasonStatic, typ, def)
 	}
 	// A pooled state: evaluation state escapes through the node interface, and
@@ -620,6 +623,9 @@ func (s *Set) evaluate(key string, typ Type, def any, ctx map[string]any, now in
 	var name string
 	switch x := out.(type) {
 	case nil:
+		if v := f.defVariant; v != nil && v.ok[typ] {
+			return Result{Value: v.values[typ], Variant: v.name, Reason: ReasonDefault, Metadata: f.metadata()}
+		}
 		return f.resolve(f.defVariant, ReasonDefault, typ, def)
 	case string:
 		name = x
@@ -636,6 +642,9 @@ func (s *Set) evaluate(key string, typ Type, def any, ctx map[string]any, now in
 	if v == nil {
 		return Result{Value: def, Reason: ReasonError, ErrorCode: CodeGeneral,
 			ErrorMessage: fmt.Sprintf("targeting returned %q, which is not a variant", name), Metadata: f.metadata()}
+	}
+	if v.ok[typ] {
+		return Result{Value: v.values[typ], Variant: v.name, Reason: ReasonTargetingMatch, Metadata: f.metadata()}
 	}
 	return f.resolve(v, ReasonTargetingMatch, typ, def)
 }
