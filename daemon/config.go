@@ -11,9 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
+	"github.com/flagsync/flagsync/lifecycle"
+	"github.com/flagsync/flagsync/notify"
 	"github.com/flagsync/flagsync/transport"
 )
 
@@ -37,9 +38,22 @@ type Config struct {
 	HTTP          HTTPConfig     `yaml:"http"`
 	Guards        GuardsConfig   `yaml:"guards"`
 	Log           LogConfig      `yaml:"log"`
+	// HA is leader election among replicas (daemon/ha.go, docs/CONFIG.md "ha").
+	HA HAConfig `yaml:"ha"`
+	// Environment names this deployment (e.g. prod); cleanup.action may differ per
+	// environment and notifications carry it.
+	Environment string `yaml:"environment"`
+	// Cleanup is the expiry handling (docs/LIFECYCLE.md); nil means report only.
+	Cleanup *lifecycle.Config `yaml:"cleanup"`
+	// Notify lists the change-alert sinks (webhooks, commands).
+	Notify notify.Config `yaml:"notify"`
 
 	// Path is the file the configuration was read from ("" when parsed from bytes).
 	Path string `yaml:"-"`
+
+	// watchDebounceSet tells the top-level watchDebounce was given, so it overrides
+	// the per-type defaults of sources that set none.
+	watchDebounceSet bool
 }
 
 // SourceConfig is one entry of sources:. Node is the whole entry after ${ENV}
@@ -48,8 +62,14 @@ type SourceConfig struct {
 	Name    string
 	Type    string
 	Timeout time.Duration
-	Node    *yaml.Node
-	index   int
+	// WatchDebounce is the effective quiet time after this source's change signal
+	// before a sync starts: the entry's watchDebounce, else the top-level one if set,
+	// else the type's default (file 100ms, consul 0, others DefaultWatchDebounce).
+	WatchDebounce time.Duration
+	Node          *yaml.Node
+	index         int
+
+	watchDebounce *time.Duration // as given in the entry
 }
 
 // OutputsConfig lists where snapshots are published.
@@ -78,6 +98,8 @@ type RedisOutputConfig struct {
 // HTTPConfig is the status/metrics listener.
 type HTTPConfig struct {
 	Listen string `yaml:"listen"`
+	// OFREP is the OpenFeature Remote Evaluation endpoint under /ofrep/ (daemon/ha.go).
+	OFREP OFREPConfig `yaml:"ofrep"`
 }
 
 // GuardsConfig are the safety checks before a publish.
@@ -102,7 +124,8 @@ type LogConfig struct {
 
 // CronParser is the schedule parser: standard five fields, an optional leading
 // seconds field, and descriptors such as @every 30s.
-var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+// It is lifecycle's, so cleanup.schedule accepts exactly the same forms.
+var cronParser = lifecycle.ScheduleParser
 
 // LoadConfig reads and validates the configuration file at path; lookupEnv expands
 // ${VAR} references (os.LookupEnv when nil).
@@ -182,6 +205,16 @@ func (c *Config) decodeSources(n *yaml.Node) error {
 				return fmt.Errorf("%s.timeout: must be positive", p)
 			}
 		}
+		if v := mappingValue(item, "watchDebounce"); v != nil {
+			var wd time.Duration
+			if err := v.Decode(&wd); err != nil {
+				return fmt.Errorf("%s.watchDebounce: must be a duration like 0s or 100ms: %s", p, yamlErr(err))
+			}
+			if wd < 0 {
+				return fmt.Errorf("%s.watchDebounce: must not be negative", p)
+			}
+			sc.watchDebounce = &wd
+		}
 		if sc.Name == "" {
 			return fmt.Errorf("%s.name: required", p)
 		}
@@ -213,10 +246,17 @@ func (c *Config) validate() error {
 	if _, err := cronParser.Parse(c.Schedule); err != nil {
 		return fmt.Errorf("schedule: %v", err)
 	}
+	c.watchDebounceSet = c.WatchDebounce != 0
 	if c.WatchDebounce == 0 {
 		c.WatchDebounce = DefaultWatchDebounce
 	} else if c.WatchDebounce < 0 {
 		return errors.New("watchDebounce: must be positive")
+	}
+	for i := range c.Sources {
+		c.Sources[i].WatchDebounce = c.sourceDebounce(c.Sources[i])
+	}
+	if err := c.validateLifecycle(); err != nil {
+		return err
 	}
 	if c.Outputs.File == nil && c.Outputs.Redis == nil {
 		return errors.New("outputs: at least one of outputs.file and outputs.redis is required")
@@ -246,6 +286,9 @@ func (c *Config) validate() error {
 		if r.Prefix == "" {
 			r.Prefix = transport.DefaultPrefix(c.FlagSetID)
 		}
+	}
+	if err := c.validateScale(); err != nil {
+		return err
 	}
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = DefaultListen
@@ -440,8 +483,35 @@ func decodeMapping(n *yaml.Node, v any, path string, skip ...string) error {
 	return nil
 }
 
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+
 func decodeField(val *yaml.Node, fv reflect.Value, p string) error {
 	t := fv.Type()
+	if reflect.PointerTo(t).Implements(unmarshalerType) || (t.Kind() == reflect.Pointer && t.Implements(unmarshalerType)) {
+		// The type reads itself (e.g. lifecycle.Config, lifecycle.Duration). A struct
+		// is first decoded key by key into a scratch value, so unknown keys and bad
+		// values are reported with their full path.
+		if st := structOf(t); st != nil && val.Kind == yaml.MappingNode && hasYAMLKeys(st) {
+			if err := decodeMapping(val, reflect.New(st).Interface(), p); err != nil {
+				return err
+			}
+		}
+		if err := val.Decode(fv.Addr().Interface()); err != nil {
+			return fmt.Errorf("%s: %s", p, yamlErr(err))
+		}
+		return nil
+	}
+	if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct && val.Kind == yaml.SequenceNode {
+		// Lists of structs (notify.webhooks, ...) get the same key checks per item.
+		out := reflect.MakeSlice(t, len(val.Content), len(val.Content))
+		for i, item := range val.Content {
+			if err := decodeField(item, out.Index(i), fmt.Sprintf("%s[%d]", p, i)); err != nil {
+				return err
+			}
+		}
+		fv.Set(out)
+		return nil
+	}
 	if t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct {
 		if val.Kind == yaml.ScalarNode && val.ShortTag() == "!!null" {
 			return nil
@@ -470,7 +540,29 @@ func decodeField(val *yaml.Node, fv reflect.Value, p string) error {
 // type and timeout are skipped. Errors name the key relative to the entry
 // ("path: ..."); the daemon prefixes "sources[i].".
 func DecodeSourceConfig(node *yaml.Node, v any) error {
-	return decodeMapping(node, v, "", "name", "type", "timeout")
+	return decodeMapping(node, v, "", "name", "type", "timeout", "watchDebounce")
+}
+
+// structOf is the struct type of t or *t, or nil.
+func structOf(t reflect.Type) reflect.Type {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() == reflect.Struct {
+		return t
+	}
+	return nil
+}
+
+// hasYAMLKeys tells whether struct type st names its keys with yaml tags (a type
+// like lifecycle.ActionPolicy reads a free-form mapping instead).
+func hasYAMLKeys(st reflect.Type) bool {
+	for i := 0; i < st.NumField(); i++ {
+		if tag := st.Field(i).Tag.Get("yaml"); tag != "" && tag != "-" {
+			return true
+		}
+	}
+	return false
 }
 
 func contains(list []string, s string) bool {

@@ -20,6 +20,8 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/flagsync/flagsync/flagset"
+	"github.com/flagsync/flagsync/lifecycle"
+	"github.com/flagsync/flagsync/notify"
 	"github.com/flagsync/flagsync/sources"
 )
 
@@ -33,6 +35,7 @@ type Options struct {
 	Metrics *Metrics        // NewMetrics() when nil; pass one to keep counters across reloads
 	Environ func() []string // os.Environ when nil (env sources read it)
 	Now     func() time.Time
+	Elector elector // leader election (NewElector); nil: this replica always leads
 }
 
 // Daemon runs the sync pipeline for one configuration.
@@ -43,6 +46,13 @@ type Daemon struct {
 	now     func() time.Time
 	srcs    []*sourceState
 	outs    []*outputState
+	el      elector   // nil without HA
+	flagSet servedSet // the current snapshot compiled, for OFREP and the status page
+
+	lc       lifecycle.Config     // cleanup: with defaults
+	action   lifecycle.ActionKind // the action for cfg.Environment
+	audit    *slog.Logger         // deleteFromSource audit lines
+	notifier *notify.Notifier
 
 	syncMu   sync.Mutex // one sync (or catch-up) at a time
 	initOnce sync.Once
@@ -54,6 +64,7 @@ type Daemon struct {
 	lastSync   SyncStatus
 	flagErrors []FlagError
 	guard      string
+	findings   []lifecycle.Finding // flags expiring, in grace, expired or invalid at the last sync
 }
 
 type sourceState struct {
@@ -89,7 +100,7 @@ type snapshot struct {
 // New builds the sources and outputs of cfg. It does no I/O beyond constructing
 // clients; Run or Sync reads the previous snapshot first.
 func New(cfg *Config, opts Options) (*Daemon, error) {
-	d := &Daemon{cfg: cfg, log: opts.Logger, metrics: opts.Metrics, now: opts.Now}
+	d := &Daemon{cfg: cfg, log: opts.Logger, metrics: opts.Metrics, now: opts.Now, el: opts.Elector}
 	if d.log == nil {
 		d.log = slog.Default()
 	}
@@ -99,6 +110,9 @@ func New(cfg *Config, opts Options) (*Daemon, error) {
 	if d.now == nil {
 		d.now = time.Now
 	}
+	d.lc = cfg.CleanupConfig()
+	d.action = d.lc.ActionFor(cfg.Environment)
+	d.audit = d.log.With("log", "audit")
 	environ := opts.Environ
 	if environ == nil {
 		environ = os.Environ
@@ -121,13 +135,20 @@ func New(cfg *Config, opts Options) (*Daemon, error) {
 		d.outs = append(d.outs, &outputState{out: &fileOutput{path: f.Path, mode: f.FileMode()}})
 	}
 	if r := cfg.Outputs.Redis; r != nil {
-		o, err := newRedisOutput(r)
+		o, err := newRedisOutput(r, opts.Elector)
 		if err != nil {
 			d.Close()
 			return nil, err
 		}
 		d.outs = append(d.outs, &outputState{out: o})
 	}
+	n, err := notify.New(cfg.Notify, notify.Options{Logger: d.log.With("component", "notify"),
+		Environment: cfg.Environment, Metrics: d.metrics.Notify})
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	d.notifier = n
 	return d, nil
 }
 
@@ -139,10 +160,19 @@ func (deps SourceDeps) with(l *slog.Logger) SourceDeps {
 // Config is the configuration the daemon runs.
 func (d *Daemon) Config() *Config { return d.cfg }
 
-// Close releases the outputs' connections.
+// notifyCloseTimeout bounds how long Close waits for queued notifications.
+const notifyCloseTimeout = 10 * time.Second
+
+// Close releases the outputs' connections and delivers the queued notifications
+// (waiting at most notifyCloseTimeout).
 func (d *Daemon) Close() {
 	for _, o := range d.outs {
 		o.out.close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), notifyCloseTimeout)
+	defer cancel()
+	if err := d.notifier.Close(ctx); err != nil {
+		d.log.Warn("notifications not delivered before shutdown", "err", err)
 	}
 }
 
@@ -266,6 +296,10 @@ func (d *Daemon) sync(ctx context.Context, force bool) (Report, error) {
 	for _, fe := range flagErrs {
 		d.metrics.FlagErrors.WithLabelValues(fe.Source).Inc()
 	}
+	clean, rev, err = d.applyExpiry(clean, rev)
+	if err != nil {
+		return Report{Result: "failed", FlagErrors: flagErrs}, err
+	}
 	keys := sortedKeys(clean.Flags)
 
 	d.mu.Lock()
@@ -275,11 +309,15 @@ func (d *Daemon) sync(ctx context.Context, force bool) (Report, error) {
 	rep := Report{Result: "unchanged", Revision: rev, Flags: len(keys), FlagErrors: flagErrs}
 	if cur == nil || cur.revision != rev {
 		if !force && cur != nil {
-			if msg := d.checkGuards(cur.keys, keys); msg != "" {
+			if msg, removed := d.checkGuards(cur.keys, keys); msg != "" {
 				d.metrics.GuardTrips.Inc()
 				d.mu.Lock()
+				repeated := d.guard == msg
 				d.guard = msg
 				d.mu.Unlock()
+				if !repeated && d.notifying() { // one alert per finding, not one per sync while it lasts
+					d.notifier.Notify(notify.GuardEvent(d.cfg.FlagSetID, msg, removed, d.now()))
+				}
 				rep.Result = "refused"
 				rep.Revision, rep.Flags, rep.Generation = cur.revision, len(cur.keys), cur.generation
 				_ = d.catchUp(ctx) // output errors are in the status; the guard is the news
@@ -298,6 +336,7 @@ func (d *Daemon) sync(ctx context.Context, force bool) (Report, error) {
 		d.mu.Unlock()
 		d.metrics.FlagsPublished.Set(float64(len(keys)))
 		rep.Result = "published"
+		d.notifyPublish(cur, snap)
 	}
 	if err := d.catchUp(ctx); err != nil {
 		errs = append(errs, err)
@@ -367,13 +406,14 @@ func stamp(doc *flagset.Document, rev string, gen int64, keys []string, now time
 	return &snapshot{bytes: b, revision: rev, generation: gen, generatedAt: at, keys: keys}, nil
 }
 
-// checkGuards returns why publishing next over prev is refused, or "".
-func (d *Daemon) checkGuards(prev, next []string) string {
+// checkGuards returns why publishing next over prev is refused ("" if it is not) and
+// the flags the refused publish would have removed.
+func (d *Daemon) checkGuards(prev, next []string) (string, []string) {
 	if len(prev) == 0 {
-		return ""
+		return "", nil
 	}
 	if len(next) == 0 && !d.cfg.Guards.AllowEmpty {
-		return fmt.Sprintf("the new snapshot is empty and the previous one had %d flags (guards.allowEmpty is false)", len(prev))
+		return fmt.Sprintf("the new snapshot is empty and the previous one had %d flags (guards.allowEmpty is false)", len(prev)), prev
 	}
 	in := make(map[string]bool, len(next))
 	for _, k := range next {
@@ -392,9 +432,9 @@ func (d *Daemon) checkGuards(prev, next []string) string {
 			shown = append(shown[:10:10], fmt.Sprintf("... %d more", len(removed)-10))
 		}
 		return fmt.Sprintf("the new snapshot removes %d of %d flags (%.0f%%), more than guards.maxRemovedFraction %v: %s",
-			len(removed), len(prev), frac*100, d.cfg.Guards.RemovedFraction(), strings.Join(shown, ", "))
+			len(removed), len(prev), frac*100, d.cfg.Guards.RemovedFraction(), strings.Join(shown, ", ")), removed
 	}
-	return ""
+	return "", nil
 }
 
 // fetchAll fetches every source concurrently, each with its own timeout, and records
@@ -458,6 +498,7 @@ func (d *Daemon) catchUp(ctx context.Context) error {
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
 	defer cancel()
+	defer d.refreshFlagSet() // serve what was published (also after a re-stamp)
 	var errs []error
 	for attempt := 0; attempt < 2; attempt++ {
 		restamp := false
@@ -474,6 +515,9 @@ func (d *Daemon) catchUp(ctx context.Context) error {
 				continue
 			}
 			err := o.out.publish(pctx, cur)
+			if d.standby(o, cur, err) {
+				continue
+			}
 			now := d.now().UTC()
 			var stale *staleError
 			if errors.As(err, &stale) && attempt == 0 {
@@ -567,16 +611,22 @@ func (d *Daemon) Snapshot() []byte {
 	return d.current.bytes
 }
 
-// Run syncs now, then on the schedule and shortly after watch events, until ctx is
-// done. A sync in progress when ctx ends still finishes its publish.
+// Run syncs now, then on the schedule and shortly after watch events (each source
+// with its own watchDebounce), and runs the expiry cleanup on cleanup.schedule, until
+// ctx is done. Syncs are single-flight: changes signalled during a sync cause one
+// follow-up sync. A sync in progress when ctx ends still finishes its publish.
 func (d *Daemon) Run(ctx context.Context) error {
 	sched, err := cronParser.Parse(d.cfg.Schedule)
 	if err != nil {
 		return fmt.Errorf("schedule: %w", err)
 	}
+	cleanupSched, err := cronParser.Parse(d.lc.Schedule)
+	if err != nil {
+		return fmt.Errorf("cleanup.schedule: %w", err)
+	}
 	ticks := make(chan struct{}, 1)
-	changes := make(chan struct{}, 1)
-	notify := func(ch chan struct{}) func() {
+	cleanups := make(chan struct{}, 1)
+	signal := func(ch chan struct{}) func() {
 		return func() {
 			select {
 			case ch <- struct{}{}:
@@ -585,31 +635,34 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	c := cron.New(cron.WithLocation(time.UTC))
-	c.Schedule(sched, cron.FuncJob(notify(ticks)))
+	c.Schedule(sched, cron.FuncJob(signal(ticks)))
+	c.Schedule(cleanupSched, cron.FuncJob(signal(cleanups)))
 	c.Start()
 	defer c.Stop()
 
+	debounces := make([]time.Duration, len(d.srcs))
+	for i, s := range d.srcs {
+		debounces[i] = s.cfg.WatchDebounce
+	}
+	deb := newDebouncer(debounces)
 	wctx, stopWatch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stopWatch(); wg.Wait() }()
-	for _, s := range d.srcs {
+	for i, s := range d.srcs {
 		if w, ok := s.src.(sources.Watcher); ok {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_ = w.Watch(wctx, notify(changes))
+				_ = w.Watch(wctx, deb.changed(i))
 			}()
 		}
 	}
 
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
-	var firstChange time.Time
-	armed := false
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	backoff := time.Duration(0)
-	maxWait := 10 * d.cfg.WatchDebounce
 
 	afterSync := func() {
 		if d.lagging() {
@@ -624,29 +677,36 @@ func (d *Daemon) Run(ctx context.Context) error {
 			retry.Stop()
 		}
 	}
+	// watchSync syncs when a watched source is due and re-arms the timer for the
+	// sources still waiting out their debounce. Signals that arrive during the sync
+	// leave one wake-up queued: exactly one follow-up sync.
+	watchSync := func() {
+		if due, _ := deb.fire(time.Now()); due {
+			_, _ = d.Sync(ctx, false)
+			afterSync()
+		}
+		_, next := deb.fire(time.Now())
+		debounce.Stop()
+		if next >= 0 {
+			debounce.Reset(next)
+		}
+	}
 	_, _ = d.Sync(ctx, false)
 	afterSync()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-changes:
-			// Quiescence: wait until changes stop for watchDebounce, but never longer
-			// than maxWait after the first one, so a constantly changing source still syncs.
-			now := time.Now()
-			if !armed {
-				armed, firstChange = true, now
-				debounce.Reset(d.cfg.WatchDebounce)
-			} else if now.Sub(firstChange) < maxWait {
-				debounce.Reset(d.cfg.WatchDebounce)
-			}
+		case <-deb.wake:
+			deb.take(time.Now())
+			watchSync()
 		case <-debounce.C:
-			armed = false
-			_, _ = d.Sync(ctx, false)
-			afterSync()
+			watchSync()
 		case <-ticks:
 			_, _ = d.Sync(ctx, false)
 			afterSync()
+		case <-cleanups:
+			_, _ = d.Cleanup(ctx)
 		case <-retry.C:
 			d.syncMu.Lock()
 			_ = d.catchUp(ctx)
@@ -708,13 +768,17 @@ type Status struct {
 	Sources     []SourceStatus `json:"sources"`
 	Outputs     []OutputStatus `json:"outputs"`
 	FlagErrors  []FlagError    `json:"flagErrors"`
+	// Expiry lists the flags expiring soon, in their grace period, expired or with an
+	// invalid expiresAt, with owner and source (docs/LIFECYCLE.md).
+	Expiry []lifecycle.Finding `json:"expiry"`
 }
 
 // Status reports the daemon's state. It never contains source values or secrets.
 func (d *Daemon) Status() Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := Status{FlagSetID: d.cfg.FlagSetID, Ready: d.ready, FlagErrors: append([]FlagError{}, d.flagErrors...), Guard: d.guard}
+	st := Status{FlagSetID: d.cfg.FlagSetID, Ready: d.ready, FlagErrors: append([]FlagError{}, d.flagErrors...), Guard: d.guard,
+		Expiry: append([]lifecycle.Finding{}, d.findings...)}
 	if d.current != nil {
 		st.Revision, st.Generation, st.Flags = d.current.revision, d.current.generation, len(d.current.keys)
 		if !d.current.generatedAt.IsZero() {

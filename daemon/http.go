@@ -5,12 +5,18 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
+
+	"github.com/flagsync/flagsync/flagset"
+	"github.com/flagsync/flagsync/ofrep"
+	"github.com/flagsync/flagsync/statuspage"
 )
 
-// Server serves /healthz, /readyz, /metrics and /api/v1/* for the daemon currently
-// running. It outlives config reloads: Set swaps the daemon behind it.
+// Server serves /healthz, /readyz, /metrics, /api/v1/*, OFREP under /ofrep/ and the
+// status page at / for the daemon currently running. It outlives config reloads: Set
+// swaps the daemon (and its OFREP options) behind it.
 type Server struct {
 	cur     atomic.Pointer[Daemon]
+	ofrep   atomic.Pointer[ofrep.Handler] // nil when http.ofrep.enabled is false
 	metrics *Metrics
 	mux     *http.ServeMux
 }
@@ -27,11 +33,45 @@ func NewServer(m *Metrics) *Server {
 	s.mux.HandleFunc("GET /api/v1/status", s.status)
 	s.mux.HandleFunc("GET /api/v1/snapshot", s.snapshot)
 	s.mux.HandleFunc("POST /api/v1/sync", s.sync)
+	s.mux.HandleFunc("/ofrep/", func(w http.ResponseWriter, r *http.Request) {
+		if h := s.ofrep.Load(); h != nil {
+			h.ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "OFREP is disabled (http.ofrep.enabled: false)", http.StatusNotFound)
+	})
+	s.mux.Handle("GET /{$}", statuspage.Handler(func() (*flagset.Set, statuspage.Data) {
+		if d := s.cur.Load(); d != nil {
+			return d.statusPage()
+		}
+		return nil, statuspage.Data{}
+	}))
 	return s
 }
 
-// Set makes d the daemon served.
-func (s *Server) Set(d *Daemon) { s.cur.Store(d) }
+// Set makes d the daemon served, with the OFREP options of its configuration. Until
+// d publishes, OFREP keeps answering from the previous daemon's flags.
+func (s *Server) Set(d *Daemon) {
+	d.carryFlagSet(s.cur.Load())
+	var h *ofrep.Handler
+	if o := d.cfg.HTTP.OFREP; o.On() {
+		h = ofrep.NewHandler(s.flagSet, ofrep.Options{APIKeys: o.APIKeys, BearerTokens: o.BearerTokens,
+			RequireTargetingKey: o.RequireTargetingKey, RateLimit: o.RateLimit, RateBurst: o.RateBurst, Logger: d.log})
+	}
+	s.cur.Store(d)
+	s.ofrep.Store(h)
+}
+
+// Daemon is the daemon served (nil before Set).
+func (s *Server) Daemon() *Daemon { return s.cur.Load() }
+
+// flagSet is the served daemon's current set, read once per OFREP request.
+func (s *Server) flagSet() *flagset.Set {
+	if d := s.cur.Load(); d != nil {
+		return d.FlagSet()
+	}
+	return nil
+}
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
@@ -51,7 +91,10 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "starting", http.StatusServiceUnavailable)
 		return
 	}
-	writeJSON(w, http.StatusOK, d.Status())
+	writeJSON(w, http.StatusOK, struct {
+		Status
+		HA *HAStatus `json:"ha,omitempty"`
+	}{d.Status(), d.HAStatus()})
 }
 
 func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {

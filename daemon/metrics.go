@@ -6,6 +6,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/flagsync/flagsync/notify"
 )
 
 // Metrics are the daemon's Prometheus metrics in their own registry (no global
@@ -22,6 +24,10 @@ type Metrics struct {
 	GuardTrips        prometheus.Counter
 	FlagErrors        *prometheus.CounterVec
 	SourceAPICalls    *prometheus.CounterVec
+	FlagsExpiry       *prometheus.GaugeVec
+	CleanupActions    *prometheus.CounterVec
+	// Notify are the notifier's counters, shared by the notifiers of every reload.
+	Notify *notify.Metrics
 }
 
 // NewMetrics creates and registers the metrics.
@@ -66,6 +72,19 @@ func NewMetrics() *Metrics {
 			Help: "Remote API calls made by sources that report them (SSM), by operation.",
 		}, []string{"source", "operation"}),
 	}
+	m.FlagsExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "flagsync_flags_expiry",
+		Help: "Flags by expiry status at the last sync (expiring, grace, expired, invalid expiresAt).",
+	}, []string{"status"})
+	m.CleanupActions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "flagsync_cleanup_actions_total",
+		Help: "Cleanup decisions on expired flags by action and result (reported, done, dryRun, skipped).",
+	}, []string{"action", "result"})
+	m.Notify = notify.NewMetrics()
+	if err := m.Notify.Register(m.Registry); err != nil {
+		panic(err) // a fresh registry: only a programming error gets here
+	}
+	m.Registry.MustRegister(m.FlagsExpiry, m.CleanupActions)
 	m.Registry.MustRegister(m.SourceAPICalls, m.SyncDuration, m.SourceErrors, m.SourceLastSuccess, m.FlagsPublished,
 		m.Publishes, m.OutputErrors, m.GuardTrips, m.FlagErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

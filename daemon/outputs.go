@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/flagsync/flagsync/flagset"
+	"github.com/flagsync/flagsync/ha"
 	"github.com/flagsync/flagsync/transport"
 )
 
@@ -95,14 +96,26 @@ func (f *fileOutput) publish(_ context.Context, s *snapshot) error {
 	return transport.WriteFileAtomic(f.path, s.bytes, f.mode)
 }
 
-// redisOutput publishes with transport.Publish (atomic, never backwards).
+// redisOutput publishes with transport.Publish (atomic, never backwards); with an
+// elector, only the leader writes, fenced (ha.PublishAsLeader).
 type redisOutput struct {
 	client   *redis.Client
 	prefix   string
 	redacted string
+	el       ha.Elector
 }
 
-func newRedisOutput(c *RedisOutputConfig) (*redisOutput, error) {
+func newRedisOutput(c *RedisOutputConfig, el ha.Elector) (*redisOutput, error) {
+	opts, err := redisOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	return &redisOutput{client: redis.NewClient(opts), prefix: c.Prefix, redacted: RedactedRedisURL(c.URL) + " prefix " + c.Prefix, el: el}, nil
+}
+
+// redisOptions are the client options of the Redis output (also used by the Redis
+// elector, which must talk to the same Redis).
+func redisOptions(c *RedisOutputConfig) (*redis.Options, error) {
 	opts, err := redis.ParseURL(c.URL)
 	if err != nil {
 		msg := err.Error()
@@ -119,7 +132,7 @@ func newRedisOutput(c *RedisOutputConfig) (*redisOutput, error) {
 	opts.ReadTimeout = 3 * time.Second
 	opts.WriteTimeout = 3 * time.Second
 	opts.MaxRetries = 1
-	return &redisOutput{client: redis.NewClient(opts), prefix: c.Prefix, redacted: RedactedRedisURL(c.URL) + " prefix " + c.Prefix}, nil
+	return opts, nil
 }
 
 func (r *redisOutput) name() string   { return "redis" }
@@ -162,7 +175,14 @@ func (r *redisOutput) check(ctx context.Context) (string, bool) {
 }
 
 func (r *redisOutput) publish(ctx context.Context, s *snapshot) error {
-	err := transport.Publish(ctx, r.client, r.prefix, s.bytes, s.revision, s.generation)
+	var err error
+	if r.el != nil {
+		// ha.ErrNotLeader / ha.ErrFenced go back as they are: catchUp treats them as
+		// standby, not as failures.
+		err = ha.PublishAsLeader(ctx, r.el, r.client, r.prefix, s.bytes, s.revision, s.generation)
+	} else {
+		err = transport.Publish(ctx, r.client, r.prefix, s.bytes, s.revision, s.generation)
+	}
 	var stale *transport.StaleError
 	if errors.As(err, &stale) {
 		return &staleError{current: stale.Current}

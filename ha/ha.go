@@ -12,11 +12,11 @@ package ha
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"github.com/flagsync/flagsync/transport"
 )
 
 // Elector campaigns for leadership.
@@ -41,16 +41,11 @@ type Elector interface {
 const DefaultTTL = 10 * time.Second
 
 // ErrFenced is returned (wrapped in *FencedError) when a newer leader has taken over.
-var ErrFenced = errors.New("fenced out by a newer leader")
+// It is transport's: the fence check lives in transport's publish script.
+var ErrFenced = transport.ErrFenced
 
 // FencedError tells which fence Redis already holds.
-type FencedError struct{ Ours, Current int64 }
-
-func (e *FencedError) Error() string {
-	return fmt.Sprintf("fence %d is older than fence %d of a newer leader", e.Ours, e.Current)
-}
-
-func (e *FencedError) Unwrap() error { return ErrFenced }
+type FencedError = transport.FencedError
 
 // lease is one backend's lock primitive; campaign turns it into an Elector.
 type lease interface {

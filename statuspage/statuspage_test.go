@@ -2,19 +2,16 @@ package statuspage_test
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/flagsync/flagsync/flagset"
-	"github.com/flagsync/flagsync/internal/testsvc"
 	"github.com/flagsync/flagsync/statuspage"
+	"github.com/flagsync/flagsync/statuspage/statuspagetest"
 )
 
 var now = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -144,27 +141,12 @@ func TestHandler(t *testing.T) {
 // hold the content (and no script element from the hostile owner), and a screenshot
 // goes to var/test-artifacts/statuspage.png for humans.
 func TestChromium(t *testing.T) {
-	chromium := testsvc.LookPath(t, "chromium", "make deps installs it with scripts/ensure-chromium.sh")
+	browser := statuspagetest.NewBrowser(t)
 	set, d := testState(t)
 	srv := httptest.NewServer(statuspage.Handler(func() (*flagset.Set, statuspage.Data) { return set, d }))
 	t.Cleanup(srv.Close)
 
-	profile := t.TempDir()
-	args := func(extra ...string) []string {
-		return append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-			"--no-first-run", "--disable-background-networking", "--disable-component-update",
-			"--disable-sync", "--disable-dev-shm-usage", "--user-data-dir=" + profile}, append(extra, srv.URL+"/")...)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, chromium, args("--dump-dom")...)
-	cmd.Stderr = &stderr
-	dom, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium --dump-dom: %v\n%s", err, stderr.String())
-	}
-	page := string(dom)
+	page := browser.DOM(srv.URL + "/")
 	for _, want := range []string{"new_dashboard", "old_checkout", "button_color", "connection refused",
 		`class="pill soon"`, `class="pill expired"`, "&lt;script&gt;alert"} {
 		if !strings.Contains(page, want) {
@@ -174,25 +156,5 @@ func TestChromium(t *testing.T) {
 	if strings.Count(page, "<script") != 0 {
 		t.Errorf("rendered DOM contains a script element:\n%s", page)
 	}
-
-	artifacts := filepath.Join("..", "var", "test-artifacts")
-	if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	shot, err := filepath.Abs(filepath.Join(artifacts, "statuspage.png"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = os.Remove(shot)
-	stderr.Reset()
-	cmd = exec.CommandContext(ctx, chromium, args("--screenshot="+shot, "--window-size=1280,900", "--hide-scrollbars")...)
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("chromium --screenshot: %v\n%s", err, stderr.String())
-	}
-	st, err := os.Stat(shot)
-	if err != nil || st.Size() < 10_000 {
-		t.Fatalf("screenshot %s missing or tiny: %v", shot, err)
-	}
-	t.Logf("screenshot: %s (%d bytes)", shot, st.Size())
+	browser.Screenshot(srv.URL+"/", filepath.Join("..", "var", "test-artifacts", "statuspage.png"))
 }

@@ -39,22 +39,35 @@ func KeysFor(prefix string) Keys {
 // publishScript sets the three keys and publishes, only when the new generation is
 // newer than the stored one. Running as one script makes the step atomic: a reader
 // never sees a snapshot whose revision key disagrees with it.
+//
+// With a fence (ARGV[5] > 0, KEYS[4] the fence key) the write is also refused when the
+// fence is older than the newest one Redis has seen, and a newer fence is recorded
+// first, so a newly elected leader shuts the old one out with its first publish
+// attempt even when that attempt is itself stale.
+//
+// It returns {code, value}: {0, ”} published, {1, fence} fenced out, {2, generation}
+// stale (Redis holds a newer or equal generation).
 var publishScript = redis.NewScript(`
-local cur = tonumber(redis.call('GET', KEYS[3]) or '0')
-local gen = tonumber(ARGV[3])
-if gen <= cur then
-  return cur
+local fence = tonumber(ARGV[5])
+if fence > 0 then
+  local held = tonumber(redis.call('GET', KEYS[4]) or '0')
+  if fence < held then
+    return {1, tostring(redis.call('GET', KEYS[4]))}
+  end
+  if fence > held then
+    redis.call('SET', KEYS[4], ARGV[5])
+  end
+end
+local cur = redis.call('GET', KEYS[3]) or '0'
+if tonumber(ARGV[3]) <= tonumber(cur) then
+  return {2, cur}
 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('SET', KEYS[3], ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[2])
-return -1
+return {0, ''}
 `)
-
-// published is what publishScript returns when it applied the snapshot; any other
-// value is the (newer or equal) generation Redis already holds, which may be 0.
-const published = -1
 
 // ErrStale is returned by Publish when Redis already holds a newer or equal generation.
 var ErrStale = errors.New("redis holds a newer snapshot")
@@ -68,20 +81,68 @@ func (e *StaleError) Error() string {
 
 func (e *StaleError) Unwrap() error { return ErrStale }
 
+// ErrFenced is returned (wrapped in *FencedError) by PublishFenced when a writer with
+// a newer fence (a newer leader) has published.
+var ErrFenced = errors.New("fenced out by a newer leader")
+
+// FencedError tells which fence Redis already holds.
+type FencedError struct{ Ours, Current int64 }
+
+func (e *FencedError) Error() string {
+	return fmt.Sprintf("fence %d is older than fence %d of a newer leader", e.Ours, e.Current)
+}
+
+func (e *FencedError) Unwrap() error { return ErrFenced }
+
 // Publish writes snapshot (with its revision and generation) under prefix and announces
 // the revision on the channel, unless Redis already holds generation >= generation,
 // in which case it returns a *StaleError and changes nothing.
 func Publish(ctx context.Context, c redis.UniversalClient, prefix string, snapshot []byte, revision string, generation int64) error {
+	return publish(ctx, c, prefix, "", 0, snapshot, revision, generation)
+}
+
+// PublishFenced is Publish for an elected leader: it writes only if fence (> 0) is at
+// least the newest fence stored in fenceKey, and records fence when it is newer. It
+// returns a *FencedError (errors.Is ErrFenced) when a newer leader has taken over and
+// a *StaleError (errors.Is ErrStale) when Redis holds generation >= generation; in both
+// cases nothing is written. With Redis Cluster, fenceKey must share the prefix's slot.
+func PublishFenced(ctx context.Context, c redis.UniversalClient, prefix, fenceKey string, fence int64,
+	snapshot []byte, revision string, generation int64) error {
+	if fence <= 0 || fenceKey == "" {
+		return fmt.Errorf("redis fenced publish %s: fence must be positive and the fence key set", KeysFor(prefix).Snapshot)
+	}
+	return publish(ctx, c, prefix, fenceKey, fence, snapshot, revision, generation)
+}
+
+func publish(ctx context.Context, c redis.UniversalClient, prefix, fenceKey string, fence int64,
+	snapshot []byte, revision string, generation int64) error {
 	k := KeysFor(prefix)
-	cur, err := publishScript.Run(ctx, c, []string{k.Snapshot, k.Revision, k.Generation},
-		snapshot, revision, strconv.FormatInt(generation, 10), k.Channel).Int64()
+	keys := []string{k.Snapshot, k.Revision, k.Generation}
+	if fenceKey != "" {
+		keys = append(keys, fenceKey)
+	}
+	res, err := publishScript.Run(ctx, c, keys,
+		snapshot, revision, strconv.FormatInt(generation, 10), k.Channel, strconv.FormatInt(fence, 10)).Slice()
 	if err != nil {
 		return fmt.Errorf("redis publish %s: %w", k.Snapshot, err)
 	}
-	if cur != published {
-		return &StaleError{Current: cur}
+	if len(res) != 2 {
+		return fmt.Errorf("redis publish %s: unexpected reply %v", k.Snapshot, res)
 	}
-	return nil
+	code, _ := res[0].(int64)
+	val, _ := res[1].(string)
+	switch code {
+	case 0:
+		return nil
+	case 1:
+		cur, _ := strconv.ParseInt(val, 10, 64)
+		return &FencedError{Ours: fence, Current: cur}
+	case 2:
+		cur, _ := strconv.ParseInt(val, 10, 64)
+		return &StaleError{Current: cur}
+	default:
+		return fmt.Errorf("redis publish %s: unexpected reply code %d", k.Snapshot, code)
+	}
 }
 
 // ErrNoSnapshot is returned by Read when the snapshot key does not exist.

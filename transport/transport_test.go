@@ -235,3 +235,53 @@ func TestWriteFileAtomicMissingDir(t *testing.T) {
 		t.Fatalf("err = %v, want an error naming %s", err, path)
 	}
 }
+
+// A fenced publish is refused once a newer fence has published, records a newer fence
+// even when its own write is stale, and an unfenced Publish ignores the fence.
+func TestPublishFenced(t *testing.T) {
+	c := newClient(t)
+	ctx := context.Background()
+	prefix := "{flagsync:fenced}"
+	fenceKey := prefix + ":fence"
+
+	if err := PublishFenced(ctx, c, prefix, fenceKey, 0, []byte("x"), "r", 1); err == nil {
+		t.Fatal("fence 0 accepted")
+	}
+	if err := PublishFenced(ctx, c, prefix, fenceKey, 7, []byte("a"), "r1", 1); err != nil {
+		t.Fatalf("first fenced publish: %v", err)
+	}
+	if f, _ := c.Get(ctx, fenceKey).Int64(); f != 7 {
+		t.Fatalf("stored fence = %d, want 7", f)
+	}
+	// A newer leader whose generation is stale still records its fence.
+	err := PublishFenced(ctx, c, prefix, fenceKey, 9, []byte("b"), "r0", 1)
+	var se *StaleError
+	if !errors.As(err, &se) || se.Current != 1 {
+		t.Fatalf("stale fenced publish = %v, want *StaleError{Current: 1}", err)
+	}
+	if f, _ := c.Get(ctx, fenceKey).Int64(); f != 9 {
+		t.Fatalf("stored fence after the newer leader's attempt = %d, want 9", f)
+	}
+	// The old leader is now shut out even with a newer generation.
+	err = PublishFenced(ctx, c, prefix, fenceKey, 7, []byte("old"), "r-old", 50)
+	var fe *FencedError
+	if !errors.Is(err, ErrFenced) || !errors.As(err, &fe) || fe.Ours != 7 || fe.Current != 9 {
+		t.Fatalf("old leader publish = %v, want *FencedError{Ours: 7, Current: 9}", err)
+	}
+	if snap, rev, _ := ReadWithRevision(ctx, c, prefix); string(snap) != "a" || rev != "r1" {
+		t.Fatalf("snapshot after refused publishes = %q %q, want a r1", snap, rev)
+	}
+	if err := PublishFenced(ctx, c, prefix, fenceKey, 9, []byte("b"), "r2", 2); err != nil {
+		t.Fatalf("new leader publish: %v", err)
+	}
+	// Publish without a fence is the same script minus the fence check.
+	if err := Publish(ctx, c, prefix, []byte("c"), "r3", 3); err != nil {
+		t.Fatalf("unfenced publish: %v", err)
+	}
+	if f, _ := c.Get(ctx, fenceKey).Int64(); f != 9 {
+		t.Fatalf("unfenced publish changed the fence to %d", f)
+	}
+	if snap, rev, _ := ReadWithRevision(ctx, c, prefix); string(snap) != "c" || rev != "r3" {
+		t.Fatalf("snapshot = %q %q, want c r3", snap, rev)
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/flagsync/flagsync/daemon"
 )
 
 const chartDir = "../flagsync"
@@ -219,6 +221,9 @@ func TestDefaults(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(raw), &cfg); err != nil || cfg["flagSetId"] != "default" {
 		t.Errorf("config map flagsync.yaml: %v %q", err, raw)
 	}
+	if dc, err := daemon.ParseConfig([]byte(raw), nil); err != nil || dc.HA.Enabled || !dc.HTTP.OFREP.On() {
+		t.Errorf("the daemon's view of the default config: %v", err)
+	}
 	args, _ := c["args"].([]any)
 	if len(args) != 3 || args[0] != "run" || args[2] != "/etc/flagsync/flagsync.yaml" {
 		t.Errorf("args %v", args)
@@ -270,6 +275,11 @@ config:
       url: redis://:${FLAGSYNC_REDIS_PASSWORD}@redis-master:6379/0
   http:
     listen: 0.0.0.0:8080
+    ofrep:
+      apiKeys: ["${OFREP_API_KEY}"]
+  ha:
+    enabled: true
+    ttl: 10s
 `
 
 func TestProductionValues(t *testing.T) {
@@ -296,6 +306,20 @@ func TestProductionValues(t *testing.T) {
 	raw := get(ms["ConfigMap"], "data", "flagsync.yaml").(string)
 	if !strings.Contains(raw, "${FLAGSYNC_REDIS_PASSWORD}") || !strings.Contains(raw, "${FLAGSYNC_CONSUL_TOKEN}") {
 		t.Errorf("config lost the ${ENV} references:\n%s", raw)
+	}
+	// The daemon accepts the rendered configuration: three replicas, one leader
+	// elected through the consul source's agent.
+	lookup := func(k string) (string, bool) { return "x-" + k, true }
+	dc, err := daemon.ParseConfig([]byte(raw), lookup)
+	if err != nil {
+		t.Fatalf("the daemon rejects the rendered config: %v\n%s", err, raw)
+	}
+	if !dc.HA.Enabled || dc.HA.Backend != daemon.HABackendConsul || dc.HA.Key != "flagsync/shop/leader" ||
+		len(dc.HTTP.OFREP.APIKeys) != 1 || dc.HTTP.OFREP.APIKeys[0] != "x-OFREP_API_KEY" {
+		t.Errorf("rendered config: ha %+v ofrep %+v", dc.HA, dc.HTTP.OFREP)
+	}
+	if get(env["POD_NAME"], "valueFrom", "fieldRef", "fieldPath") != "metadata.name" {
+		t.Errorf("POD_NAME (the Consul lock holder) %v", env["POD_NAME"])
 	}
 	if get(ms["ServiceAccount"], "metadata", "annotations", "eks.amazonaws.com/role-arn") != "arn:aws:iam::123456789012:role/flagsync-ssm-read" {
 		t.Errorf("service account annotations %v", get(ms["ServiceAccount"], "metadata", "annotations"))

@@ -67,7 +67,15 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	// debug: the daemon already reports output errors in its own log and status.
 	redis.SetLogger(redisLog{logger})
 	metrics := daemon.NewMetrics()
-	opts := daemon.Options{Logger: logger, Metrics: metrics}
+	// The elector is created once and survives reloads, so a SIGHUP never hands
+	// leadership over.
+	el, closeEl, err := daemon.NewElector(cfg, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "flagsync run: config %s: ha: %v\n", path, err)
+		return 2
+	}
+	defer closeEl()
+	opts := daemon.Options{Logger: logger, Metrics: metrics, Elector: el}
 	d, err := daemon.New(cfg, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "flagsync run: config %s: %v\n", path, err)
@@ -81,6 +89,26 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		d.Close()
 		return 1
 	}
+	elCtx, stopEl := context.WithCancel(ctx)
+	elDone := make(chan struct{})
+	if el != nil {
+		go func() {
+			defer close(elDone)
+			_ = el.Run(elCtx, func(ctx context.Context, fence int64) {
+				logger.Info("elected leader: publishing to Redis", "backend", cfg.HA.Backend, "fence", fence)
+				if d := srv.Daemon(); d != nil {
+					d.Elected(ctx)
+				}
+			}, func() {
+				logger.Warn("no longer leader: standing by (Redis is left to the leader)")
+			})
+		}()
+	} else {
+		close(elDone)
+	}
+	// Stop campaigning only after the daemon stopped (its last publish may still need
+	// the lease), then release the lease so a standby takes over at once.
+	defer func() { stopEl(); <-elDone }()
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -112,7 +140,9 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			// starts, so there is never more than one writer.
 			cancel()
 			<-done
-			d.Close()
+			// The old daemon no longer writes; closing it may wait for queued change
+			// notifications, which must not delay the new configuration.
+			go d.Close()
 			d, cfg = nd, ncfg
 			level.Set(levelOf(cfg.Log.Level))
 			srv.Set(d)
@@ -144,6 +174,10 @@ func reload(path string, old *daemon.Config, opts daemon.Options) (*daemon.Daemo
 	if cfg.HTTP.Listen != old.HTTP.Listen {
 		opts.Logger.Warn("http.listen changed; it takes effect on restart", "listen", old.HTTP.Listen)
 		cfg.HTTP.Listen = old.HTTP.Listen
+	}
+	if cfg.HA != old.HA || (old.HA.Enabled && *cfg.Outputs.Redis != *old.Outputs.Redis) {
+		// The elector outlives reloads (leadership must not flap on SIGHUP).
+		opts.Logger.Warn("ha or outputs.redis changed while ha is enabled; the election keeps its settings until restart")
 	}
 	if cfg.Log.Format != old.Log.Format {
 		opts.Logger.Warn("log.format changed; it takes effect on restart")

@@ -1,0 +1,248 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/flagsync/flagsync/flagset"
+	"github.com/flagsync/flagsync/lifecycle"
+	"github.com/flagsync/flagsync/notify"
+)
+
+// validateLifecycle checks the cleanup: and notify: sections.
+func (c *Config) validateLifecycle() error {
+	if c.Cleanup != nil {
+		if err := c.Cleanup.Validate("cleanup"); err != nil {
+			return err
+		}
+	}
+	return c.Notify.Validate("notify")
+}
+
+// CleanupConfig is the cleanup: section with its defaults applied (report only when
+// the section is absent).
+func (c *Config) CleanupConfig() lifecycle.Config {
+	var lc lifecycle.Config
+	if c.Cleanup != nil {
+		lc = *c.Cleanup
+	}
+	return lc.WithDefaults()
+}
+
+// applyExpiry classifies doc's flags by metadata.expiresAt, records the findings for
+// status and metrics, and returns doc with the expired flags handled by the
+// environment's action (disable or remove; report changes nothing), and its revision.
+// It runs at every sync, so an expired flag is never served with disable/remove.
+func (d *Daemon) applyExpiry(doc *flagset.Document, rev string) (*flagset.Document, string, error) {
+	findings := lifecycle.Classify(doc, d.now(), time.Duration(d.lc.WarnBefore), time.Duration(d.lc.Grace))
+	d.recordFindings(findings)
+	if d.action == lifecycle.ActionReport {
+		return doc, rev, nil
+	}
+	out, acts := lifecycle.Apply(doc, findings, d.action)
+	if len(acts) == 0 {
+		return doc, rev, nil
+	}
+	for _, a := range acts {
+		d.log.Debug("expired flag not served as defined", "flag", a.Flag, "action", a.Kind, "expiresAt", a.ExpiresAt, "owner", a.Owner)
+	}
+	r, err := flagset.Revision(out)
+	if err != nil {
+		return nil, "", fmt.Errorf("revision: %w", err)
+	}
+	return out, r, nil
+}
+
+// recordFindings keeps the non-ok findings for the status and sets the expiry gauges.
+func (d *Daemon) recordFindings(findings []lifecycle.Finding) {
+	counts := map[lifecycle.Status]int{}
+	var keep []lifecycle.Finding
+	for _, f := range findings {
+		counts[f.Status]++
+		if f.Status != lifecycle.StatusOK {
+			keep = append(keep, f)
+		}
+	}
+	for _, s := range []lifecycle.Status{lifecycle.StatusExpiring, lifecycle.StatusGrace, lifecycle.StatusExpired, lifecycle.StatusInvalid} {
+		d.metrics.FlagsExpiry.WithLabelValues(string(s)).Set(float64(counts[s]))
+	}
+	d.mu.Lock()
+	d.findings = keep
+	d.mu.Unlock()
+}
+
+// CleanupReport is the outcome of one cleanup run.
+type CleanupReport struct {
+	Action   lifecycle.ActionKind
+	DryRun   bool
+	Findings []lifecycle.Finding // every flag with metadata.expiresAt
+	Actions  []lifecycle.Action  // what was done (or, for report/dry runs, would be)
+}
+
+// Cleanup is the scheduled expiry run (cleanup.schedule): it classifies the merged
+// flags of the last fetch (before expiry handling), logs expiring and expired flags
+// with their owners, and with action deleteFromSource deletes expired flags from the
+// SSM/Consul source that produced them (dryRun: only logs). Every deletion decision
+// writes an audit log line. It notifies a cleanup event when there were actions.
+func (d *Daemon) Cleanup(ctx context.Context) (CleanupReport, error) {
+	d.syncMu.Lock()
+	defer d.syncMu.Unlock()
+	rep := CleanupReport{Action: d.action, DryRun: d.lc.IsDryRun()}
+	results := d.lastResults()
+	if len(results) == 0 {
+		return rep, errors.New("cleanup: no source has been fetched yet")
+	}
+	merged, _ := merge(results)
+	merged.Metadata = map[string]any{flagset.MetaFlagSetID: d.cfg.FlagSetID}
+	clean, _, _, err := validateMerged(merged)
+	if err != nil {
+		return rep, fmt.Errorf("cleanup: %w", err)
+	}
+	now := d.now()
+	rep.Findings = lifecycle.Classify(clean, now, time.Duration(d.lc.WarnBefore), time.Duration(d.lc.Grace))
+	for _, f := range rep.Findings {
+		attrs := []any{"flag", f.Flag, "owner", f.Owner, "source", f.Source, "expiresAt", f.ExpiresAt}
+		switch f.Status {
+		case lifecycle.StatusExpiring:
+			d.log.Warn("flag expires soon", append(attrs, "in", f.Remaining.Round(time.Minute))...)
+		case lifecycle.StatusGrace:
+			d.log.Warn("flag expired; in its grace period", attrs...)
+		case lifecycle.StatusExpired:
+			d.log.Warn("flag expired", append(attrs, "action", d.action)...)
+		case lifecycle.StatusInvalid:
+			d.log.Warn("flag has an invalid expiresAt", "flag", f.Flag, "owner", f.Owner, "problem", f.Problem)
+		}
+	}
+	_, rep.Actions = lifecycle.Apply(clean, rep.Findings, d.action)
+	leader := d.IsLeader()
+	switch {
+	case d.action != lifecycle.ActionDeleteFromSource:
+	case !leader:
+		// With ha only the leader deletes (and writes the audit lines).
+		for i := range rep.Actions {
+			rep.Actions[i].Skipped = "standby replica: the leader deletes"
+		}
+	default:
+		rep.Actions, err = lifecycle.Cleanup(ctx, rep.Findings, d.deleters(results), rep.DryRun, d.audit)
+	}
+	for _, a := range rep.Actions {
+		result := "done"
+		switch {
+		case a.Kind == lifecycle.ActionReport:
+			result = "reported"
+		case a.Skipped == "dry run":
+			result = "dryRun"
+		case a.Skipped != "":
+			result = "skipped"
+		}
+		d.metrics.CleanupActions.WithLabelValues(string(a.Kind), result).Inc()
+	}
+	if len(rep.Actions) > 0 && d.notifying() {
+		d.notifier.Notify(notify.CleanupEvent(d.cfg.FlagSetID, rep.Actions, now))
+	}
+	lvl := slog.LevelInfo
+	if err != nil {
+		lvl = slog.LevelError
+	}
+	d.log.Log(ctx, lvl, "cleanup", "action", d.action, "dryRun", rep.DryRun, "flagsWithExpiry", len(rep.Findings),
+		"expired", len(lifecycle.Expired(rep.Findings)), "actions", len(rep.Actions), "err", err)
+	return rep, err
+}
+
+// lastResults is every source's last good result in precedence order.
+func (d *Daemon) lastResults() []sourceResult {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []sourceResult
+	for _, s := range d.srcs {
+		if s.last != nil {
+			out = append(out, sourceResult{name: s.cfg.Name, res: s.last})
+		}
+	}
+	return out
+}
+
+// deleters routes deleteFromSource by the NAME of the source that produced each flag
+// (not just by the origin's scheme), so two SSM sources each delete their own
+// parameters, and a flag from a file that merely carries an "ssm:" metadata.source
+// is never deleted.
+func (d *Daemon) deleters(results []sourceResult) map[string]lifecycle.Deleter {
+	r := &sourceRouter{d: d, producers: producers(results)}
+	out := map[string]lifecycle.Deleter{}
+	for _, s := range d.srcs {
+		if _, ok := s.src.(lifecycle.Deleter); ok {
+			out[s.cfg.Type] = r // a deletable type's origins use its type as scheme
+		}
+	}
+	return out
+}
+
+// producers maps each flag key to the source whose value it is; "" when overlays of
+// several sources shaped it (such a flag is never deleted).
+func producers(results []sourceResult) map[string]string {
+	p := map[string]string{}
+	for _, sr := range results {
+		for key, def := range sr.res.Definitions {
+			if def != nil {
+				p[key] = sr.name
+			}
+		}
+		for key := range sr.res.Overlays {
+			if _, ok := p[key]; ok {
+				p[key] = ""
+			} else {
+				p[key] = sr.name
+			}
+		}
+	}
+	return p
+}
+
+type sourceRouter struct {
+	d         *Daemon
+	producers map[string]string
+}
+
+func (r *sourceRouter) pick(flagKey, origin string) (lifecycle.Deleter, error) {
+	name := r.producers[flagKey]
+	if name == "" || strings.Contains(origin, "+") {
+		return nil, fmt.Errorf("%w: %s was combined from several sources", lifecycle.ErrNotDeletable, flagKey)
+	}
+	for _, s := range r.d.srcs {
+		if s.cfg.Name != name {
+			continue
+		}
+		del, ok := s.src.(lifecycle.Deleter)
+		if !ok || lifecycle.Scheme(origin) != s.cfg.Type {
+			return nil, fmt.Errorf("%w: %s comes from source %s (type %s)", lifecycle.ErrNotDeletable, flagKey, name, s.cfg.Type)
+		}
+		return del, nil
+	}
+	return nil, fmt.Errorf("%w: source %s of %s is gone", lifecycle.ErrNotDeletable, name, flagKey)
+}
+
+// Delete calls the producing source's Delete.
+func (r *sourceRouter) Delete(ctx context.Context, flagKey, origin string) ([]byte, error) {
+	del, err := r.pick(flagKey, origin)
+	if err != nil {
+		return nil, err
+	}
+	return del.Delete(ctx, flagKey, origin)
+}
+
+// Get calls the producing source's Get (dry runs log the value).
+func (r *sourceRouter) Get(ctx context.Context, flagKey, origin string) ([]byte, error) {
+	del, err := r.pick(flagKey, origin)
+	if err != nil {
+		return nil, err
+	}
+	g, ok := del.(lifecycle.Getter)
+	if !ok {
+		return nil, errors.New("the source cannot read single values")
+	}
+	return g.Get(ctx, flagKey, origin)
+}
