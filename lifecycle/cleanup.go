@@ -114,15 +114,25 @@ func Cleanup(ctx context.Context, findings []Finding, deleters map[string]Delete
 		case dryRun:
 			act.Skipped = "dry run"
 			if g, ok := d.(Getter); ok {
-				if prev, err := g.Get(ctx, fd.Flag, fd.Source); err == nil {
-					act.Previous = prev
-				} else {
+				prev, err := g.Get(ctx, fd.Flag, fd.Source)
+				switch {
+				case errors.Is(err, ErrNotDeletable):
+					// A real run would refuse it too: say so, not "would be deleted".
+					act.Skipped = err.Error()
+				case err != nil:
 					attrs = append(attrs, slog.String("getError", err.Error()))
+				default:
+					act.Previous = prev
 				}
 			}
 		default:
 			prev, err := d.Delete(ctx, fd.Flag, fd.Source)
-			if err != nil {
+			switch {
+			case errors.Is(err, ErrNotDeletable):
+				// A refusal by design (e.g. the flag was combined from several
+				// sources) is a skip, not a failure.
+				act.Skipped = err.Error()
+			case err != nil:
 				err = fmt.Errorf("delete %s from %s: %w", fd.Flag, fd.Source, err)
 				act.Skipped = err.Error()
 				errs = append(errs, err)

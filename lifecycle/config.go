@@ -46,10 +46,15 @@ const (
 	DefaultWarnBefore = 14 * 24 * time.Hour
 )
 
+// ScheduleParser reads cron schedules: five standard fields, an optional leading
+// seconds field, and descriptors (@daily, @every 6h). The daemon's top-level schedule
+// uses it too, so both keys accept the same forms.
+var ScheduleParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
 // Config is the daemon's `cleanup:` section.
 //
 //	cleanup:
-//	  schedule: "@daily"        # cron (5 fields or @daily/@hourly/@every 6h)
+//	  schedule: "@daily"        # cron (5 or 6 fields, or @daily/@hourly/@every 6h)
 //	  warnBefore: 14d           # "expiring soon" window; Go duration or Nd
 //	  grace: 2d                 # how long after expiresAt before the action applies
 //	  action: disable           # one action for every environment, or per environment:
@@ -101,7 +106,7 @@ func (c Config) WithDefaults() Config {
 // under prefix (e.g. "cleanup").
 func (c Config) Validate(prefix string) error {
 	if c.Schedule != "" {
-		if _, err := cron.ParseStandard(c.Schedule); err != nil {
+		if _, err := ScheduleParser.Parse(c.Schedule); err != nil {
 			return fmt.Errorf("%s.schedule: %w", prefix, err)
 		}
 	}

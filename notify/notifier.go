@@ -25,6 +25,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Environment is copied into every event (the daemon's `environment:`).
 	Environment string
+	// Metrics receives the counters (default: new ones). A daemon passes the same
+	// Metrics to every notifier it builds across config reloads, registered once.
+	Metrics *Metrics
 }
 
 // Notifier fans events out to its sinks. Safe for concurrent use.
@@ -62,7 +65,10 @@ func New(cfg Config, opts Options) (*Notifier, error) {
 	if size == 0 {
 		size = DefaultQueueSize
 	}
-	n := &Notifier{log: opts.Logger, env: opts.Environment, metrics: newMetrics()}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics()
+	}
+	n := &Notifier{log: opts.Logger, env: opts.Environment, metrics: opts.Metrics}
 	for _, w := range cfg.Webhooks {
 		wh := &webhook{cfg: w, client: opts.HTTPClient, metrics: n.metrics, log: opts.Logger}
 		n.sinks = append(n.sinks, &sink{name: w.Name, filter: w.Filter, queue: make(chan Event, size), deliver: wh.deliver})
@@ -80,6 +86,10 @@ func New(cfg Config, opts Options) (*Notifier, error) {
 	}
 	return n, nil
 }
+
+// Active tells whether any sink is configured (a nil Notifier has none), so callers
+// can skip building events nobody receives.
+func (n *Notifier) Active() bool { return n != nil && len(n.sinks) > 0 }
 
 // Notify queues ev for every sink whose filter selects something of it. It never
 // blocks: a full queue drops the event for that sink (counted in
@@ -166,7 +176,8 @@ type Metrics struct {
 	dropped    *prometheus.CounterVec
 }
 
-func newMetrics() *Metrics {
+// NewMetrics creates unregistered counters (see Register).
+func NewMetrics() *Metrics {
 	return &Metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flagsync_notify_deliveries_total",

@@ -17,6 +17,7 @@ import (
 	"github.com/flagsync/flagsync/daemon"
 	"github.com/flagsync/flagsync/flagset"
 	"github.com/flagsync/flagsync/lifecycle"
+	"github.com/flagsync/flagsync/notify"
 )
 
 func init() {
@@ -220,7 +221,10 @@ func liveSnapshot(ctx context.Context, cfgPath string, stderr io.Writer) ([]byte
 		}
 		return nil, err
 	}
-	cfg.Outputs = daemon.OutputsConfig{}
+	// Nothing is published or notified, and expired flags stay in the snapshot (with
+	// cleanup.action disable/remove the daemon would leave them out): listing them is
+	// the point.
+	cfg.Outputs, cfg.Notify, cfg.Cleanup = daemon.OutputsConfig{}, notify.Config{}, nil
 	d, err := daemon.New(cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return nil, err

@@ -2,7 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -83,10 +86,16 @@ func TestStaleCommand(t *testing.T) {
 // TestStaleLiveConfig reads a daemon configuration's sources (a file source here)
 // without publishing anything.
 func TestStaleLiveConfig(t *testing.T) {
+	// The daemon's own cleanup (remove) and notifications must not apply to the
+	// one-shot read: expired flags are listed, nothing is sent.
+	var hits atomic.Int32
+	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer hook.Close()
 	dir := writeFiles(t, map[string]string{
 		"flags.yaml": staleFlags,
 		"flagsync.yaml": "flagSetId: live\nsources:\n  - {name: git, type: file, path: flags.yaml}\n" +
-			"outputs:\n  file: {path: out/flags.json}\n",
+			"outputs:\n  file: {path: out/flags.json}\ncleanup: {action: remove}\n" +
+			"notify: {webhooks: [{name: h, url: \"" + hook.URL + "\"}]}\n",
 	})
 	code, out, errOut := runCmd(t, dir, "stale", "--now=2026-06-15T00:00:00Z", "--json", "--config", "flagsync.yaml")
 	if code != 0 {
@@ -100,5 +109,8 @@ func TestStaleLiveConfig(t *testing.T) {
 	}
 	if _, err := readFile(dir + "/out/flags.json"); err == nil {
 		t.Error("--config published a snapshot")
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("--config sent %d notifications", n)
 	}
 }

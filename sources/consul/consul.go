@@ -145,6 +145,22 @@ func New(name string, cfg Config, opts Options) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	client, err := NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Source{name: name, cfg: cfg, kv: client.KV(), log: log}, nil
+}
+
+// NewClient builds a Consul API client from the connection keys of cfg (address,
+// scheme, token, TLS, datacenter, namespace, partition); empty keys fall back to
+// Consul's environment variables. The daemon's leader election uses it so the lock
+// talks to Consul exactly like the source.
+func NewClient(cfg Config) (*api.Client, error) {
 	ac := api.DefaultConfig()
 	set := func(dst *string, v string) {
 		if v != "" {
@@ -170,11 +186,7 @@ func New(name string, cfg Config, opts Options) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("address/TLS: %w", err)
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Source{name: name, cfg: cfg, kv: client.KV(), log: log}, nil
+	return client, nil
 }
 
 // Name is the configured source name.
@@ -361,14 +373,14 @@ func (s *Source) result(pairs api.KVPairs) *sources.Result {
 			continue
 		}
 		origin := fmt.Sprintf("consul:%s@%d", p.Key, p.ModifyIndex)
-		key, err := flagKey(s.cfg.Prefix, p.Key)
+		key, err := sources.RelativeKey(s.cfg.Prefix, p.Key)
 		if err != nil {
 			res.Problems = append(res.Problems, flagset.Problem{Flag: key, Path: "flags." + key, Message: fmt.Sprintf("%v (%s)", err, origin)})
 			continue
 		}
 		def, ov, err := sources.ParseValue(key, p.Value, origin)
 		if err != nil {
-			res.Problems = append(res.Problems, valueProblem(key, origin, err))
+			res.Problems = append(res.Problems, sources.ValueProblem(key, origin, err, ""))
 			continue
 		}
 		if def != nil {
@@ -383,29 +395,4 @@ func (s *Source) result(pairs api.KVPairs) *sources.Result {
 		}
 	}
 	return res
-}
-
-// valueProblem turns a ParseValue error ("flags.<key>[.field]: message") into a
-// per-flag problem that also names the Consul key.
-func valueProblem(key, origin string, err error) flagset.Problem {
-	path, msg := "flags."+key, err.Error()
-	if rest, ok := strings.CutPrefix(msg, path); ok {
-		if i := strings.Index(rest, ": "); i >= 0 {
-			path, msg = path+rest[:i], rest[i+2:]
-		}
-	}
-	return flagset.Problem{Flag: key, Path: path, Message: fmt.Sprintf("%s (%s)", msg, origin)}
-}
-
-// flagKey maps a Consul key under prefix to a flag key, checked with the flagset key
-// rule (letters, digits and _ - . / :); anything else is a per-flag problem.
-func flagKey(prefix, name string) (string, error) {
-	key, ok := strings.CutPrefix(name, prefix)
-	if !ok || key == "" {
-		return name, fmt.Errorf("key %q is not a flag under %s", name, prefix)
-	}
-	if !flagset.ValidFlagKey(key) {
-		return key, fmt.Errorf("%q cannot be a flag key (allowed: letters, digits, _ - . / :)", key)
-	}
-	return key, nil
 }

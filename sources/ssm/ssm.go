@@ -400,7 +400,7 @@ func (s *Source) result(params map[string]param) *sources.Result {
 	}
 	for name, p := range params {
 		origin := fmt.Sprintf("ssm:%s@%d", name, p.version)
-		key, err := flagKey(s.cfg.Path, name)
+		key, err := sources.RelativeKey(s.cfg.Path, name)
 		if err == nil && p.secure && !*s.cfg.Decrypt {
 			// Without decryption the value is ciphertext; taking it as a bare string
 			// would publish garbage.
@@ -412,7 +412,12 @@ func (s *Source) result(params map[string]param) *sources.Result {
 		}
 		def, ov, err := sources.ParseValue(key, []byte(p.value), origin)
 		if err != nil {
-			res.Problems = append(res.Problems, valueProblem(key, origin, p.secure, err))
+			redact := ""
+			if p.secure {
+				// A SecureString's parse error may quote its content.
+				redact = "invalid SecureString value (details withheld to keep the secret out of logs)"
+			}
+			res.Problems = append(res.Problems, sources.ValueProblem(key, origin, err, redact))
 			continue
 		}
 		if def != nil {
@@ -427,36 +432,6 @@ func (s *Source) result(params map[string]param) *sources.Result {
 		}
 	}
 	return res
-}
-
-// valueProblem turns a ParseValue error ("flags.<key>[.field]: message") into a
-// per-flag problem. A SecureString's parse error may quote its content, so only the
-// field path is kept for it.
-func valueProblem(key, origin string, secure bool, err error) flagset.Problem {
-	path, msg := "flags."+key, err.Error()
-	if rest, ok := strings.CutPrefix(msg, path); ok {
-		if i := strings.Index(rest, ": "); i >= 0 {
-			path, msg = path+rest[:i], rest[i+2:]
-		}
-	}
-	if secure {
-		msg = "invalid SecureString value (details withheld to keep the secret out of logs)"
-	}
-	return flagset.Problem{Flag: key, Path: path, Message: fmt.Sprintf("%s (%s)", msg, origin)}
-}
-
-// flagKey maps a parameter name under path to a flag key: the rest of the name, with
-// nested levels kept as "/" (/flags/prod/team/x → team/x), checked with the flagset
-// key rule (letters, digits and _ - . / :).
-func flagKey(path, name string) (string, error) {
-	key, ok := strings.CutPrefix(name, path)
-	if !ok || key == "" {
-		return name, fmt.Errorf("parameter %s is not a flag under %s", name, path)
-	}
-	if !flagset.ValidFlagKey(key) {
-		return key, fmt.Errorf("%q cannot be a flag key (allowed: letters, digits, _ - . / :)", key)
-	}
-	return key, nil
 }
 
 // apiError makes an SDK error short and clear: "ssm /flags/prod/: AccessDeniedException:

@@ -251,23 +251,6 @@ func TestMotoFullSyncEveryOneLevelNoDecrypt(t *testing.T) {
 	}
 }
 
-func TestFlagKey(t *testing.T) {
-	for _, tc := range []struct {
-		name, key string
-		ok        bool
-	}{
-		{"/flags/prod/new_dashboard", "new_dashboard", true},
-		{"/flags/prod/team/x.y-z:1", "team/x.y-z:1", true},
-		{"/flags/production/x", "", false},
-		{"/flags/prod/", "", false},
-	} {
-		key, err := flagKey("/flags/prod/", tc.name)
-		if (err == nil) != tc.ok || (tc.ok && key != tc.key) {
-			t.Errorf("flagKey(%q) = %q, %v; want %q ok=%v", tc.name, key, err, tc.key, tc.ok)
-		}
-	}
-}
-
 func TestConfigValidation(t *testing.T) {
 	for _, tc := range []struct {
 		cfg  Config
