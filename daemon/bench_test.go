@@ -166,8 +166,10 @@ func BenchmarkWatchLatency(b *testing.B) {
 }
 
 // BenchmarkDaemonRSS runs the built flagsync binary serving 10k flags (file + Redis
-// outputs), makes it publish a few times, and reports its peak (VmHWM) and current
-// (VmRSS) resident memory from /proc. Goal: ≤ 64 MB.
+// outputs) over OFREP, makes it publish a few times, evaluating after every publish
+// (single flags and a bulk evaluation of all 10k, so the compiled set and every
+// flag's result metadata are held), and reports its peak (VmHWM) and current (VmRSS)
+// resident memory from /proc. Goal: ≤ 64 MB.
 func BenchmarkDaemonRSS(b *testing.B) {
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "flagsync")
@@ -182,7 +184,7 @@ func BenchmarkDaemonRSS(b *testing.B) {
 	r := testsvc.StartRedis(b)
 	listen := fmt.Sprintf("127.0.0.1:%d", testsvc.FreePort(b))
 	cfgPath := filepath.Join(dir, "flagsync.yaml")
-	cfg := fmt.Sprintf("flagSetId: rss\nsources: [{name: git, type: file, path: %q}]\noutputs:\n  file: {path: %q}\n  redis: {url: \"redis://%s/0\"}\nhttp: {listen: %q}\nlog: {level: warn}\n", src, out, r.Addr, listen)
+	cfg := fmt.Sprintf("flagSetId: rss\nsources: [{name: git, type: file, path: %q}]\noutputs:\n  file: {path: %q}\n  redis: {url: \"redis://%s/0\"}\nhttp: {listen: %q, ofrep: {apiKeys: [bench-key]}}\nlog: {level: warn}\n", src, out, r.Addr, listen)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		b.Fatal(err)
 	}
@@ -215,7 +217,49 @@ func BenchmarkDaemonRSS(b *testing.B) {
 		b.Fatalf("no publish of 10k flags\n%s", logs.String())
 		return 0
 	}
+	// evaluate asks OFREP for a few flags and then for all of them, and checks the
+	// answers come from the snapshot of generation gen.
+	evaluate := func(gen float64) {
+		body := `{"context":{"targetingKey":"user-42","email":"vip@example.com"}}`
+		post := func(path string) map[string]any {
+			req, _ := http.NewRequest("POST", "http://"+listen+"/ofrep/v1/evaluate/flags"+path, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-API-Key", "bench-key")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var out map[string]any
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				return out // no set served yet: the first publish is still being written
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+				b.Fatalf("POST %s: %d %v", path, resp.StatusCode, err)
+			}
+			return out
+		}
+		// The status shows a new generation as soon as it is built; OFREP serves it
+		// once its publish is done.
+		deadline := time.Now().Add(10 * time.Second)
+		for _, key := range []string{"flag_00000", "flag_00001", "flag_05000", "flag_09999"} {
+			for {
+				res := post("/" + key)
+				if md, _ := res["metadata"].(map[string]any); md != nil && md["flagsync.generation"] == gen {
+					break
+				}
+				if time.Now().After(deadline) {
+					b.Fatalf("%s: not evaluated on generation %v: %v", key, gen, res)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		if flags, _ := post("")["flags"].([]any); len(flags) != 10000 {
+			b.Fatalf("bulk evaluation returned %d flags", len(flags))
+		}
+	}
 	gen := waitGen(0)
+	evaluate(gen)
 	b.ResetTimer()
 	for b.Loop() {
 		for i := range 5 {
@@ -223,6 +267,7 @@ func BenchmarkDaemonRSS(b *testing.B) {
 				b.Fatal(err)
 			}
 			gen = waitGen(gen)
+			evaluate(gen)
 		}
 	}
 	b.StopTimer()

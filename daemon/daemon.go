@@ -7,7 +7,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -86,11 +85,14 @@ type outputState struct {
 	lastErrorAt time.Time
 }
 
-// snapshot is one published (or to-be-published) flag set. It keeps only the
-// encoded bytes, not the document: holding the previous document through the next
-// sync would double the daemon's peak memory.
+// snapshot is one published (or to-be-published) flag set: its compiled set for
+// OFREP, the status page and change notifications, which also holds the flags'
+// canonical encodings. The set shares its flag definitions with the sources' last
+// good results, so it adds only the compiled form, never a second copy of the
+// document; the snapshot bytes are assembled from it only while being written.
 type snapshot struct {
-	bytes       []byte
+	bytes       []byte       // only in the copy handed to outputs (see encoded)
+	set         *flagset.Set // stamped: its revision and generation are the snapshot's
 	revision    string
 	generation  int64
 	generatedAt time.Time
@@ -194,7 +196,7 @@ func (d *Daemon) loadPrevious(ctx context.Context) {
 		}
 		o.revision = prev.revision
 		d.lastGen = max(d.lastGen, prev.generation)
-		if prev.bytes != nil && (d.current == nil || prev.generation > d.current.generation) {
+		if prev.set != nil && (d.current == nil || prev.generation > d.current.generation) {
 			d.current = prev
 		}
 	}
@@ -286,9 +288,12 @@ func (d *Daemon) sync(ctx context.Context, force bool) (Report, error) {
 		flagErrs = append(flagErrs, FlagError{Flag: p.Flag, Path: p.Path, Message: p.Message, Source: "merge"})
 	}
 	merged.Metadata = map[string]any{flagset.MetaFlagSetID: d.cfg.FlagSetID}
-	clean, rev, validateProblems, err := validateMerged(merged)
-	if err != nil {
-		return Report{Result: "failed", FlagErrors: flagErrs}, err
+	// One compile validates the merged document, computes its revision and is the
+	// set served once published (stamped, not compiled again).
+	set, validateProblems := flagset.CompileStrict(merged)
+	merged = nil // the set holds what is published; let the rest go before encoding
+	if set.Revision() == "" {
+		return Report{Result: "failed", FlagErrors: flagErrs}, fmt.Errorf("revision: %w", validateProblems)
 	}
 	for _, p := range validateProblems {
 		flagErrs = append(flagErrs, FlagError{Flag: p.Flag, Path: p.Path, Message: p.Message, Source: "validate"})
@@ -296,11 +301,12 @@ func (d *Daemon) sync(ctx context.Context, force bool) (Report, error) {
 	for _, fe := range flagErrs {
 		d.metrics.FlagErrors.WithLabelValues(fe.Source).Inc()
 	}
-	clean, rev, err = d.applyExpiry(clean, rev)
+	set, err := d.applyExpiry(set)
 	if err != nil {
 		return Report{Result: "failed", FlagErrors: flagErrs}, err
 	}
-	keys := sortedKeys(clean.Flags)
+	rev := set.Revision()
+	keys := set.Keys()
 
 	d.mu.Lock()
 	d.flagErrors = flagErrs
@@ -327,10 +333,7 @@ func (d *Daemon) sync(ctx context.Context, force bool) (Report, error) {
 		d.mu.Lock()
 		gen := max(d.lastGen+1, d.now().UnixMilli())
 		d.mu.Unlock()
-		snap, err := stamp(clean, rev, gen, keys, d.now())
-		if err != nil {
-			return Report{Result: "failed", FlagErrors: flagErrs}, err
-		}
+		snap := stamp(set, gen, keys, d.now())
 		d.mu.Lock()
 		d.current, d.lastGen, d.guard = snap, gen, ""
 		d.mu.Unlock()
@@ -347,63 +350,20 @@ func (d *Daemon) sync(ctx context.Context, force bool) (Report, error) {
 	return rep, errors.Join(errs...)
 }
 
-// validateMerged drops every flag (and $evaluator) with a problem, so the published
-// snapshot is always valid, and returns the clean document, its revision and the
-// problems.
-func validateMerged(doc *flagset.Document) (*flagset.Document, string, flagset.Problems, error) {
-	set, problems := flagset.Compile(doc)
-	if len(problems) == 0 {
-		// The compiled set already hashed every flag: reuse its revision rather than
-		// encoding the whole document once more.
-		return doc, set.Revision(), nil, nil
-	}
-	clean := &flagset.Document{Flags: make(map[string]*flagset.Flag, len(doc.Flags)), Metadata: doc.Metadata}
-	badFlag := map[string]bool{}
-	badEval := map[string]bool{}
-	for _, p := range problems {
-		if p.Flag != "" {
-			badFlag[p.Flag] = true
-		} else if name, ok := strings.CutPrefix(p.Path, "$evaluators."); ok {
-			name, _, _ = strings.Cut(name, ".")
-			badEval[name] = true
-		}
-	}
-	for k, f := range doc.Flags {
-		if !badFlag[k] {
-			clean.Flags[k] = f
-		}
-	}
-	for name, ev := range doc.Evaluators {
-		if !badEval[name] {
-			if clean.Evaluators == nil {
-				clean.Evaluators = map[string]json.RawMessage{}
-			}
-			clean.Evaluators[name] = ev
-		}
-	}
-	rev, err := flagset.Revision(clean)
-	if err != nil {
-		return nil, "", problems, fmt.Errorf("revision: %w", err)
-	}
-	return clean, rev, problems, nil
-}
-
-// stamp adds the snapshot metadata and encodes the document canonically.
-func stamp(doc *flagset.Document, rev string, gen int64, keys []string, now time.Time) (*snapshot, error) {
-	out := *doc
-	out.Metadata = make(map[string]any, len(doc.Metadata)+3)
-	for k, v := range doc.Metadata {
-		out.Metadata[k] = v
+// stamp adds the snapshot metadata to the validated set, sharing its compiled flags
+// and their encodings (the bytes are assembled when an output writes them).
+func stamp(set *flagset.Set, gen int64, keys []string, now time.Time) *snapshot {
+	base := set.Metadata()
+	meta := make(map[string]any, len(base)+3)
+	for k, v := range base {
+		meta[k] = v
 	}
 	at := now.UTC()
-	out.Metadata[flagset.MetaVersion] = rev
-	out.Metadata[flagset.MetaGeneratedAt] = at.Format(time.RFC3339)
-	out.Metadata[flagset.MetaGeneration] = float64(gen)
-	b, err := flagset.Canonical(&out)
-	if err != nil {
-		return nil, fmt.Errorf("encode snapshot: %w", err)
-	}
-	return &snapshot{bytes: b, revision: rev, generation: gen, generatedAt: at, keys: keys}, nil
+	rev := set.Revision()
+	meta[flagset.MetaVersion] = rev
+	meta[flagset.MetaGeneratedAt] = at.Format(time.RFC3339)
+	meta[flagset.MetaGeneration] = float64(gen)
+	return &snapshot{set: set.WithMetadata(meta), revision: rev, generation: gen, generatedAt: at, keys: keys}
 }
 
 // checkGuards returns why publishing next over prev is refused ("" if it is not) and
@@ -500,6 +460,8 @@ func (d *Daemon) catchUp(ctx context.Context) error {
 	defer cancel()
 	defer d.refreshFlagSet() // serve what was published (also after a re-stamp)
 	var errs []error
+	var pub *snapshot // cur with its bytes, assembled for the first output that needs them
+	var err error
 	for attempt := 0; attempt < 2; attempt++ {
 		restamp := false
 		for _, o := range d.outs {
@@ -514,7 +476,12 @@ func (d *Daemon) catchUp(ctx context.Context) error {
 			if held {
 				continue
 			}
-			err := o.out.publish(pctx, cur)
+			if pub == nil {
+				if pub, err = cur.encoded(); err != nil {
+					return err
+				}
+			}
+			err := o.out.publish(pctx, pub)
 			if d.standby(o, cur, err) {
 				continue
 			}
@@ -549,14 +516,8 @@ func (d *Daemon) catchUp(ctx context.Context) error {
 		d.mu.Lock()
 		gen := max(d.lastGen+1, d.now().UnixMilli())
 		d.mu.Unlock()
-		doc, err := flagset.Parse(cur.bytes)
-		if err != nil {
-			return fmt.Errorf("re-stamp snapshot: %w", err)
-		}
-		snap, err := stamp(doc, cur.revision, gen, cur.keys, d.now())
-		if err != nil {
-			return err
-		}
+		snap := stamp(cur.set, gen, cur.keys, d.now())
+		pub = nil
 		d.mu.Lock()
 		d.current, d.lastGen = snap, gen
 		for _, o := range d.outs {
@@ -604,11 +565,30 @@ func (d *Daemon) Ready() bool {
 // Snapshot returns the current snapshot bytes (nil before there is one).
 func (d *Daemon) Snapshot() []byte {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.current == nil {
+	cur := d.current
+	d.mu.Unlock()
+	if cur == nil || cur.set == nil {
 		return nil
 	}
-	return d.current.bytes
+	pub, err := cur.encoded()
+	if err != nil {
+		d.log.Error("cannot encode the current snapshot", "err", err)
+		return nil
+	}
+	return pub.bytes
+}
+
+// encoded returns a copy of s with its canonical bytes. Snapshots are kept without
+// them: the set holds the flags' encodings, and the bytes are assembled (one
+// allocation, no encoding) only while an output writes them.
+func (s *snapshot) encoded() (*snapshot, error) {
+	b, err := s.set.Canonical()
+	if err != nil {
+		return nil, fmt.Errorf("encode snapshot %s: %w", s.revision, err)
+	}
+	pub := *s
+	pub.bytes = b
+	return &pub, nil
 }
 
 // Run syncs now, then on the schedule and shortly after watch events (each source

@@ -33,28 +33,30 @@ func (c *Config) CleanupConfig() lifecycle.Config {
 	return lc.WithDefaults()
 }
 
-// applyExpiry classifies doc's flags by metadata.expiresAt, records the findings for
-// status and metrics, and returns doc with the expired flags handled by the
-// environment's action (disable or remove; report changes nothing), and its revision.
-// It runs at every sync, so an expired flag is never served with disable/remove.
-func (d *Daemon) applyExpiry(doc *flagset.Document, rev string) (*flagset.Document, string, error) {
+// applyExpiry classifies the validated set's flags by metadata.expiresAt, records the
+// findings for status and metrics, and returns the set with the expired flags handled
+// by the environment's action (disable or remove; report changes nothing). It runs at
+// every sync, so an expired flag is never served with disable/remove. Only a sync
+// that does disable or remove a flag compiles again (the changed document).
+func (d *Daemon) applyExpiry(set *flagset.Set) (*flagset.Set, error) {
+	doc := set.Document()
 	findings := lifecycle.Classify(doc, d.now(), time.Duration(d.lc.WarnBefore), time.Duration(d.lc.Grace))
 	d.recordFindings(findings)
 	if d.action == lifecycle.ActionReport {
-		return doc, rev, nil
+		return set, nil
 	}
 	out, acts := lifecycle.Apply(doc, findings, d.action)
 	if len(acts) == 0 {
-		return doc, rev, nil
+		return set, nil
 	}
 	for _, a := range acts {
 		d.log.Debug("expired flag not served as defined", "flag", a.Flag, "action", a.Kind, "expiresAt", a.ExpiresAt, "owner", a.Owner)
 	}
-	r, err := flagset.Revision(out)
-	if err != nil {
-		return nil, "", fmt.Errorf("revision: %w", err)
+	next, problems := flagset.CompileStrict(out)
+	if len(problems) > 0 || next.Revision() == "" {
+		return nil, fmt.Errorf("expiry handling: %w", problems)
 	}
-	return out, r, nil
+	return next, nil
 }
 
 // recordFindings keeps the non-ok findings for the status and sets the expiry gauges.
@@ -98,10 +100,8 @@ func (d *Daemon) Cleanup(ctx context.Context) (CleanupReport, error) {
 	}
 	merged, _ := merge(results)
 	merged.Metadata = map[string]any{flagset.MetaFlagSetID: d.cfg.FlagSetID}
-	clean, _, _, err := validateMerged(merged)
-	if err != nil {
-		return rep, fmt.Errorf("cleanup: %w", err)
-	}
+	set, _ := flagset.CompileStrict(merged)
+	clean := set.Document()
 	now := d.now()
 	rep.Findings = lifecycle.Classify(clean, now, time.Duration(d.lc.WarnBefore), time.Duration(d.lc.Grace))
 	for _, f := range rep.Findings {
@@ -118,6 +118,7 @@ func (d *Daemon) Cleanup(ctx context.Context) (CleanupReport, error) {
 		}
 	}
 	_, rep.Actions = lifecycle.Apply(clean, rep.Findings, d.action)
+	var err error
 	leader := d.IsLeader()
 	switch {
 	case d.action != lifecycle.ActionDeleteFromSource:

@@ -6,26 +6,16 @@ import (
 )
 
 // notifyPublish sends the flag changes between the previous snapshot (prev, nil on the
-// very first publish) and snap. Called with syncMu held. Both sets come from
-// d.compiled, which keeps the served set: the previous one is normally still cached,
-// and the new one is compiled once for both the notification and serving.
+// very first publish) and snap, comparing the sets they were compiled to.
 func (d *Daemon) notifyPublish(prev, snap *snapshot) {
 	if !d.notifying() {
 		return
 	}
 	var prevSet *flagset.Set
-	if prev != nil && prev.bytes != nil {
-		var err error
-		if prevSet, err = d.compiled(prev); err != nil {
-			d.log.Warn("cannot read the previous snapshot for the change notification", "err", err)
-		}
+	if prev != nil {
+		prevSet = prev.set
 	}
-	next, err := d.compiled(snap)
-	if err != nil {
-		d.log.Warn("cannot build the change notification", "err", err)
-		return
-	}
-	if ev := notify.PublishEvent(prevSet, next, d.now()); len(ev.Changes) > 0 {
+	if ev := notify.PublishEvent(prevSet, snap.set, d.now()); len(ev.Changes) > 0 {
 		d.notifier.Notify(ev)
 	}
 }

@@ -47,7 +47,7 @@ func snapshotFrom(data []byte) (*snapshot, error) {
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("previous snapshot is invalid: %w", problems[0])
 	}
-	s := &snapshot{bytes: data, revision: set.Revision(), generation: set.Generation(), keys: set.Keys()}
+	s := &snapshot{set: set, revision: set.Revision(), generation: set.Generation(), keys: set.Keys()}
 	if t, ok := set.GeneratedAt(); ok {
 		s.generatedAt = t
 	}

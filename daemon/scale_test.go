@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagsync/flagsync/flagset"
 	"github.com/flagsync/flagsync/ha"
 	"github.com/flagsync/flagsync/transport"
 )
@@ -240,28 +241,42 @@ func TestStandbyLeavesRedisToTheLeader(t *testing.T) {
 	}
 }
 
-// The compiled set costs memory: nothing is compiled until somebody asks, and from
-// then on each new snapshot is compiled right after its publish.
-func TestFlagSetCompiledOnDemand(t *testing.T) {
+// The set served is the one the sync compiled to validate the snapshot, stamped
+// with the snapshot's revision and generation: nothing is compiled to serve it.
+func TestFlagSetIsTheSyncedSet(t *testing.T) {
 	h := newHarness(t, hopts{})
 	h.mustSync()
-	if h.d.flagSet.cur.Load() != nil {
-		t.Fatal("a set was compiled without any reader")
+	check := func(n int) *flagset.Set {
+		t.Helper()
+		st := h.d.Status()
+		set := h.d.FlagSet()
+		if set == nil || set.Len() != n || set.Revision() != st.Revision || set.Generation() != st.Generation {
+			t.Fatalf("FlagSet = %v, status %+v", set, st)
+		}
+		h.d.mu.Lock()
+		cur := h.d.current
+		h.d.mu.Unlock()
+		if cur.set != set {
+			t.Error("the served set is not the one the sync built")
+		}
+		for _, key := range set.Keys() {
+			r := set.Evaluate(key, flagset.TypeBoolean, false, nil)
+			if r.Metadata[flagset.MetaVersion] != st.Revision || r.Metadata[flagset.MetaGeneration] != float64(st.Generation) ||
+				r.Metadata[flagset.MetaFlagSetID] != st.FlagSetID {
+				t.Errorf("%s: evaluation metadata %v, status %+v", key, r.Metadata, st)
+			}
+		}
+		// The published bytes are the served set's document.
+		loaded, problems, err := flagset.Load(h.d.Snapshot())
+		if err != nil || len(problems) > 0 || loaded.Revision() != set.Revision() || loaded.Len() != n {
+			t.Errorf("published snapshot: %v %v %v", loaded, problems, err)
+		}
+		return set
 	}
-	set := h.d.FlagSet()
-	if set == nil || set.Len() != 3 || set.Revision() != h.d.Status().Revision || set.Generation() != h.d.Status().Generation {
-		t.Fatalf("FlagSet = %v", set)
-	}
-	if h.d.FlagSet() != set {
-		t.Error("FlagSet compiled the same snapshot twice")
-	}
+	first := check(3)
 	h.writeFlags(flagYAML("a", "b", "c", "d"))
 	h.mustSync()
-	c := h.d.flagSet.cur.Load()
-	if c == nil || c.set.Len() != 4 || c.snap != h.d.flagSet.latest.Load() {
-		t.Fatalf("new snapshot not compiled at publish: %+v", c)
-	}
-	if h.d.FlagSet() != c.set {
-		t.Error("FlagSet does not return the set compiled at publish")
+	if second := check(4); second == first {
+		t.Error("a new publish kept serving the old set")
 	}
 }

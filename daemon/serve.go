@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,91 +15,37 @@ import (
 
 type elector = ha.Elector
 
-// compiledSet is a snapshot and its compiled flag set.
-type compiledSet struct {
-	snap *snapshot // nil for a set carried over from the daemon before a reload
-	set  *flagset.Set
-}
-
-// servedSet is the flag set OFREP and the status page evaluate. A compiled set holds
-// the whole document in memory (about as much again as a sync's peak for 10k flags),
-// so it is built only once somebody asks for it; from then on every new snapshot is
-// compiled right after its publish, so requests never wait for a compile.
+// servedSet is the flag set OFREP and the status page evaluate: the compiled set of
+// the snapshot last published (or held by an output), replaced, never mutated. It is
+// the set the sync compiled to validate the snapshot, so serving compiles nothing.
 type servedSet struct {
-	mu     sync.Mutex                  // one compile at a time
-	latest atomic.Pointer[snapshot]    // the snapshot last published (or held)
-	cur    atomic.Pointer[compiledSet] // nil until first asked for
+	cur atomic.Pointer[flagset.Set] // nil until there is a snapshot
 }
 
-// compiled returns snap compiled, compiling it only if it is not the snapshot
-// compiled last, and makes it the set served.
-func (d *Daemon) compiled(snap *snapshot) (*flagset.Set, error) {
-	d.flagSet.mu.Lock()
-	defer d.flagSet.mu.Unlock()
-	if c := d.flagSet.cur.Load(); c != nil && c.snap == snap {
-		return c.set, nil
-	}
-	set, problems, err := flagset.Load(snap.bytes)
-	if err != nil {
-		return nil, fmt.Errorf("compile snapshot %s: %w", snap.revision, err)
-	}
-	if len(problems) > 0 {
-		// Never happens for a snapshot this daemon built (flags with problems are
-		// dropped before publishing); a loaded one is checked by snapshotFrom.
-		return nil, fmt.Errorf("compile snapshot %s: %w", snap.revision, problems)
-	}
-	d.flagSet.cur.Store(&compiledSet{snap: snap, set: set})
-	return set, nil
-}
-
-// refreshFlagSet records the current snapshot as the one to serve, and compiles it
-// at once when a set is already being served. Called by catchUp (syncMu held).
+// refreshFlagSet makes the current snapshot the one served. Called by catchUp
+// (syncMu held), so what is served has been offered to the outputs.
 func (d *Daemon) refreshFlagSet() {
 	d.mu.Lock()
 	cur := d.current
 	d.mu.Unlock()
-	if cur == nil || cur.bytes == nil {
+	if cur == nil || cur.set == nil {
 		return
 	}
-	d.flagSet.latest.Store(cur)
-	if d.flagSet.cur.Load() == nil {
-		return // nobody has asked yet: FlagSet compiles on demand
-	}
-	if _, err := d.compiled(cur); err != nil {
-		d.log.Error("cannot serve the current snapshot over OFREP/status page", "err", err)
-	}
+	d.flagSet.cur.Store(cur.set)
 }
 
 // FlagSet is the compiled current snapshot (nil before there is one). OFREP and the
 // status page read it; it is replaced, never mutated.
-func (d *Daemon) FlagSet() *flagset.Set {
-	latest := d.flagSet.latest.Load()
-	c := d.flagSet.cur.Load()
-	if c != nil && (latest == nil || c.snap == latest) {
-		return c.set
-	}
-	if latest == nil {
-		return nil
-	}
-	set, err := d.compiled(latest)
-	if err != nil {
-		d.log.Error("cannot serve the current snapshot over OFREP/status page", "err", err)
-		if c != nil {
-			return c.set
-		}
-		return nil
-	}
-	return set
-}
+func (d *Daemon) FlagSet() *flagset.Set { return d.flagSet.cur.Load() }
 
 // carryFlagSet makes a freshly built daemon serve prev's set until its first publish,
 // so a config reload never leaves OFREP without flags.
 func (d *Daemon) carryFlagSet(prev *Daemon) {
-	if prev == nil || prev == d || d.flagSet.cur.Load() != nil {
+	if prev == nil || prev == d {
 		return
 	}
 	if set := prev.FlagSet(); set != nil {
-		d.flagSet.cur.CompareAndSwap(nil, &compiledSet{set: set})
+		d.flagSet.cur.CompareAndSwap(nil, set)
 	}
 }
 

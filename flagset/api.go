@@ -77,13 +77,14 @@ type Flag struct {
 	Targeting      json.RawMessage `json:"targeting,omitempty"`
 	Metadata       map[string]any  `json:"metadata,omitempty"`
 
-	problems  []flagProblem // decoding problems found by Parse (wrong types, unknown fields)
-	notObject bool          // the document's value for this flag was not an object
+	decode *flagDecode // what Parse found wrong with the flag; nil: nothing
 
-	// Parse keeps the decoded targeting so Compile and Canonical need not decode
-	// it again; it is used only while Targeting is still the slice Parse made.
-	targetingRaw   json.RawMessage
-	targetingValue any
+	// targetingAt and targetingLen locate the canonical targeting Parse wrote:
+	// while Targeting is still that slice, Canonical copies it as is and Compile
+	// knows it is valid JSON. (A pointer and a length rather than the slice keep
+	// Flag small: a daemon holds two documents' flags and two compiled copies.)
+	targetingAt  *byte
+	targetingLen int
 }
 
 // Problem is one validation finding. Path is the field path, e.g.

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash"
 	"math"
 	"reflect"
 	"sort"
@@ -142,44 +141,59 @@ func writeDocTail(buf *bytes.Buffer, meta map[string]any) error {
 	return nil
 }
 
-// revisionHasher computes a revision while flags are encoded one by one, in
-// key order, without holding the whole encoding in memory.
-type revisionHasher struct {
-	h     hash.Hash
-	buf   bytes.Buffer
-	first bool
-}
-
-func newRevisionHasher(evaluators map[string]json.RawMessage) (*revisionHasher, error) {
-	r := &revisionHasher{h: sha256.New(), first: true}
-	if err := writeDocHead(&r.buf, evaluators, ""); err != nil {
-		return nil, err
+// writeBody writes the flags' entries (chunks of `,"key":{flag}`) without the
+// leading comma.
+func writeBody(w interface{ Write([]byte) (int, error) }, body [][]byte) {
+	first := true
+	for _, c := range body {
+		if len(c) == 0 {
+			continue
+		}
+		if first {
+			c, first = c[1:], false
+		}
+		_, _ = w.Write(c)
 	}
-	r.h.Write(r.buf.Bytes())
-	return r, nil
 }
 
-// add appends one flag (keys must come in sorted order).
-func (r *revisionHasher) add(key string, encoded []byte) {
-	r.buf.Reset()
-	if !r.first {
-		r.buf.WriteByte(',')
-	}
-	r.first = false
-	writeString(&r.buf, key)
-	r.buf.WriteByte(':')
-	r.h.Write(r.buf.Bytes())
-	r.h.Write(encoded)
-}
-
-// sum finishes with the stable part of meta and returns the revision.
-func (r *revisionHasher) sum(meta map[string]any) (string, error) {
-	r.buf.Reset()
-	if err := writeDocTail(&r.buf, stableMetadata(meta)); err != nil {
+// computeRevision is Revision for the set's document, hashing the flag encodings
+// made while compiling; meta is the set metadata (its stable part is hashed).
+func (s *Set) computeRevision(meta map[string]any) (string, error) {
+	h := sha256.New()
+	var buf bytes.Buffer
+	if err := writeDocHead(&buf, s.doc.Evaluators, ""); err != nil {
 		return "", err
 	}
-	r.h.Write(r.buf.Bytes())
-	return hex.EncodeToString(r.h.Sum(nil)), nil
+	h.Write(buf.Bytes())
+	writeBody(h, s.body)
+	buf.Reset()
+	if err := writeDocTail(&buf, stableMetadata(meta)); err != nil {
+		return "", err
+	}
+	h.Write(buf.Bytes())
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Canonical is the canonical encoding of s.Document() (the bytes Canonical(s.Document())
+// returns). It reuses the flag encodings made while compiling, shared by the sets
+// WithMetadata derives, so it only assembles: one allocation of the result's size.
+func (s *Set) Canonical() ([]byte, error) {
+	var head, tail bytes.Buffer
+	if err := writeDocHead(&head, s.doc.Evaluators, s.doc.Schema); err != nil {
+		return nil, fmt.Errorf("flagset: canonical: %w", err)
+	}
+	if err := writeDocTail(&tail, s.doc.Metadata); err != nil {
+		return nil, fmt.Errorf("flagset: canonical: %w", err)
+	}
+	size := head.Len() + tail.Len()
+	for _, c := range s.body {
+		size += len(c)
+	}
+	out := bytes.NewBuffer(make([]byte, 0, size))
+	out.Write(head.Bytes())
+	writeBody(out, s.body)
+	out.Write(tail.Bytes())
+	return out.Bytes(), nil
 }
 
 // canonicalFlag encodes one flag: defaultVariant, metadata, state, targeting, variants.
@@ -236,7 +250,7 @@ func writeCanonicalFlag(buf *bytes.Buffer, f *Flag, cf *compiledFlag) error {
 	writeString(buf, string(f.State))
 	if !isEmptyTargeting(f.Targeting) {
 		buf.WriteString(`,"targeting":`)
-		if _, ok := f.cachedTargeting(); ok {
+		if f.canonicalTargeting() {
 			buf.Write(f.Targeting) // Parse stored it in canonical form
 		} else if err := writeRaw(buf, f.Targeting); err != nil {
 			return fmt.Errorf("targeting: %w", err)

@@ -61,7 +61,11 @@ func (d *jsonDecoder) flag() (*Flag, error) {
 	f := &Flag{}
 	var unknown []string
 	err := d.objectEach(func(k string) error {
+		start := d.pos
 		v, err := d.value()
+		if err == nil && k == "variants" {
+			v = d.shareVariants(d.data[start:d.pos], v)
+		}
 		if err == nil && !f.setField(k, v) {
 			unknown = append(unknown, k)
 		}
@@ -69,6 +73,37 @@ func (d *jsonDecoder) flag() (*Flag, error) {
 	})
 	f.finishDecode(unknown)
 	return f, err
+}
+
+// maxSharedVariants bounds the text of a variants object shareVariants shares.
+const maxSharedVariants = 256
+
+// shareVariants returns the variants map decoded earlier from the same text, if
+// any, else v. Most flags of a large document have the same few variants (on/off),
+// and one map per flag is most of a document's memory. Only objects of scalars
+// are shared.
+func (d *jsonDecoder) shareVariants(text []byte, v any) any {
+	m, ok := v.(map[string]any)
+	if !ok || len(text) > maxSharedVariants {
+		return v
+	}
+	if prev, ok := d.variants[unsafe.String(unsafe.SliceData(text), len(text))]; ok {
+		return prev
+	}
+	for _, x := range m {
+		switch x.(type) {
+		case bool, string, float64:
+		default:
+			return v
+		}
+	}
+	if d.variants == nil {
+		d.variants = make(map[string]map[string]any, 16)
+	}
+	if len(d.variants) < maxInterned {
+		d.variants[string(text)] = m
+	}
+	return v
 }
 
 // objectEach walks an object starting at '{', calling member for each key with
@@ -143,8 +178,9 @@ type jsonDecoder struct {
 	pos      int
 	depth    int
 	intern   map[string]string
-	boxed    map[string]any // short string values already boxed in an interface
-	noIntern bool           // the next object's keys are unique (flag keys): do not intern them
+	boxed    map[string]any            // short string values already boxed in an interface
+	noIntern bool                      // the next object's keys are unique (flag keys): do not intern them
+	variants map[string]map[string]any // variants objects by their text (see shareVariants)
 }
 
 // maxInterned bounds the intern table so unique strings (flag keys) do not fill it.

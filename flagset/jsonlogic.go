@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // A rule is compiled once into a tree of nodes; evaluating a node never parses
@@ -113,11 +114,16 @@ func init() {
 // ruleCompiler compiles rules of one document; $evaluators are compiled once and shared.
 type ruleCompiler struct {
 	evaluators map[string]json.RawMessage
-	locate     bool     // track where in a rule each problem is (only when re-compiling a bad rule)
-	size       int      // nodes compiled so far in the current rule
-	scratch    []string // reusable key slice for compileFlag
-	done       map[string]*compiledEvaluator
-	active     map[string]bool // evaluators being compiled, to detect $ref cycles
+	locate     bool              // track where in a rule each problem is (only when re-compiling a bad rule)
+	size       int               // nodes compiled so far in the current rule
+	scratch    []string          // reusable key slice for compileFlag
+	intern     map[string]string // strings shared while decoding targeting
+	boxed      map[string]any    // and their boxed values
+	// variants holds the compiled variants of Variants maps already compiled; Parse
+	// shares identical maps between flags, and compiled variants are immutable.
+	variants map[unsafe.Pointer][]*compiledVariant
+	done     map[string]*compiledEvaluator
+	active   map[string]bool // evaluators being compiled, to detect $ref cycles
 }
 
 type compiledEvaluator struct {
@@ -199,9 +205,21 @@ func (c *ruleCompiler) evaluator(name string) (*compiledEvaluator, bool) {
 
 // compileTargeting compiles a flag's targeting; errs lists every reason it cannot be evaluated.
 func (c *ruleCompiler) compileTargeting(f *Flag) (node, []string) {
-	v, ok := f.cachedTargeting()
-	if !ok {
-		raw := f.Targeting
+	var v any
+	raw := f.Targeting
+	if f.canonicalTargeting() {
+		// Parse wrote it (valid, canonical, within MaxDepth). Decoding it again here
+		// rather than keeping Parse's decoded tree on every Flag keeps documents
+		// small: a daemon holds two while it syncs.
+		if c.intern == nil {
+			c.intern, c.boxed = make(map[string]string, 64), make(map[string]any, 64)
+		}
+		d := jsonDecoder{data: raw, intern: c.intern, boxed: c.boxed}
+		var err error
+		if v, err = d.value(); err != nil {
+			return nil, []string{"invalid JSON: " + err.Error()}
+		}
+	} else {
 		if err := checkJSONDepth(raw); err != nil {
 			return nil, []string{err.Error()}
 		}
@@ -237,14 +255,11 @@ func (c *ruleCompiler) at(parent *rulePath, op string, idx int) *rulePath {
 	return &rulePath{parent, op, idx}
 }
 
-// cachedTargeting returns the targeting value decoded by Parse if Targeting is
-// still the (canonical) slice Parse produced for it.
-func (f *Flag) cachedTargeting() (any, bool) {
-	t, c := f.Targeting, f.targetingRaw
-	if len(t) == 0 || len(t) != len(c) || &t[0] != &c[0] {
-		return nil, false
-	}
-	return f.targetingValue, true
+// canonicalTargeting tells whether Targeting is still the canonical slice Parse
+// produced for it.
+func (f *Flag) canonicalTargeting() bool {
+	t := f.Targeting
+	return len(t) > 0 && len(t) == f.targetingLen && &t[0] == f.targetingAt
 }
 
 // rulePath locates a sub-rule for problem messages; it is only rendered when a

@@ -30,6 +30,10 @@ const (
 // size. Fields of the wrong type or unknown fields are not Parse errors: they are
 // kept as problems that Validate/Compile report, so a single bad flag never
 // hides the others.
+//
+// Flags of one JSON document whose variants objects are written identically (and
+// hold only booleans, strings and numbers) share one Variants map: treat a
+// parsed document's Variants as read-only.
 func Parse(data []byte) (*Document, error) {
 	if len(data) > MaxDocumentSize {
 		return nil, fmt.Errorf("flagset: document is %d bytes, larger than the limit of %d bytes (64 MiB)", len(data), MaxDocumentSize)
@@ -257,8 +261,8 @@ func flagFromValue(v any) *Flag {
 	f := &Flag{}
 	m, ok := v.(map[string]any)
 	if !ok {
-		f.problems = append(f.problems, flagProblem{"", "must be an object, got " + typeName(v)})
-		f.notObject = true
+		f.addProblem(flagProblem{"", "must be an object, got " + typeName(v)})
+		f.decode.notObject = true
 		return f
 	}
 	var unknown []string
@@ -278,14 +282,14 @@ func (f *Flag) setField(k string, fv any) bool {
 	case "state":
 		s, ok := fv.(string)
 		if !ok {
-			f.problems = append(f.problems, flagProblem{"state", "must be a string (ENABLED or DISABLED), got " + typeName(fv)})
+			f.addProblem(flagProblem{"state", "must be a string (ENABLED or DISABLED), got " + typeName(fv)})
 			return true
 		}
 		f.State = State(s)
 	case "variants":
 		vm, ok := fv.(map[string]any)
 		if !ok {
-			f.problems = append(f.problems, flagProblem{"variants", "must be an object, got " + typeName(fv)})
+			f.addProblem(flagProblem{"variants", "must be an object, got " + typeName(fv)})
 			return true
 		}
 		f.Variants = vm
@@ -295,7 +299,7 @@ func (f *Flag) setField(k string, fv any) bool {
 		case string:
 			f.DefaultVariant = &dv
 		default:
-			f.problems = append(f.problems, flagProblem{"defaultVariant", "must be a string or null, got " + typeName(fv)})
+			f.addProblem(flagProblem{"defaultVariant", "must be a string or null, got " + typeName(fv)})
 		}
 	case "targeting":
 		if fv == nil {
@@ -303,16 +307,16 @@ func (f *Flag) setField(k string, fv any) bool {
 		}
 		raw, err := CanonicalValue(fv)
 		if err != nil { // cannot happen for decoded JSON/YAML values
-			f.problems = append(f.problems, flagProblem{"targeting", err.Error()})
+			f.addProblem(flagProblem{"targeting", err.Error()})
 			return true
 		}
 		f.Targeting = raw
-		f.targetingRaw, f.targetingValue = raw, fv
+		f.targetingAt, f.targetingLen = &raw[0], len(raw)
 	case "metadata":
 		mm, ok := fv.(map[string]any)
 		if !ok {
 			if fv != nil {
-				f.problems = append(f.problems, flagProblem{"metadata", "must be an object, got " + typeName(fv)})
+				f.addProblem(flagProblem{"metadata", "must be an object, got " + typeName(fv)})
 			}
 			return true
 		}
@@ -326,13 +330,34 @@ func (f *Flag) setField(k string, fv any) bool {
 // finishDecode orders the decoding problems by field, whatever the input order
 // was, and adds the unknown fields.
 func (f *Flag) finishDecode(unknown []string) {
-	if len(f.problems) > 1 {
-		sort.Slice(f.problems, func(i, j int) bool { return f.problems[i].field < f.problems[j].field })
+	if ps := f.decodeProblems(); len(ps) > 1 {
+		sort.Slice(ps, func(i, j int) bool { return ps[i].field < ps[j].field })
 	}
 	sort.Strings(unknown)
 	for _, k := range unknown {
-		f.problems = append(f.problems, flagProblem{"", fmt.Sprintf("unknown field %q", k)})
+		f.addProblem(flagProblem{"", fmt.Sprintf("unknown field %q", k)})
 	}
+}
+
+// flagDecode is what Parse found wrong with a flag.
+type flagDecode struct {
+	problems  []flagProblem
+	notObject bool // the document's value for this flag was not an object
+}
+
+func (f *Flag) addProblem(p flagProblem) {
+	if f.decode == nil {
+		f.decode = &flagDecode{}
+	}
+	f.decode.problems = append(f.decode.problems, p)
+}
+
+// decodeProblems returns the decoding problems (nil: none).
+func (f *Flag) decodeProblems() []flagProblem {
+	if f.decode == nil {
+		return nil
+	}
+	return f.decode.problems
 }
 
 // flagProblem is a decoding problem of one flag; field "" means the flag itself.

@@ -14,14 +14,20 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode"
+	"unsafe"
 )
 
 // Set is a validated, compiled, immutable flag set. Safe for concurrent use.
 type Set struct {
-	flags       map[string]*compiledFlag
-	keys        []string
-	doc         *Document
-	meta        map[string]any
+	flags map[string]*compiledFlag // shared by the sets WithMetadata derives
+	keys  []string
+	doc   *Document
+	meta  map[string]any
+	// flagMeta[f.index] is flag f's result metadata (this set's metadata overlaid
+	// with the flag's own), merged on first use. It is per set, not per compiled
+	// flag, because WithMetadata shares compiled flags between sets.
+	flagMeta    []atomic.Pointer[map[string]any]
+	body        [][]byte // the canonical encoding of the flags (see compileFlags); shared
 	revision    string
 	generation  int64
 	generatedAt time.Time
@@ -29,13 +35,13 @@ type Set struct {
 }
 
 // compiledFlag is a flag ready to evaluate: every Result part that does not
-// depend on the caller is precomputed so the static path does not allocate.
+// depend on the caller is precomputed so the static path does not allocate. It
+// is immutable once compiled, so sets may share it.
 type compiledFlag struct {
 	key        string
 	own        Flag  // the definition as compiled
 	def        *Flag // &own
-	setMeta    map[string]any
-	meta       atomic.Pointer[map[string]any] // set + flag metadata, merged on first use
+	index      int   // position in the set's keys (and flagMeta)
 	disabled   bool
 	variants   []*compiledVariant          // sorted by name
 	byName     map[string]*compiledVariant // only for flags with many variants
@@ -46,12 +52,25 @@ type compiledFlag struct {
 	digest     [sha256.Size]byte
 }
 
-// compiledVariant holds the variant's value boxed once per requested Type.
+// compiledVariant holds the variant's value boxed once per Type it can be read
+// as: its own, and for a whole number also TypeInteger. It is kept small: a set
+// holds one per variant of every flag.
 type compiledVariant struct {
-	name   string
-	values [TypeObject + 1]any
-	ok     [TypeObject + 1]bool
-	raw    any // the value as written, for TYPE_MISMATCH messages
+	name  string
+	raw   any  // the value (normalized), boxed: returned for typ
+	whole any  // for a whole number: the value as int64, boxed; else nil
+	typ   Type // TypeFloat for numbers
+}
+
+// get returns the value read as t, if it can be.
+func (v *compiledVariant) get(t Type) (any, bool) {
+	if t == v.typ {
+		return v.raw, true
+	}
+	if t == TypeInteger && v.whole != nil {
+		return v.whole, true
+	}
+	return nil, false
 }
 
 func (t Type) String() string {
@@ -108,7 +127,15 @@ func Load(data []byte) (*Set, Problems, error) {
 // wrong arity) stays in the Set and evaluates to ERROR/PARSE_ERROR, so readers
 // handed such a document behave like every other reader; the daemon drops
 // flags with problems before publishing.
-func Compile(d *Document) (*Set, Problems) {
+func Compile(d *Document) (*Set, Problems) { return compile(d, false) }
+
+// CompileStrict is Compile, but flags with targeting problems are left out of
+// the Set too: it holds exactly the flags without any problem, and its revision
+// is the revision of that document. A publisher (the daemon) uses it to compile,
+// validate and revise a document in one pass.
+func CompileStrict(d *Document) (*Set, Problems) { return compile(d, true) }
+
+func compile(d *Document, strict bool) (*Set, Problems) {
 	s := &Set{meta: map[string]any{}}
 	if d == nil {
 		s.flags = map[string]*compiledFlag{}
@@ -148,59 +175,84 @@ func Compile(d *Document) (*Set, Problems) {
 	if len(goodEvaluators) > 0 {
 		s.doc.Evaluators = goodEvaluators
 	}
-	rev, err := newRevisionHasher(s.doc.Evaluators)
-	if err != nil { // good evaluators always encode; keep going without a revision
-		problems = append(problems, Problem{Path: "$evaluators", Message: err.Error()})
-	}
 	keys := sortedKeys(d.Flags)
-	entries := compileFlags(keys, d.Flags, rc)
+	entries, body := compileFlags(keys, d.Flags, rc, strict)
+	s.body = body
 	s.keys = make([]string, 0, len(keys))
 	for i, key := range keys {
 		e := &entries[i]
 		problems = append(problems, e.structural...)
 		problems = append(problems, e.targeting...)
-		if e.cf == nil {
-			continue
-		}
 		if e.encErr != nil {
 			problems = append(problems, Problem{Flag: key, Path: "flags." + key, Message: e.encErr.Error()})
+		}
+		if !e.included {
 			continue
 		}
-		if rev != nil {
-			rev.add(key, e.enc)
-		}
-		e.cf.setMeta = s.meta
+		e.cf.index = len(s.keys)
 		s.flags[key] = e.cf
 		s.keys = append(s.keys, key)
 		s.doc.Flags[key] = e.cf.def
 	}
 
-	if v, ok := d.Metadata[MetaVersion].(string); ok && v != "" {
-		s.revision = v
-	} else if rev != nil {
-		if r, err := rev.sum(d.Metadata); err == nil {
+	s.flagMeta = make([]atomic.Pointer[map[string]any], len(s.keys))
+	if v, _ := d.Metadata[MetaVersion].(string); v == "" {
+		if r, err := s.computeRevision(d.Metadata); err == nil {
 			s.revision = r
 		} else {
 			problems = append(problems, Problem{Path: "metadata", Message: err.Error()})
 		}
 	}
-	if g, ok := normalize(d.Metadata[MetaGeneration]).(float64); ok && g == math.Trunc(g) {
+	s.readMetadata(d.Metadata)
+	return s, problems
+}
+
+// readMetadata takes the revision (when metadata.version is set), generation
+// and generation time from the set metadata m.
+func (s *Set) readMetadata(m map[string]any) {
+	if v, ok := m[MetaVersion].(string); ok && v != "" {
+		s.revision = v
+	}
+	if g, ok := normalize(m[MetaGeneration]).(float64); ok && g == math.Trunc(g) {
 		s.generation = int64(g)
 	}
-	if t, ok := d.Metadata[MetaGeneratedAt].(string); ok {
+	if t, ok := m[MetaGeneratedAt].(string); ok {
 		if ts, err := time.Parse(time.RFC3339, t); err == nil {
 			s.generatedAt, s.hasGenAt = ts, true
 		}
 	}
-	return s, problems
+}
+
+// WithMetadata returns a Set with s's compiled flags (shared, not compiled
+// again) and meta as its flag-set metadata in place of s's. A publisher uses it
+// to stamp version, generation and generation time on the set it validated.
+// Revision, Generation, GeneratedAt and every evaluation's metadata follow meta;
+// without a metadata.version the revision stays s's, which is computed from s's
+// metadata. meta should be valid set metadata (Compile reports what is not); it
+// is copied.
+func (s *Set) WithMetadata(meta map[string]any) *Set {
+	n := &Set{flags: s.flags, keys: s.keys, body: s.body, meta: make(map[string]any, len(meta)),
+		flagMeta: make([]atomic.Pointer[map[string]any], len(s.keys)), revision: s.revision}
+	doc := *s.doc
+	doc.Metadata = nil
+	if len(meta) > 0 {
+		doc.Metadata = make(map[string]any, len(meta))
+	}
+	for k, v := range meta {
+		n.meta[k] = normalize(v)
+		doc.Metadata[k] = v
+	}
+	n.doc = &doc
+	n.readMetadata(meta)
+	return n
 }
 
 // compiledEntry is one flag's compile result.
 type compiledEntry struct {
 	cf                    *compiledFlag
 	structural, targeting Problems
-	enc                   []byte // canonical encoding (when cf != nil and encErr == nil)
-	encErr                error
+	included              bool  // cf goes into the Set (its entry is in the body)
+	encErr                error // the flag could not be encoded canonically
 }
 
 // parallelCompileMin is the flag count from which Compile uses several cores:
@@ -208,53 +260,86 @@ type compiledEntry struct {
 var parallelCompileMin = 2000 // a variable so tests can compare both paths
 
 // compileFlags compiles the flags named by keys; entries[i] belongs to keys[i].
-// Flags are independent once $evaluators are compiled, so big sets are split
-// across up to 4 goroutines; the caller merges the results in key order, so the
-// outcome does not depend on the split.
-func compileFlags(keys []string, flags map[string]*Flag, rc *ruleCompiler) []compiledEntry {
+// It returns the body of the set's canonical encoding: the entries
+// `,"key":{flag}` of the included flags in key order, in blocks. Flags are independent once $evaluators are compiled, so big sets are
+// split across up to 4 goroutines; the caller merges the results in key order,
+// so the outcome does not depend on the split.
+func compileFlags(keys []string, flags map[string]*Flag, rc *ruleCompiler, strict bool) ([]compiledEntry, [][]byte) {
 	entries := make([]compiledEntry, len(keys))
 	workers := min(runtime.GOMAXPROCS(0), 4)
 	if len(keys) < parallelCompileMin || workers < 2 {
-		compileRange(entries, keys, flags, rc, 0, len(keys))
-		return entries
+		return entries, compileRange(entries, keys, flags, rc, 0, len(keys), strict)
 	}
 	var wg sync.WaitGroup
 	chunk := (len(keys) + workers - 1) / workers
+	parts := make([][][]byte, (len(keys)+chunk-1)/chunk) // one per goroutine, written by it
 	for lo := 0; lo < len(keys); lo += chunk {
 		hi := min(lo+chunk, len(keys))
 		wc := rc.fork()
+		part := &parts[lo/chunk]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			compileRange(entries, keys, flags, wc, lo, hi)
+			*part = compileRange(entries, keys, flags, wc, lo, hi, strict)
 		}()
 	}
 	wg.Wait()
-	return entries
+	var body [][]byte
+	for _, p := range parts {
+		body = append(body, p...)
+	}
+	return entries, body
 }
 
-// compileRange compiles keys[lo:hi] into entries[lo:hi].
-func compileRange(entries []compiledEntry, keys []string, flags map[string]*Flag, rc *ruleCompiler, lo, hi int) {
-	var enc bytes.Buffer
-	var arena []byte // the range's encodings share one growing buffer
+// bodyBlockSize is the size of the blocks a compile writes the canonical body
+// into: growing one buffer would copy it repeatedly and keep up to twice its size.
+const bodyBlockSize = 64 << 10
+
+// blockWriter appends to a list of fixed-size blocks.
+type blockWriter struct{ blocks [][]byte }
+
+func (w *blockWriter) write(p []byte) {
+	for len(p) > 0 {
+		n := len(w.blocks)
+		if n == 0 || len(w.blocks[n-1]) == cap(w.blocks[n-1]) {
+			w.blocks = append(w.blocks, make([]byte, 0, bodyBlockSize))
+			n++
+		}
+		b := w.blocks[n-1]
+		k := min(len(p), cap(b)-len(b))
+		w.blocks[n-1] = append(b, p[:k]...)
+		p = p[k:]
+	}
+}
+
+// compileRange compiles keys[lo:hi] into entries[lo:hi] and returns the range's
+// part of the canonical body, in blocks. The body is written once, so neither the
+// revision nor a later Canonical encodes the flags again.
+func compileRange(entries []compiledEntry, keys []string, flags map[string]*Flag, rc *ruleCompiler, lo, hi int, strict bool) [][]byte {
+	var enc bytes.Buffer // one entry, reused
+	var body blockWriter
 	for i := lo; i < hi; i++ {
 		key, f := keys[i], flags[keys[i]]
 		e := &entries[i]
 		e.cf, e.structural, e.targeting = compileFlag(key, f, rc)
-		if e.cf == nil {
+		if e.cf == nil || (strict && len(e.targeting) > 0) {
 			continue
 		}
 		enc.Reset()
+		enc.WriteByte(',')
+		writeString(&enc, key)
+		enc.WriteByte(':')
+		start := enc.Len()
 		e.encErr = writeCanonicalFlag(&enc, f, e.cf)
 		e.cf.metaKeys = nil
 		if e.encErr != nil {
 			continue
 		}
-		e.cf.digest = sha256.Sum256(enc.Bytes())
-		start := len(arena)
-		arena = append(arena, enc.Bytes()...)
-		e.enc = arena[start:len(arena):len(arena)]
+		e.cf.digest = sha256.Sum256(enc.Bytes()[start:])
+		e.included = true
+		body.write(enc.Bytes())
 	}
+	return body.blocks
 }
 
 // smallVariantCount is up to how many variants a linear search beats a map.
@@ -273,19 +358,19 @@ func (f *compiledFlag) variant(name string) *compiledVariant {
 	return nil
 }
 
-// metadata is the flag's result metadata. Merging is deferred to the first
+// metadata is flag f's result metadata in s. Merging is deferred to the first
 // evaluation so loading many flags stays cheap; later calls do not allocate.
-func (f *compiledFlag) metadata() map[string]any {
-	if m := f.meta.Load(); m != nil {
+func (s *Set) metadata(f *compiledFlag) map[string]any {
+	if m := s.flagMeta[f.index].Load(); m != nil {
 		return *m
 	}
-	return f.mergeMetadata()
+	return s.mergeMetadata(f)
 }
 
-func (f *compiledFlag) mergeMetadata() map[string]any {
-	m := mergeMeta(f.setMeta, f.def.Metadata)
-	f.meta.CompareAndSwap(nil, &m)
-	return *f.meta.Load()
+func (s *Set) mergeMetadata(f *compiledFlag) map[string]any {
+	m := mergeMeta(s.meta, f.def.Metadata)
+	s.flagMeta[f.index].CompareAndSwap(nil, &m)
+	return *s.flagMeta[f.index].Load()
 }
 
 // mergeMeta is the set metadata overlaid with the flag's own; it shares the set
@@ -350,14 +435,14 @@ func compileFlag(key string, f *Flag, rc *ruleCompiler) (cf *compiledFlag, struc
 		add("", "flag is null")
 		return nil, structural, nil
 	}
-	for _, p := range f.problems {
+	for _, p := range f.decodeProblems() {
 		add(p.field, p.message)
 	}
-	if f.notObject {
+	if f.decode != nil && f.decode.notObject {
 		return nil, structural, nil
 	}
 	hasField := func(field string) bool {
-		for _, p := range f.problems {
+		for _, p := range f.decodeProblems() {
 			if p.field == field {
 				return true
 			}
@@ -382,40 +467,49 @@ func compileFlag(key string, f *Flag, rc *ruleCompiler) (cf *compiledFlag, struc
 		}
 		// One pass in map order; names are sorted only when reporting a problem.
 		first, mixed, bad := "", false, false
-		cvs = make([]*compiledVariant, 0, len(f.Variants))
-		store := make([]compiledVariant, len(f.Variants)) // one allocation for all variants
-		i := 0
-		for name, v := range f.Variants {
-			cv, t := compileVariant(&store[i], name, v)
-			i++
-			switch {
-			case cv == nil:
-				bad = true
-				continue
-			case first == "":
-				first = t
-			case t != first:
-				mixed = true
-			}
-			cvs = append(cvs, cv)
-		}
-		slices.SortFunc(cvs, func(a, b *compiledVariant) int { return strings.Compare(a.name, b.name) })
-		if bad || mixed {
-			byType := map[string][]string{}
-			for _, name := range sortedKeys(f.Variants) {
-				t := variantType(f.Variants[name])
-				if t == "" {
-					add("variants."+name, fmt.Sprintf("unsupported value type %s (want boolean, string, number or object)", typeName(f.Variants[name])))
+		if shared, ok := rc.variants[mapIdentity(f.Variants)]; ok && f.Variants != nil {
+			cvs = shared // compiled before for another flag sharing this map, and fine
+		} else {
+			cvs = make([]*compiledVariant, 0, len(f.Variants))
+			store := make([]compiledVariant, len(f.Variants)) // one allocation for all variants
+			i := 0
+			for name, v := range f.Variants {
+				cv, t := compileVariant(&store[i], name, v)
+				i++
+				switch {
+				case cv == nil:
+					bad = true
 					continue
+				case first == "":
+					first = t
+				case t != first:
+					mixed = true
 				}
-				byType[t] = append(byType[t], name)
+				cvs = append(cvs, cv)
 			}
-			if len(byType) > 1 {
-				parts := make([]string, 0, len(byType))
-				for _, t := range sortedKeys(byType) {
-					parts = append(parts, fmt.Sprintf("%s (%s)", t, strings.Join(byType[t], ", ")))
+			slices.SortFunc(cvs, func(a, b *compiledVariant) int { return strings.Compare(a.name, b.name) })
+			if bad || mixed {
+				byType := map[string][]string{}
+				for _, name := range sortedKeys(f.Variants) {
+					t := variantType(f.Variants[name])
+					if t == "" {
+						add("variants."+name, fmt.Sprintf("unsupported value type %s (want boolean, string, number or object)", typeName(f.Variants[name])))
+						continue
+					}
+					byType[t] = append(byType[t], name)
 				}
-				add("variants", "values must all have one type, found "+strings.Join(parts, " and "))
+				if len(byType) > 1 {
+					parts := make([]string, 0, len(byType))
+					for _, t := range sortedKeys(byType) {
+						parts = append(parts, fmt.Sprintf("%s (%s)", t, strings.Join(byType[t], ", ")))
+					}
+					add("variants", "values must all have one type, found "+strings.Join(parts, " and "))
+				}
+			} else if f.Variants != nil {
+				if rc.variants == nil {
+					rc.variants = make(map[unsafe.Pointer][]*compiledVariant)
+				}
+				rc.variants[mapIdentity(f.Variants)] = cvs
 			}
 		}
 	}
@@ -524,19 +618,19 @@ func compileVariant(cv *compiledVariant, name string, raw any) (*compiledVariant
 	// Store v itself (already boxed) rather than re-boxing x: no allocation.
 	switch x := v.(type) {
 	case bool:
-		cv.values[TypeBoolean], cv.ok[TypeBoolean] = v, true
+		cv.typ = TypeBoolean
 		return cv, "boolean"
 	case string:
-		cv.values[TypeString], cv.ok[TypeString] = v, true
+		cv.typ = TypeString
 		return cv, "string"
 	case float64:
-		cv.values[TypeFloat], cv.ok[TypeFloat] = v, true
+		cv.typ = TypeFloat
 		if x == math.Trunc(x) && x >= -(1<<63) && x < 1<<63 {
-			cv.values[TypeInteger], cv.ok[TypeInteger] = int64(x), true
+			cv.whole = int64(x)
 		}
 		return cv, "number"
 	case map[string]any:
-		cv.values[TypeObject], cv.ok[TypeObject] = v, true
+		cv.typ = TypeObject
 		return cv, "object"
 	}
 	return nil, ""
@@ -595,19 +689,21 @@ func (s *Set) evaluate(key string, typ Type, def any, ctx map[string]any, now in
 	}
 	if typ < TypeBoolean || typ > TypeObject {
 		return Result{Value: def, Reason: ReasonError, ErrorCode: CodeGeneral,
-			ErrorMessage: fmt.Sprintf("unknown value type %d", uint8(typ)), Metadata: f.metadata()}
+			ErrorMessage: fmt.Sprintf("unknown value type %d", uint8(typ)), Metadata: s.metadata(f)}
 	}
 	if f.disabled {
-		return Result{Value: def, Reason: ReasonDisabled, Metadata: f.metadata()}
+		return Result{Value: def, Reason: ReasonDisabled, Metadata: s.metadata(f)}
 	}
 	if f.ruleErr != "" {
-		return Result{Value: def, Reason: ReasonError, ErrorCode: CodeParseError, ErrorMessage: f.ruleErr, Metadata: f.metadata()}
+		return Result{Value: def, Reason: ReasonError, ErrorCode: CodeParseError, ErrorMessage: f.ruleErr, Metadata: s.metadata(f)}
 	}
 	if f.rule == nil {
-		if v := f.defVariant; v != nil && v.ok[typ] { // the hot path, written out: one Result copy less
-			return Result{Value: v.values[typ], Variant: v.name, Reason: ReasonStatic, Metadata: f.metadata()}
+		if v := f.defVariant; v != nil { // the hot path, written out: one Result copy less
+			if val, ok := v.get(typ); ok {
+				return Result{Value: val, Variant: v.name, Reason: ReasonStatic, Metadata: s.metadata(f)}
+			}
 		}
-		return f.resolve(f.defVariant, ReasonStatic, typ, def)
+		return s.resolve(f, f.defVariant, ReasonStatic, typ, def)
 	}
 	// A pooled state: evaluation state escapes through the node interface, and
 	// a pool keeps the targeting path free of allocations.
@@ -618,15 +714,17 @@ func (s *Set) evaluate(key string, typ Type, def any, ctx map[string]any, now in
 	statePool.Put(st)
 	if crashed != nil {
 		return Result{Value: def, Reason: ReasonError, ErrorCode: CodeGeneral,
-			ErrorMessage: fmt.Sprintf("targeting failed: %v", crashed), Metadata: f.metadata()}
+			ErrorMessage: fmt.Sprintf("targeting failed: %v", crashed), Metadata: s.metadata(f)}
 	}
 	var name string
 	switch x := out.(type) {
 	case nil:
-		if v := f.defVariant; v != nil && v.ok[typ] {
-			return Result{Value: v.values[typ], Variant: v.name, Reason: ReasonDefault, Metadata: f.metadata()}
+		if v := f.defVariant; v != nil {
+			if val, ok := v.get(typ); ok {
+				return Result{Value: val, Variant: v.name, Reason: ReasonDefault, Metadata: s.metadata(f)}
+			}
 		}
-		return f.resolve(f.defVariant, ReasonDefault, typ, def)
+		return s.resolve(f, f.defVariant, ReasonDefault, typ, def)
 	case string:
 		name = x
 	case bool:
@@ -636,17 +734,17 @@ func (s *Set) evaluate(key string, typ Type, def any, ctx map[string]any, now in
 		}
 	default:
 		return Result{Value: def, Reason: ReasonError, ErrorCode: CodeGeneral,
-			ErrorMessage: "targeting returned " + typeName(out) + ", not a variant name", Metadata: f.metadata()}
+			ErrorMessage: "targeting returned " + typeName(out) + ", not a variant name", Metadata: s.metadata(f)}
 	}
 	v := f.variant(name)
 	if v == nil {
 		return Result{Value: def, Reason: ReasonError, ErrorCode: CodeGeneral,
-			ErrorMessage: fmt.Sprintf("targeting returned %q, which is not a variant", name), Metadata: f.metadata()}
+			ErrorMessage: fmt.Sprintf("targeting returned %q, which is not a variant", name), Metadata: s.metadata(f)}
 	}
-	if v.ok[typ] {
-		return Result{Value: v.values[typ], Variant: v.name, Reason: ReasonTargetingMatch, Metadata: f.metadata()}
+	if val, ok := v.get(typ); ok {
+		return Result{Value: val, Variant: v.name, Reason: ReasonTargetingMatch, Metadata: s.metadata(f)}
 	}
-	return f.resolve(v, ReasonTargetingMatch, typ, def)
+	return s.resolve(f, v, ReasonTargetingMatch, typ, def)
 }
 
 // runRule evaluates a rule; a panic (a bug, or a Go value in the context that
@@ -661,17 +759,16 @@ func runRule(n node, st *state) (out any, crashed any) {
 }
 
 // resolve turns a selected variant (nil: none) into a Result of the requested type.
-func (f *compiledFlag) resolve(v *compiledVariant, reason Reason, typ Type, def any) (r Result) {
+func (s *Set) resolve(f *compiledFlag, v *compiledVariant, reason Reason, typ Type, def any) (r Result) {
 	// Filling the named result field by field avoids building and copying a
 	// temporary Result on the hot static path.
-	r.Metadata = f.metadata()
-	switch {
-	case v == nil:
+	r.Metadata = s.metadata(f)
+	if v == nil {
 		r.Value, r.Reason = def, ReasonDefault
-	case !v.ok[typ]:
+	} else if val, ok := v.get(typ); ok {
+		r.Value, r.Variant, r.Reason = val, v.name, reason
+	} else {
 		r.Value, r.Reason, r.ErrorCode, r.ErrorMessage = def, ReasonError, CodeTypeMismatch, v.mismatchMessage(typ)
-	default:
-		r.Value, r.Variant, r.Reason = v.values[typ], v.name, reason
 	}
 	return r
 }
