@@ -1,0 +1,1028 @@
+"""JsonLogic with the flagd operators, compiled once into Python closures.
+
+Semantics follow json-logic-js and JavaScript (loose equality, relational comparison,
+number formatting, truthiness) exactly as the Go flagset package does, so that a Go
+and a Python reader give the same answer for every rule. A compiled rule is a function
+of the evaluation data (the caller's context plus targetingKey and $flagd).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import mmh3
+
+from .canonical import js_number_string
+
+__all__ = [
+    "CompileError",
+    "EvalState",
+    "Rule",
+    "compile_rule",
+    "js_loose_equal",
+    "js_strict_equal",
+    "js_to_number",
+    "js_to_string",
+    "murmur3",
+    "truthy",
+]
+
+MAX_FRACTIONAL_TOTAL = 2**31 - 1
+
+# A caller's context may hold tuples where JSON has arrays (Go normalizes typed slices too).
+_ARRAY = (list, tuple)
+
+
+class CompileError(ValueError):
+    """A rule that cannot be compiled: unknown operator, bad $ref, wrong arity."""
+
+
+class EvalState:
+    """Per-evaluation inputs the rules see besides the caller's context."""
+
+    __slots__ = ("context", "flag_key", "timestamp", "_data")
+
+    def __init__(self, context: Mapping[str, Any], flag_key: str, timestamp: int) -> None:
+        self.context = context
+        self.flag_key = flag_key
+        self.timestamp = timestamp
+        self._data: dict[str, Any] | None = None
+
+    def data(self) -> dict[str, Any]:
+        """The whole data object (materialised only when a rule asks for it)."""
+        if self._data is None:
+            d = dict(self.context)
+            d["$flagd"] = {"flagKey": self.flag_key, "timestamp": self.timestamp}
+            self._data = d
+        return self._data
+
+    def lookup(self, key: str) -> tuple[bool, Any]:
+        if key == "$flagd":
+            return True, {"flagKey": self.flag_key, "timestamp": self.timestamp}
+        if key in self.context:
+            return True, self.context[key]
+        return False, None
+
+
+# A compiled node: (state, current scope or None for the root data) -> value
+Node = Callable[[EvalState, Any], Any]
+Rule = Callable[[EvalState], Any]
+
+_NO_SCOPE = object()
+
+
+def murmur3(data: bytes | str) -> int:
+    """MurmurHash3 x86 32-bit, seed 0, unsigned."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return int(mmh3.hash(data, 0, signed=False))
+
+
+# ---------------------------------------------------------------------------
+# JavaScript value semantics
+
+
+def is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def truthy(v: Any) -> bool:
+    """JsonLogic truthiness: null, false, 0, NaN, "" and [] are false; "0" and {} are true."""
+    if v is None or v is False:
+        return False
+    if v is True:
+        return True
+    if isinstance(v, (int, float)):
+        return v == v and v != 0
+    if isinstance(v, (str, list, tuple)):
+        return len(v) > 0
+    return True
+
+
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_JS_WS = (
+    " \t\n\v\f\r\u00a0\ufeff\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+def _parse_decimal(t: str) -> float | None:
+    """A decimal literal ([+-] digits [. digits] [e [+-] digits], or .digits)."""
+    if not _DECIMAL.fullmatch(t):
+        return None
+    try:
+        return float(t)
+    except (ValueError, OverflowError):  # pragma: no cover - the regex admits only floats
+        return None
+
+
+def js_to_number(v: Any) -> float:
+    """ToNumber for comparisons and loose equality: null -> 0, booleans -> 0/1,
+    "" and blanks -> 0, decimal strings (and Infinity) -> value, everything else NaN."""
+    if v is None or v is False:
+        return 0.0
+    if v is True:
+        return 1.0
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, str):
+        t = v.strip(_JS_WS)
+        if t == "":
+            return 0.0
+        if t in ("Infinity", "+Infinity"):
+            return math.inf
+        if t == "-Infinity":
+            return -math.inf
+        f = _parse_decimal(t)
+        return math.nan if f is None else f
+    return math.nan
+
+
+def _to_arith(v: Any) -> float | None:
+    """The stricter coercion of arithmetic: numbers and decimal strings, else None."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    if isinstance(v, str):
+        return _parse_decimal(v.strip(_JS_WS))
+    return None
+
+
+def js_to_string(v: Any) -> str:
+    """JavaScript String(v) (arrays joined with ",", null elements empty)."""
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (int, float)):
+        return js_number_string(v)
+    if isinstance(v, (list, tuple)):
+        return ",".join("" if x is None else js_to_string(x) for x in v)
+    return "[object Object]"
+
+
+def js_strict_equal(a: Any, b: Any) -> bool:
+    """=== on primitives; arrays and objects are never equal (as in Go's flagset)."""
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if is_number(a) and is_number(b):
+        return bool(a == b)
+    if isinstance(a, str) and isinstance(b, str):
+        return a == b
+    return False
+
+
+def js_loose_equal(a: Any, b: Any) -> bool:
+    """== on primitives (numbers, strings and booleans compare numerically when mixed)."""
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, bool):
+        if isinstance(b, bool):
+            return a == b
+        if is_number(b) or isinstance(b, str):
+            return js_loose_equal(1.0 if a else 0.0, b)
+        return False
+    if is_number(a):
+        if is_number(b):
+            return bool(a == b)
+        if isinstance(b, (str, bool)):
+            return float(a) == js_to_number(b)
+        return False
+    if isinstance(a, str):
+        if isinstance(b, str):
+            return a == b
+        if is_number(b):
+            return js_to_number(a) == float(b)
+        if isinstance(b, bool):
+            return js_to_number(a) == js_to_number(b)
+    return False
+
+
+def _less(a: Any, b: Any, or_equal: bool) -> bool:
+    if isinstance(a, str) and isinstance(b, str):
+        return a <= b if or_equal else a < b
+    x = js_to_number(a)
+    y = js_to_number(b)
+    return x <= y if or_equal else x < y  # NaN compares false both ways
+
+
+def _num_result(x: float) -> Any:
+    if math.isnan(x) or math.isinf(x):
+        return None
+    if x == 0:
+        return 0.0  # no -0
+    return x
+
+
+# ---------------------------------------------------------------------------
+# semantic versions: semver 2.0.0 with an optional leading v/V, and like flagd the
+# shorthands "1" and "1.2" (= 1.0.0, 1.2.0) when they carry no prerelease or build.
+
+_IDENT_CHARS = re.compile(r"[0-9A-Za-z-]+")
+_U64 = 2**64
+
+
+def _numeric_ident(p: str) -> int | None:
+    if p == "" or (len(p) > 1 and p[0] == "0") or not _ascii_digits(p):
+        return None
+    n = int(p)
+    return n if n < _U64 else None
+
+
+def _ascii_digits(p: str) -> bool:
+    return p != "" and all("0" <= c <= "9" for c in p)
+
+
+def _valid_idents(s: str, prerelease: bool) -> bool:
+    for ident in s.split("."):
+        if not _IDENT_CHARS.fullmatch(ident):
+            return False
+        if prerelease and _ascii_digits(ident) and len(ident) > 1 and ident[0] == "0":
+            return False
+    return True
+
+
+SemVer = tuple[int, int, int, tuple[str, ...]]
+
+
+def parse_semver(s: str) -> SemVer | None:
+    if s and s[0] in "vV":
+        s = s[1:]
+    core, has_build, build = s.partition("+")
+    if has_build and not _valid_idents(build, False):
+        return None
+    core, has_pre, pre = core.partition("-")
+    pre_t: tuple[str, ...] = ()
+    if has_pre:
+        if not _valid_idents(pre, True):
+            return None
+        pre_t = tuple(pre.split("."))
+    parts = core.split(".")
+    if len(parts) > 3 or (len(parts) < 3 and (has_pre or has_build)):
+        return None
+    nums = [0, 0, 0]
+    for i, part in enumerate(parts):
+        n = _numeric_ident(part)
+        if n is None:
+            return None
+        nums[i] = n
+    return nums[0], nums[1], nums[2], pre_t
+
+
+def _cmp_pre_ident(x: str, y: str) -> int:
+    xn, yn = _ascii_digits(x), _ascii_digits(y)
+    if xn and yn:
+        if len(x) != len(y):
+            return -1 if len(x) < len(y) else 1
+        return (x > y) - (x < y)
+    if xn:
+        return -1
+    if yn:
+        return 1
+    bx, by = x.encode(), y.encode()
+    return (bx > by) - (bx < by)
+
+
+def compare_semver(a: SemVer, b: SemVer) -> int:
+    if a[:3] != b[:3]:
+        return -1 if a[:3] < b[:3] else 1
+    pa, pb = a[3], b[3]
+    if not pa and not pb:
+        return 0
+    if not pa:
+        return 1
+    if not pb:
+        return -1
+    for x, y in zip(pa, pb, strict=False):
+        c = _cmp_pre_ident(x, y)
+        if c:
+            return c
+    return (len(pa) > len(pb)) - (len(pa) < len(pb))
+
+
+def _sem_ver(a: Any, op: Any, b: Any) -> Any:
+    if not isinstance(a, str) or not isinstance(op, str) or not isinstance(b, str):
+        return None
+    va = parse_semver(a)
+    vb = parse_semver(b)
+    if va is None or vb is None:
+        return None
+    if op == "^":
+        return va[0] == vb[0]
+    if op == "~":
+        return va[0] == vb[0] and va[1] == vb[1]
+    c = compare_semver(va, vb)
+    if op == "=":
+        return c == 0
+    if op == "!=":
+        return c != 0
+    if op == "<":
+        return c < 0
+    if op == "<=":
+        return c <= 0
+    if op == ">":
+        return c > 0
+    if op == ">=":
+        return c >= 0
+    return None
+
+
+# ---------------------------------------------------------------------------
+# fractional
+
+
+def _fractional(state: EvalState, vals: list[Any]) -> Any:
+    if not vals:
+        return None
+    # The first argument is the bucketing expression unless it is an entry (an array);
+    # a bucketing value that is not a string falls back to flagKey + targetingKey.
+    first = vals[0]
+    entries = vals if isinstance(first, _ARRAY) else vals[1:]
+    if isinstance(first, str):
+        key = first
+    else:
+        tk = state.context.get("targetingKey")
+        if not isinstance(tk, str):
+            return None
+        key = state.flag_key + tk
+    if not entries:
+        return None
+    names: list[str] = []
+    weights: list[int] = []
+    total = 0
+    for e in entries:
+        if not isinstance(e, _ARRAY) or not e or len(e) > 2:
+            return None
+        name = e[0]
+        if not isinstance(name, str):
+            return None
+        w = 1
+        if len(e) == 2:
+            x = e[1]
+            if not is_number(x) or math.isnan(x) or math.isinf(x):
+                return None
+            w = int(x)  # truncate toward zero
+        if w < 0:
+            w = 0
+        if w > MAX_FRACTIONAL_TOTAL:
+            return None
+        total += w
+        if total > MAX_FRACTIONAL_TOTAL:
+            return None
+        names.append(name)
+        weights.append(w)
+    if total == 0:
+        return None
+    bucket = (murmur3(key) * total) >> 32
+    cum = 0
+    for name, w in zip(names, weights, strict=True):
+        cum += w
+        if bucket < cum:
+            return name
+    return None  # unreachable: bucket < total
+
+
+# ---------------------------------------------------------------------------
+# var
+
+
+def _split_path(path: Any) -> list[str] | None:
+    """The segments of a var path; None means "the whole data"."""
+    if path is None:
+        return None
+    s = js_to_string(path)
+    return None if s == "" else s.split(".")
+
+
+def _array_index(seg: str) -> int | None:
+    if seg == "" or len(seg) > 9 or (len(seg) > 1 and seg[0] == "0") or not _ascii_digits(seg):
+        return None
+    return int(seg)
+
+
+def _walk(v: Any, segments: list[str], start: int) -> tuple[bool, Any]:
+    for seg in segments[start:]:
+        if isinstance(v, Mapping):
+            if seg not in v:
+                return False, None
+            v = v[seg]
+        elif isinstance(v, (list, tuple)):
+            i = _array_index(seg)
+            if i is None or i >= len(v):
+                return False, None
+            v = v[i]
+        else:
+            return False, None
+    return True, v
+
+
+def _resolve(state: EvalState, scope: Any, segs: list[str] | None) -> tuple[bool, Any]:
+    if scope is _NO_SCOPE:
+        if segs is None:
+            return True, state.data()
+        ok, first = state.lookup(segs[0])
+        if not ok:
+            return False, None
+        return _walk(first, segs, 1)
+    if segs is None:
+        return True, scope
+    return _walk(scope, segs, 0)
+
+
+# ---------------------------------------------------------------------------
+# the compiler (error messages and paths as in Go's flagset)
+
+
+def _type_name(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, str):
+        return "string"
+    if is_number(v):
+        return "number"
+    if isinstance(v, list):
+        return "array"
+    if isinstance(v, dict):
+        return "object"
+    return type(v).__name__
+
+
+def _q(s: str) -> str:
+    """Go's %q for the names that appear in messages."""
+    import json
+
+    return json.dumps(s, ensure_ascii=False)
+
+
+def _where(at: str) -> str:
+    return f" (at {at})" if at else ""
+
+
+def _join(at: str, elem: str) -> str:
+    return f"{at}.{elem}" if at else elem
+
+
+class _Evaluator:
+    __slots__ = ("node", "errs")
+
+    def __init__(self) -> None:
+        self.node: Node | None = None
+        self.errs: list[str] = []
+
+
+class Compiler:
+    """Compiles the rules of one document; $evaluators are compiled once and shared."""
+
+    def __init__(self, evaluators: Mapping[str, Any] | None = None) -> None:
+        self.evaluators: Mapping[str, Any] = evaluators or {}
+        self._done: dict[str, _Evaluator] = {}
+        self._active: set[str] = set()
+
+    def evaluator(self, name: str) -> _Evaluator | None:
+        """The compiled $evaluators entry (compiled on first use)."""
+        ce = self._done.get(name)
+        if ce is not None:
+            return ce
+        if name not in self.evaluators:
+            return None
+        self._active.add(name)
+        ce = _Evaluator()
+        ce.node = self._compile(self.evaluators[name], "", ce.errs)
+        self._active.discard(name)
+        self._done[name] = ce
+        return ce
+
+    def targeting(self, raw: Any) -> tuple[Rule | None, list[str]]:
+        """Compile a flag's targeting; the errors list every reason it cannot be evaluated."""
+        if not isinstance(raw, dict):
+            return None, ["must be a JsonLogic object, got " + _type_name(raw)]
+        errs: list[str] = []
+        node = self._compile(raw, "", errs)
+        if errs:
+            return None, errs
+
+        def rule(state: EvalState) -> Any:
+            return node(state, _NO_SCOPE)
+
+        return rule, []
+
+    def _compile(self, raw: Any, at: str, errs: list[str]) -> Node:
+        if isinstance(raw, list):
+            items = [self._compile(x, f"{at}[{i}]", errs) for i, x in enumerate(raw)]
+            if all(f.__code__ is _CONST_CODE for f in items):
+                return _const(raw)
+            return lambda st, sc: [f(st, sc) for f in items]
+        if not isinstance(raw, dict) or len(raw) != 1:
+            return _const(raw)
+        ((op, arg),) = raw.items()
+        if op == "$ref":
+            return self._ref(arg, at, errs)
+        if op == "var":
+            return self._var(arg, at, errs)
+        spec = _OPS.get(op)
+        if spec is None:
+            errs.append(f"unknown operator {_q(op)}{_where(at)}")
+            return _const(None)
+        builder, lo, hi = spec
+        args = arg if isinstance(arg, list) else [arg]
+        if len(args) < lo or (hi >= 0 and len(args) > hi):
+            errs.append(
+                f"operator {_q(op)} takes {_arity_text(lo, hi)}, got {len(args)}{_where(at)}"
+            )
+        nodes = [self._compile(a, f"{_join(at, op)}[{i}]", errs) for i, a in enumerate(args)]
+        if len(args) < lo or (hi >= 0 and len(args) > hi):
+            return _const(None)
+        return builder(nodes)
+
+    def _ref(self, name: Any, at: str, errs: list[str]) -> Node:
+        if not isinstance(name, str):
+            errs.append(
+                f"$ref must name an evaluator (a string), got {_type_name(name)}{_where(at)}"
+            )
+            return _const(None)
+        if name in self._active:
+            errs.append(f"$ref {_q(name)} is cyclic{_where(at)}")
+            return _const(None)
+        ce = self.evaluator(name)
+        if ce is None:
+            errs.append(f"$ref {_q(name)}: no such evaluator{_where(at)}")
+            return _const(None)
+        if ce.errs or ce.node is None:
+            errs.append(f"$ref {_q(name)}: evaluator is invalid: {'; '.join(ce.errs)}{_where(at)}")
+            return _const(None)
+        return ce.node
+
+    def _var(self, arg: Any, at: str, errs: list[str]) -> Node:
+        args = arg if isinstance(arg, list) else [arg]
+        if len(args) > 2:
+            errs.append(f'operator "var" takes 0 to 2 arguments, got {len(args)}{_where(at)}')
+        sub = _join(at, "var")
+        def_f = self._compile(args[1], sub + "[1]", errs) if len(args) >= 2 else None
+        if not args:
+            return lambda st, sc: st.data() if sc is _NO_SCOPE else sc
+        path_f = self._compile(args[0], sub + "[0]", errs)
+        if path_f.__code__ is _CONST_CODE:
+            segs = _split_path(path_f(None, None))  # type: ignore[arg-type]
+            if segs is not None and len(segs) == 1:
+                key = segs[0]
+
+                def simple(st: EvalState, sc: Any) -> Any:
+                    if sc is _NO_SCOPE:
+                        ctx = st.context
+                        if key in ctx:
+                            return ctx[key]
+                        ok, v = st.lookup(key)
+                    else:
+                        ok, v = _walk(sc, [key], 0)
+                    if ok:
+                        return v
+                    return def_f(st, sc) if def_f is not None else None
+
+                return simple
+
+            def static(st: EvalState, sc: Any) -> Any:
+                ok, v = _resolve(st, sc, segs)
+                if ok:
+                    return v
+                return def_f(st, sc) if def_f is not None else None
+
+            return static
+
+        def dynamic(st: EvalState, sc: Any) -> Any:
+            ok, v = _resolve(st, sc, _split_path(path_f(st, sc)))
+            if ok:
+                return v
+            return def_f(st, sc) if def_f is not None else None
+
+        return dynamic
+
+
+def _arity_text(lo: int, hi: int) -> str:
+    if lo == hi == 1:
+        return "1 argument"
+    if lo == hi:
+        return f"{lo} arguments"
+    if hi < 0:
+        return f"at least {lo} arguments"
+    return f"{lo} to {hi} arguments"
+
+
+def _const(v: Any) -> Node:
+    def const(st: EvalState, sc: Any) -> Any:
+        return v
+
+    return const
+
+
+# constant nodes are recognised by their code object (cheaper than a marker attribute)
+_CONST_CODE = _const(None).__code__
+
+
+Builder = Callable[[list[Node]], Node]
+_OPS: dict[str, tuple[Builder, int, int]] = {}
+
+
+def _op(names: tuple[str, ...], lo: int, hi: int) -> Callable[[Builder], Builder]:
+    def deco(b: Builder) -> Builder:
+        for n in names:
+            _OPS[n] = (b, lo, hi)
+        return b
+
+    return deco
+
+
+def _arg(parts: list[Node], i: int) -> Node:
+    return parts[i] if i < len(parts) else _const(None)
+
+
+@_op(("if", "?:"), 0, -1)
+def _b_if(parts: list[Node]) -> Node:
+    n = len(parts)
+
+    def if_(st: EvalState, sc: Any) -> Any:
+        i = 0
+        while i + 1 < n:
+            if truthy(parts[i](st, sc)):
+                return parts[i + 1](st, sc)
+            i += 2
+        if i < n:
+            return parts[i](st, sc)
+        return None
+
+    return if_
+
+
+def _binary(fn: Callable[[Any, Any], Any]) -> Builder:
+    def build(parts: list[Node]) -> Node:
+        a, b = parts
+        return lambda st, sc: fn(a(st, sc), b(st, sc))
+
+    return build
+
+
+_OPS["=="] = (_binary(js_loose_equal), 2, 2)
+_OPS["==="] = (_binary(js_strict_equal), 2, 2)
+_OPS["!="] = (_binary(lambda a, b: not js_loose_equal(a, b)), 2, 2)
+_OPS["!=="] = (_binary(lambda a, b: not js_strict_equal(a, b)), 2, 2)
+_OPS[">"] = (_binary(lambda a, b: _less(b, a, False)), 2, 2)
+_OPS[">="] = (_binary(lambda a, b: _less(b, a, True)), 2, 2)
+
+
+def _b_less(or_equal: bool) -> Builder:
+    def build(parts: list[Node]) -> Node:
+        if len(parts) == 2:
+            a, b = parts
+            return lambda st, sc: _less(a(st, sc), b(st, sc), or_equal)
+        a, b, c = parts
+
+        def between(st: EvalState, sc: Any) -> Any:
+            mid = b(st, sc)
+            if not _less(a(st, sc), mid, or_equal):
+                return False
+            return _less(mid, c(st, sc), or_equal)
+
+        return between
+
+    return build
+
+
+_OPS["<"] = (_b_less(False), 2, 3)
+_OPS["<="] = (_b_less(True), 2, 3)
+
+
+@_op(("!",), 1, 1)
+def _b_not(parts: list[Node]) -> Node:
+    (a,) = parts
+    return lambda st, sc: not truthy(a(st, sc))
+
+
+@_op(("!!",), 1, 1)
+def _b_notnot(parts: list[Node]) -> Node:
+    (a,) = parts
+    return lambda st, sc: truthy(a(st, sc))
+
+
+@_op(("or",), 0, -1)
+def _b_or(parts: list[Node]) -> Node:
+    def or_(st: EvalState, sc: Any) -> Any:
+        v = None
+        for f in parts:
+            v = f(st, sc)
+            if truthy(v):
+                return v
+        return v
+
+    return or_
+
+
+@_op(("and",), 0, -1)
+def _b_and(parts: list[Node]) -> Node:
+    def and_(st: EvalState, sc: Any) -> Any:
+        v = None
+        for f in parts:
+            v = f(st, sc)
+            if not truthy(v):
+                return v
+        return v
+
+    return and_
+
+
+@_op(("+",), 0, -1)
+def _b_plus(parts: list[Node]) -> Node:
+    def plus(st: EvalState, sc: Any) -> Any:
+        total = 0.0
+        for f in parts:
+            x = _to_arith(f(st, sc))
+            if x is None:
+                return None
+            total += x
+        return _num_result(total)
+
+    return plus
+
+
+@_op(("*",), 1, -1)
+def _b_mul(parts: list[Node]) -> Node:
+    def mul(st: EvalState, sc: Any) -> Any:
+        total = 1.0
+        for f in parts:
+            x = _to_arith(f(st, sc))
+            if x is None:
+                return None
+            total *= x
+        return _num_result(total)
+
+    return mul
+
+
+@_op(("-",), 1, 2)
+def _b_minus(parts: list[Node]) -> Node:
+    if len(parts) == 1:
+        (a,) = parts
+
+        def neg(st: EvalState, sc: Any) -> Any:
+            x = _to_arith(a(st, sc))
+            return None if x is None else _num_result(-x)
+
+        return neg
+    a, b = parts
+
+    def sub(st: EvalState, sc: Any) -> Any:
+        x = _to_arith(a(st, sc))
+        if x is None:
+            return None
+        y = _to_arith(b(st, sc))
+        if y is None:
+            return None
+        return _num_result(x - y)
+
+    return sub
+
+
+def _two(parts: list[Node], fn: Callable[[float, float], Any]) -> Node:
+    a, b = parts
+
+    def run(st: EvalState, sc: Any) -> Any:
+        x = _to_arith(a(st, sc))
+        if x is None:
+            return None
+        y = _to_arith(b(st, sc))
+        if y is None or y == 0:
+            return None
+        return fn(x, y)
+
+    return run
+
+
+def _mod(x: float, y: float) -> Any:
+    if math.isinf(x) or math.isnan(x) or math.isnan(y):
+        return None
+    if math.isinf(y):
+        return _num_result(x)
+    return _num_result(math.fmod(x, y))
+
+
+_OPS["/"] = (lambda parts: _two(parts, lambda x, y: _num_result(x / y)), 2, 2)
+_OPS["%"] = (lambda parts: _two(parts, _mod), 2, 2)
+
+
+def _b_minmax(is_max: bool) -> Builder:
+    def build(parts: list[Node]) -> Node:
+        def mm(st: EvalState, sc: Any) -> Any:
+            if not parts:
+                return None
+            best = 0.0
+            for i, f in enumerate(parts):
+                x = _to_arith(f(st, sc))
+                if x is None:
+                    return None
+                if i == 0 or (is_max and x > best) or (not is_max and x < best):
+                    best = x
+            return _num_result(best)
+
+        return mm
+
+    return build
+
+
+_OPS["min"] = (_b_minmax(False), 0, -1)
+_OPS["max"] = (_b_minmax(True), 0, -1)
+
+
+@_op(("in",), 2, 2)
+def _b_in(parts: list[Node]) -> Node:
+    a, b = parts
+
+    def in_(st: EvalState, sc: Any) -> Any:
+        x = a(st, sc)
+        hay = b(st, sc)
+        if isinstance(hay, str):
+            return js_to_string(x) in hay
+        if isinstance(hay, _ARRAY):
+            return any(js_strict_equal(x, y) for y in hay)
+        return False
+
+    return in_
+
+
+@_op(("cat",), 0, -1)
+def _b_cat(parts: list[Node]) -> Node:
+    return lambda st, sc: "".join(js_to_string(f(st, sc)) for f in parts)
+
+
+def _to_integer(v: Any) -> int:
+    f = js_to_number(v)
+    if math.isnan(f):
+        return 0
+    if f > 1e15:
+        return 10**15
+    if f < -1e15:
+        return -(10**15)
+    return int(f)
+
+
+@_op(("substr",), 2, 3)
+def _b_substr(parts: list[Node]) -> Node:
+    def substr(st: EvalState, sc: Any) -> Any:
+        s = js_to_string(parts[0](st, sc))
+        n = len(s)
+        start = _to_integer(parts[1](st, sc))
+        if start < 0:
+            start = max(n + start, 0)
+        start = min(start, n)
+        rest = s[start:]
+        if len(parts) < 3:
+            return rest
+        length = _to_integer(parts[2](st, sc))
+        if length < 0:
+            length = len(rest) + length
+        length = max(min(length, len(rest)), 0)
+        return rest[:length]
+
+    return substr
+
+
+@_op(("merge",), 0, -1)
+def _b_merge(parts: list[Node]) -> Node:
+    def merge(st: EvalState, sc: Any) -> Any:
+        out: list[Any] = []
+        for f in parts:
+            v = f(st, sc)
+            if isinstance(v, _ARRAY):
+                out.extend(v)
+            else:
+                out.append(v)
+        return out
+
+    return merge
+
+
+def _missing(st: EvalState, sc: Any, keys: Sequence[Any]) -> list[Any]:
+    out = []
+    for k in keys:
+        ok, v = _resolve(st, sc, _split_path(k))
+        if not ok or v is None or (isinstance(v, str) and v == ""):
+            out.append(k)
+    return out
+
+
+@_op(("missing",), 0, -1)
+def _b_missing(parts: list[Node]) -> Node:
+    def missing(st: EvalState, sc: Any) -> Any:
+        vals = [f(st, sc) for f in parts]
+        if vals and isinstance(vals[0], _ARRAY):
+            return _missing(st, sc, vals[0])
+        return _missing(st, sc, vals)
+
+    return missing
+
+
+@_op(("missing_some",), 2, 2)
+def _b_missing_some(parts: list[Node]) -> Node:
+    need_f, keys_f = parts
+
+    def missing_some(st: EvalState, sc: Any) -> Any:
+        need = js_to_number(need_f(st, sc))
+        keys = keys_f(st, sc)
+        if not isinstance(keys, _ARRAY):
+            keys = []
+        miss = _missing(st, sc, keys)
+        if len(keys) - len(miss) >= need:
+            return []
+        return miss
+
+    return missing_some
+
+
+def _scoped(kind: str) -> Builder:
+    def build(parts: list[Node]) -> Node:
+        arr_f, logic_f = parts
+
+        def run(st: EvalState, sc: Any) -> Any:
+            arr = arr_f(st, sc)
+            if not isinstance(arr, _ARRAY):
+                arr = []
+            if kind == "map":
+                return [logic_f(st, x) for x in arr]
+            if kind == "filter":
+                return [x for x in arr if truthy(logic_f(st, x))]
+            if kind == "all":
+                return bool(arr) and all(truthy(logic_f(st, x)) for x in arr)
+            if kind == "some":
+                return any(truthy(logic_f(st, x)) for x in arr)
+            return not any(truthy(logic_f(st, x)) for x in arr)
+
+        return run
+
+    return build
+
+
+for _kind in ("map", "filter", "all", "some", "none"):
+    _OPS[_kind] = (_scoped(_kind), 2, 2)
+
+
+@_op(("reduce",), 2, 3)
+def _b_reduce(parts: list[Node]) -> Node:
+    arr_f, logic_f = parts[0], parts[1]
+    init_f = _arg(parts, 2)
+
+    def reduce(st: EvalState, sc: Any) -> Any:
+        arr = arr_f(st, sc)
+        acc = init_f(st, sc)
+        if not isinstance(arr, _ARRAY):
+            return acc
+        for x in arr:
+            acc = logic_f(st, {"current": x, "accumulator": acc})
+        return acc
+
+    return reduce
+
+
+def _string_op(fn: Callable[[str, str], bool]) -> Builder:
+    def build(parts: list[Node]) -> Node:
+        a_f, b_f = parts
+
+        def run(st: EvalState, sc: Any) -> Any:
+            a = a_f(st, sc)
+            b = b_f(st, sc)
+            if not isinstance(a, str) or not isinstance(b, str):
+                return None
+            return fn(a, b)
+
+        return run
+
+    return build
+
+
+_OPS["starts_with"] = (_string_op(str.startswith), 2, 2)
+_OPS["ends_with"] = (_string_op(str.endswith), 2, 2)
+
+
+@_op(("sem_ver",), 3, 3)
+def _b_sem_ver(parts: list[Node]) -> Node:
+    a, op, b = parts
+    return lambda st, sc: _sem_ver(a(st, sc), op(st, sc), b(st, sc))
+
+
+@_op(("fractional",), 1, -1)
+def _b_fractional(parts: list[Node]) -> Node:
+    return lambda st, sc: _fractional(st, [f(st, sc) for f in parts])
+
+
+def compile_rule(raw: Any, evaluators: Mapping[str, Any] | None = None) -> Rule:
+    """Compile one JsonLogic rule; raises CompileError listing what cannot be evaluated."""
+    rule, errs = Compiler(evaluators).targeting(raw)
+    if rule is None:
+        raise CompileError("; ".join(errs))
+    return rule

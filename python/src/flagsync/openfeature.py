@@ -1,0 +1,166 @@
+"""An OpenFeature provider (the official ``openfeature-sdk``) backed by a flagsync Store.
+
+    from openfeature import api
+    from flagsync import open_store
+    from flagsync.openfeature import FlagSyncProvider
+
+    api.set_provider(FlagSyncProvider(open_store("var/flags.json")))
+    client = api.get_client()
+    client.get_boolean_value("new_dashboard", False, EvaluationContext("42", {"email": ...}))
+
+Results carry the variant, the reason, the error code and the flag metadata exactly as
+FlagSet.evaluate computes them. Store changes become provider events:
+PROVIDER_CONFIGURATION_CHANGED (with flags_changed), PROVIDER_STALE, PROVIDER_ERROR and
+PROVIDER_READY (first snapshot, or recovery).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.event import ProviderEventDetails
+from openfeature.exception import ErrorCode as OFErrorCode
+from openfeature.exception import ProviderNotReadyError
+from openfeature.flag_evaluation import FlagResolutionDetails, FlagValueType
+from openfeature.flag_evaluation import Reason as OFReason
+from openfeature.provider import AbstractProvider, Metadata
+
+from .flagset import ParseError, Reason, Result, Type
+from .store import ChangeEvent, Store
+
+__all__ = ["FlagSyncProvider"]
+
+_REASONS = {r.value: OFReason(r.value) for r in OFReason}
+_CODES = {c.value: OFErrorCode(c.value) for c in OFErrorCode}
+
+
+def _context(ec: EvaluationContext | None) -> Mapping[str, Any]:
+    if ec is None:
+        return {}
+    attrs = ec.attributes
+    if ec.targeting_key is None:
+        return attrs
+    ctx = dict(attrs)
+    ctx["targetingKey"] = ec.targeting_key
+    return ctx
+
+
+class FlagSyncProvider(AbstractProvider):
+    """OpenFeature provider over a Store (FileStore, RedisStore or any open_store result).
+
+    The provider owns the store: shutdown() closes it.
+    """
+
+    def __init__(self, store: Store, *, init_timeout: float = 5.0, name: str = "flagsync"):
+        super().__init__()
+        self.store = store
+        self.init_timeout = init_timeout
+        self._name = name
+        self._metadata = Metadata(name=name)
+        self._static: dict[int, tuple[Result, FlagResolutionDetails[Any]]] = {}
+        store.add_listener(self._on_store_event)
+
+    def get_metadata(self) -> Metadata:
+        return self._metadata
+
+    def initialize(self, evaluation_context: EvaluationContext) -> None:
+        if not self.store.wait_ready(self.init_timeout):
+            err = self.store.last_error
+            raise ProviderNotReadyError(f"flagsync: no snapshot yet ({err or 'timeout'})")
+
+    def shutdown(self) -> None:
+        self.store.remove_listener(self._on_store_event)
+        self.store.close()
+
+    def _on_store_event(self, ev: ChangeEvent) -> None:
+        if ev.kind == "changed":
+            self._static = {}  # let the old snapshot's results go
+        if not hasattr(self, "_on_emit"):
+            return  # not attached to the SDK (yet)
+        meta: dict[str, bool | str | int | float] = {"revision": ev.revision}
+        if ev.kind == "changed":
+            self.emit_provider_configuration_changed(
+                ProviderEventDetails(flags_changed=list(ev.flags_changed), metadata=meta)
+            )
+        elif ev.kind == "ready":
+            self.emit_provider_ready(ProviderEventDetails(metadata=meta))
+        elif ev.kind == "stale":
+            self.emit_provider_stale(ProviderEventDetails(message=str(ev.error), metadata=meta))
+        elif ev.kind == "error":
+            code = (
+                OFErrorCode.PARSE_ERROR
+                if isinstance(ev.error, ParseError)
+                else OFErrorCode.PROVIDER_NOT_READY
+            )
+            self.emit_provider_error(
+                ProviderEventDetails(message=str(ev.error), error_code=code, metadata=meta)
+            )
+
+    def _details(self, r: Result) -> FlagResolutionDetails[Any]:
+        if r.reason is Reason.STATIC:
+            # static results are precomputed, long-lived objects: reuse their details too
+            # (the entry holds r, so its id cannot be reused while cached)
+            hit = self._static.get(id(r))
+            if hit is not None and hit[0] is r:
+                return hit[1]
+        d: FlagResolutionDetails[Any] = FlagResolutionDetails(
+            value=r.value,
+            error_code=_CODES[r.error_code.value] if r.error_code is not None else None,
+            error_message=r.error_message or None,
+            reason=_REASONS[r.reason.value],
+            variant=r.variant,
+            # shared and immutable; validation keeps its values primitive
+            flag_metadata=r.metadata,
+        )
+        if r.reason is Reason.STATIC:
+            if len(self._static) >= 65536:
+                self._static.clear()
+            self._static[id(r)] = (r, d)
+        return d
+
+    def _resolve(
+        self, key: str, t: Type, default: Any, ec: EvaluationContext | None
+    ) -> FlagResolutionDetails[Any]:
+        return self._details(self.store.evaluate(key, t, default, _context(ec)))
+
+    def resolve_boolean_details(
+        self,
+        flag_key: str,
+        default_value: bool,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[bool]:
+        return self._resolve(flag_key, Type.BOOLEAN, default_value, evaluation_context)
+
+    def resolve_string_details(
+        self,
+        flag_key: str,
+        default_value: str,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[str]:
+        return self._resolve(flag_key, Type.STRING, default_value, evaluation_context)
+
+    def resolve_integer_details(
+        self,
+        flag_key: str,
+        default_value: int,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[int]:
+        return self._resolve(flag_key, Type.INTEGER, default_value, evaluation_context)
+
+    def resolve_float_details(
+        self,
+        flag_key: str,
+        default_value: float,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[float]:
+        return self._resolve(flag_key, Type.FLOAT, default_value, evaluation_context)
+
+    def resolve_object_details(
+        self,
+        flag_key: str,
+        default_value: Sequence[FlagValueType] | Mapping[str, FlagValueType],
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[Sequence[FlagValueType] | Mapping[str, FlagValueType]]:
+        return self._resolve(flag_key, Type.OBJECT, default_value, evaluation_context)

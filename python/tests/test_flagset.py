@@ -1,0 +1,221 @@
+"""Unit tests of the evaluator beyond the conformance suite: limits, YAML, numbers, diff."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flagsync import canonical
+from flagsync.flagset import (
+    MAX_DEPTH,
+    ErrorCode,
+    ParseError,
+    Reason,
+    Type,
+    compile_document,
+    diff,
+    load,
+    parse,
+    validate_flag,
+)
+from flagsync.jsonlogic import js_loose_equal, js_to_number, murmur3, truthy
+
+
+def doc(**flags: object) -> dict[str, object]:
+    return {"flags": flags, "metadata": {"flagSetId": "t"}}
+
+
+BOOL = {"state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "off"}
+
+
+def test_too_large_document_is_rejected_before_decoding() -> None:
+    with pytest.raises(ParseError, match="larger than the limit"):
+        parse(b"{" + b" " * (64 << 20) + b"}")
+
+
+def test_deep_nesting_is_rejected() -> None:
+    with pytest.raises(ParseError, match=f"{MAX_DEPTH}"):
+        parse("{" + '"a":[' * 10_000 + "]" * 10_000 + "}")
+    with pytest.raises(ParseError, match=f"{MAX_DEPTH}"):
+        parse("a: " + "[" * 100 + "]" * 100)
+
+
+def test_invalid_utf8_and_non_object() -> None:
+    with pytest.raises(ParseError, match="UTF-8"):
+        parse(b'{"flags": {"\xff": 1}}')
+    with pytest.raises(ParseError):
+        parse("[1, 2]")
+    with pytest.raises(ParseError):
+        parse('{"flags": NaN}')
+
+
+def test_yaml_keeps_on_off_yes_no_as_strings() -> None:
+    fs, probs = load(
+        "flags:\n  f:\n    state: ENABLED\n    variants: {on: true, off: false}\n"
+        "    defaultVariant: on\n    metadata: {expiresAt: 2030-01-01T00:00:00Z}\n"
+    )
+    assert probs == []
+    r = fs.evaluate("f", Type.BOOLEAN, False)
+    assert (r.value, r.variant, r.reason) == (True, "on", Reason.STATIC)
+
+
+def test_yaml_rejects_non_string_keys() -> None:
+    with pytest.raises(ParseError, match="not a string"):
+        parse("flags:\n  1: {}\n")
+
+
+def test_cyclic_ref_is_a_problem_and_parse_error() -> None:
+    d = doc(f={**BOOL, "targeting": {"$ref": "a"}})
+    d["$evaluators"] = {"a": {"$ref": "b"}, "b": {"$ref": "a"}}
+    fs, probs = compile_document(d)
+    assert any(p.path == "$evaluators.a" and "cyclic" in p.message for p in probs)
+    r = fs.evaluate("f", "boolean", True)
+    assert (r.reason, r.error_code, r.value) == (Reason.ERROR, ErrorCode.PARSE_ERROR, True)
+
+
+def test_structural_problems_drop_only_that_flag() -> None:
+    fs, probs = compile_document(
+        doc(good=BOOL, bad={**BOOL, "defaultVariant": "onn"}, worse={"state": "X"})
+    )
+    assert fs.keys() == ["good"]
+    assert 'flags.bad.defaultVariant: "onn" is not a variant (have: off, on)' in [
+        str(p) for p in probs
+    ]
+    assert validate_flag("good", BOOL) == []
+
+
+def test_integer_and_float_requests() -> None:
+    fs, _ = compile_document(
+        doc(
+            i={"state": "ENABLED", "variants": {"a": 3.0, "b": 3.5}, "defaultVariant": "a"},
+            j={"state": "ENABLED", "variants": {"a": 3.0, "b": 3.5}, "defaultVariant": "b"},
+        )
+    )
+    r = fs.evaluate("i", Type.INTEGER, 0)
+    assert r.value == 3 and isinstance(r.value, int)
+    r = fs.evaluate("j", Type.INTEGER, 7)
+    assert (r.value, r.error_code) == (7, ErrorCode.TYPE_MISMATCH)
+    assert r.error_message == 'variant "b" is 3.5, not an integer'
+    r = fs.evaluate("i", Type.FLOAT, 0.0)
+    assert r.value == 3.0 and isinstance(r.value, float)
+
+
+def test_bool_is_not_a_number() -> None:
+    fs, _ = compile_document(
+        doc(f={"state": "ENABLED", "variants": {"t": True}, "defaultVariant": "t"})
+    )
+    assert fs.evaluate("f", Type.INTEGER, 1).error_code is ErrorCode.TYPE_MISMATCH
+    assert js_to_number(True) == 1.0
+    assert js_loose_equal(True, 1) and not js_loose_equal(True, 2)
+    assert not truthy(0) and truthy("0") and not truthy([]) and truthy({})
+
+
+def test_context_ints_and_floats_compare_like_js() -> None:
+    rule = {"if": [{"==": [{"var": "n"}, 3]}, "on", "off"]}
+    fs, _ = compile_document(doc(f={**BOOL, "targeting": rule}))
+    assert fs.evaluate("f", "boolean", False, {"n": 3.0}).value is True
+    assert fs.evaluate("f", "boolean", False, {"n": "3"}).value is True
+    assert fs.evaluate("f", "boolean", True, {"n": 4}).value is False
+
+
+def test_flagd_timestamp_and_flag_key() -> None:
+    rule = {
+        "if": [
+            {
+                "and": [
+                    {">": [{"var": "$flagd.timestamp"}, 100]},
+                    {"==": [{"var": "$flagd.flagKey"}, "f"]},
+                ]
+            },
+            "on",
+            "off",
+        ]
+    }
+    fs, _ = compile_document(doc(f={**BOOL, "targeting": rule}))
+    assert fs.evaluate("f", "boolean", False, {}, now=101).value is True
+    assert fs.evaluate("f", "boolean", True, {}, now=99).value is False
+
+
+@pytest.mark.parametrize(
+    ("v", "want"),
+    [
+        (1.0, "1"),
+        (1.5, "1.5"),
+        (1e21, "1e+21"),
+        (1e-7, "1e-7"),
+        (-0.0, "0"),
+        (0.1, "0.1"),
+        (123456789012345678, "123456789012345680"),
+        (2.0**60, "1152921504606847000"),
+        (1e-6, "0.000001"),
+        (-2.5e-10, "-2.5e-10"),
+        (9007199254740993, "9007199254740992"),
+    ],
+)
+def test_number_format(v: float, want: str) -> None:
+    assert canonical.encode(v) == want
+
+
+def test_canonical_escapes() -> None:
+    s = '"\\\b\t\n\f\r\x01\x1f/<\u2028é'
+    assert canonical.encode(s) == '"\\"\\\\\\b\\t\\n\\f\\r\\u0001\\u001f/<\u2028é"'
+
+
+def test_murmur3_known_answers() -> None:
+    assert murmur3("") == 0
+    assert murmur3("hello") == 613153351
+
+
+def test_diff_and_revision() -> None:
+    a, _ = compile_document(doc(x=BOOL, y=BOOL))
+    b, _ = compile_document(doc(x={**BOOL, "defaultVariant": "on"}, z=BOOL))
+    assert diff(a, b) == (["z"], ["y"], ["x"])
+    assert diff(None, a) == (["x", "y"], [], [])
+    d = doc(x=BOOL)
+    d["metadata"] = {"flagSetId": "t", "flagsync.generation": 5, "$x": 1}
+    r1 = compile_document(d)[0].revision
+    d["metadata"]["flagsync.generation"] = 6
+    assert compile_document(d)[0].revision == r1
+    d["metadata"]["version"] = "pinned"
+    assert compile_document(d)[0].revision == "pinned"
+
+
+def test_unvalidated_document_never_raises() -> None:
+    rules = [
+        {"var": [[1], {"a": 1}]},
+        {"+": [{"var": "a"}, [1]]},
+        {"substr": ["abc", 1e300]},
+        {"%": [1e308, 0.0]},
+        {"in": [[1], [[1]]]},
+        {"reduce": [[1, 2], {"+": [1]}, None]},
+        {"fractional": [{"var": "x"}]},
+        {"sem_ver": ["1.2", "~", "v1.2.9"]},
+    ]
+    for rule in rules:
+        fs, _ = compile_document(doc(f={**BOOL, "targeting": rule}))
+        for t in Type:
+            r = fs.evaluate("f", t, None, {"a": {"b": [1, None]}, "x": 2})
+            assert r.reason in set(Reason)
+    json.dumps(rules)
+
+
+def test_tuples_in_context_behave_like_arrays() -> None:
+    rule = {"if": [{"in": ["beta", {"var": "groups"}]}, "on", "off"]}
+    fs, _ = compile_document(doc(f={**BOOL, "targeting": rule}))
+    assert fs.evaluate("f", "boolean", False, {"groups": ("a", "beta")}).value is True
+    assert fs.evaluate("f", "boolean", True, {"groups": ("a",)}).value is False
+    rule2 = {"if": [{"some": [{"var": "tags"}, {"==": [{"var": ""}, "x"]}]}, "on", "off"]}
+    fs, _ = compile_document(doc(f={**BOOL, "targeting": rule2}))
+    assert fs.evaluate("f", "boolean", False, {"tags": ("y", "x")}).value is True
+
+
+def test_yaml_alias_bomb_and_merge_keys_are_rejected() -> None:
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for i, name in enumerate("bcdefg"):
+        prev = "abcdef"[i]
+        levels.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    with pytest.raises(ParseError, match="aliases"):
+        parse("\n".join(levels) + "\n")
+    with pytest.raises(ParseError, match="merge keys"):
+        parse("a: &a {x: 1}\nb:\n  <<: *a\n  y: 2\n")
