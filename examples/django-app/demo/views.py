@@ -7,7 +7,7 @@ from flagsync.django import FlagRequiredMixin, flag_is_active, flag_required
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
-    # quickstart: staff (alice@/bob@example.com via the is_staff evaluator) get the new one
+    # quickstart: staff (user.is_staff, or alice@/bob@example.com via the is_staff evaluator) get the new one
     template = (
         "demo/new_dashboard.html"
         if flag_is_active(request, "new_dashboard")
