@@ -47,7 +47,8 @@ test-python:
 	@scripts/test-python.sh
 
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./flagset/ ./provider/ ./daemon/... ./sources/... | tee var/bench-go.txt
+	@mkdir -p var
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./flagset/ ./provider/ ./daemon/ ./ofrep/ ./analytics/ | tee var/bench-go.txt
 	@scripts/bench-extra.sh
 
 lint:

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,14 +52,7 @@ func startStores(t *testing.T) *lcStores {
 	t.Helper()
 	// moto_server inherits the environment: start it before the test's AWS settings.
 	s := &lcStores{consul: testsvc.StartConsul(t), moto: testsvc.StartMoto(t)}
-	dir := t.TempDir()
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "",
-		"AWS_PROFILE": "", "AWS_REGION": "", "AWS_EC2_METADATA_DISABLED": "true",
-		"AWS_CONFIG_FILE": filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
-	} {
-		t.Setenv(k, v)
-	}
+	testsvc.IsolateAWS(t, "")
 	client, err := api.NewClient(&api.Config{Address: s.consul.Addr})
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,8 @@ package daemon
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/flagsync/flagsync/flagset"
@@ -35,7 +36,7 @@ func merge(results []sourceResult) (*flagset.Document, flagset.Problems) {
 				doc.Flags[key] = def
 			}
 		}
-		for _, key := range sortedKeys(sr.res.Overlays) {
+		for _, key := range slices.Sorted(maps.Keys(sr.res.Overlays)) {
 			ov := sr.res.Overlays[key]
 			if base, ok := doc.Flags[key]; ok {
 				f, err := applyOverlay(base, ov)
@@ -87,7 +88,7 @@ func applyOverlay(base *flagset.Flag, ov sources.Overlay) (*flagset.Flag, error)
 	if ov.DefaultVariant != nil {
 		if _, ok := base.Variants[*ov.DefaultVariant]; !ok {
 			// The requested name is not repeated: source values are not for logs.
-			return nil, fmt.Errorf("the defaultVariant names no variant (variants: %s)", strings.Join(sortedKeys(base.Variants), ", "))
+			return nil, fmt.Errorf("the defaultVariant names no variant (variants: %s)", strings.Join(slices.Sorted(maps.Keys(base.Variants)), ", "))
 		}
 		dv := *ov.DefaultVariant
 		f.DefaultVariant = &dv
@@ -108,7 +109,7 @@ func applyOverlay(base *flagset.Flag, ov sources.Overlay) (*flagset.Flag, error)
 // variantFor finds the variant a bare value selects: the variant whose value equals
 // it, or for a string that equals no value, the variant of that name.
 func variantFor(variants map[string]any, v any) (string, error) {
-	names := sortedKeys(variants)
+	names := slices.Sorted(maps.Keys(variants))
 	for _, n := range names {
 		if scalarEqual(variants[n], v) {
 			return n, nil
@@ -188,13 +189,4 @@ func staticFlag(ov sources.Overlay) (*flagset.Flag, error) {
 		f.Metadata = map[string]any{flagset.MetaSource: ov.Origin}
 	}
 	return f, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -115,15 +115,8 @@ func (d *jsonDecoder) objectEach(member func(key string) error) error {
 	if d.data[d.pos] != '{' {
 		return d.errorf("invalid character %q looking for an object", d.data[d.pos])
 	}
-	if err := d.enter(); err != nil {
+	if empty, err := d.open('}'); empty || err != nil {
 		return err
-	}
-	d.pos++
-	d.skipSpace()
-	if d.pos < len(d.data) && d.data[d.pos] == '}' {
-		d.pos++
-		d.depth--
-		return nil
 	}
 	uniqueKeys := d.noIntern
 	d.noIntern = false
@@ -141,14 +134,9 @@ func (d *jsonDecoder) objectEach(member func(key string) error) error {
 		if err != nil {
 			return err
 		}
-		d.skipSpace()
-		if d.pos >= len(d.data) {
-			return errJSONEOF
+		if err := d.colon(); err != nil {
+			return err
 		}
-		if d.data[d.pos] != ':' {
-			return d.errorf("invalid character %q after an object key", d.data[d.pos])
-		}
-		d.pos++
 		d.skipSpace()
 		if d.pos >= len(d.data) {
 			return errJSONEOF
@@ -156,19 +144,8 @@ func (d *jsonDecoder) objectEach(member func(key string) error) error {
 		if err := member(k); err != nil {
 			return err
 		}
-		d.skipSpace()
-		if d.pos >= len(d.data) {
-			return errJSONEOF
-		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-		case '}':
-			d.pos++
-			d.depth--
-			return nil
-		default:
-			return d.errorf("invalid character %q after an object value", d.data[d.pos])
+		if more, err := d.next('}', "an object value"); !more {
+			return err
 		}
 	}
 }
@@ -249,16 +226,61 @@ func (d *jsonDecoder) enter() error {
 	return nil
 }
 
-func (d *jsonDecoder) object() (any, error) {
+// open enters the object or array whose opening bracket is at pos and skips to its
+// first member; empty reports that close followed at once (and was consumed).
+func (d *jsonDecoder) open(close byte) (empty bool, err error) {
 	if err := d.enter(); err != nil {
-		return nil, err
+		return false, err
 	}
-	d.pos++ // '{'
-	m := make(map[string]any)
+	d.pos++
 	d.skipSpace()
-	if d.pos < len(d.data) && d.data[d.pos] == '}' {
+	if d.pos < len(d.data) && d.data[d.pos] == close {
 		d.pos++
 		d.depth--
+		return true, nil
+	}
+	return false, nil
+}
+
+// colon consumes the ':' after an object key.
+func (d *jsonDecoder) colon() error {
+	d.skipSpace()
+	if d.pos >= len(d.data) {
+		return errJSONEOF
+	}
+	if d.data[d.pos] != ':' {
+		return d.errorf("invalid character %q after an object key", d.data[d.pos])
+	}
+	d.pos++
+	return nil
+}
+
+// next consumes what follows a member (what names it in errors): a ',' (more is true)
+// or the container's close, which leaves it.
+func (d *jsonDecoder) next(close byte, what string) (more bool, err error) {
+	d.skipSpace()
+	if d.pos >= len(d.data) {
+		return false, errJSONEOF
+	}
+	switch d.data[d.pos] {
+	case ',':
+		d.pos++
+		return true, nil
+	case close:
+		d.pos++
+		d.depth--
+		return false, nil
+	}
+	return false, d.errorf("invalid character %q after %s", d.data[d.pos], what)
+}
+
+func (d *jsonDecoder) object() (any, error) {
+	empty, err := d.open('}')
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]any)
+	if empty {
 		return m, nil
 	}
 	for {
@@ -273,47 +295,31 @@ func (d *jsonDecoder) object() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		d.skipSpace()
-		if d.pos >= len(d.data) {
-			return nil, errJSONEOF
+		if err := d.colon(); err != nil {
+			return nil, err
 		}
-		if d.data[d.pos] != ':' {
-			return nil, d.errorf("invalid character %q after an object key", d.data[d.pos])
-		}
-		d.pos++
 		d.skipSpace()
 		v, err := d.value()
 		if err != nil {
 			return nil, err
 		}
 		m[k] = v
-		d.skipSpace()
-		if d.pos >= len(d.data) {
-			return nil, errJSONEOF
-		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-		case '}':
-			d.pos++
-			d.depth--
+		if more, err := d.next('}', "an object value"); !more {
+			if err != nil {
+				return nil, err
+			}
 			return m, nil
-		default:
-			return nil, d.errorf("invalid character %q after an object value", d.data[d.pos])
 		}
 	}
 }
 
 func (d *jsonDecoder) array() (any, error) {
-	if err := d.enter(); err != nil {
+	empty, err := d.open(']')
+	if err != nil {
 		return nil, err
 	}
-	d.pos++ // '['
 	a := make([]any, 0, 4)
-	d.skipSpace()
-	if d.pos < len(d.data) && d.data[d.pos] == ']' {
-		d.pos++
-		d.depth--
+	if empty {
 		return a, nil
 	}
 	for {
@@ -323,19 +329,11 @@ func (d *jsonDecoder) array() (any, error) {
 			return nil, err
 		}
 		a = append(a, v)
-		d.skipSpace()
-		if d.pos >= len(d.data) {
-			return nil, errJSONEOF
-		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-		case ']':
-			d.pos++
-			d.depth--
+		if more, err := d.next(']', "an array element"); !more {
+			if err != nil {
+				return nil, err
+			}
 			return a, nil
-		default:
-			return nil, d.errorf("invalid character %q after an array element", d.data[d.pos])
 		}
 	}
 }

@@ -682,10 +682,7 @@ func toJSString(v any) string {
 	case string:
 		return x
 	case bool:
-		if x {
-			return "true"
-		}
-		return "false"
+		return strconv.FormatBool(x)
 	case float64:
 		return FormatNumber(x)
 	case []any:

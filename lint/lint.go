@@ -3,8 +3,10 @@ package lint
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -48,7 +50,7 @@ func Lint(inputs []Input, cfg Config, now time.Time) ([]Finding, error) {
 			continue
 		}
 		l.document(doc)
-		for _, key := range sortedKeys(doc.Flags) {
+		for _, key := range slices.Sorted(maps.Keys(doc.Flags)) {
 			if first, ok := seen[key]; ok {
 				l.add(RuleDuplicateKey, key, "flags."+key, 0, fmt.Sprintf("flag %q is also defined in %s; with both as sources the later one wins", key, first))
 				continue
@@ -114,7 +116,7 @@ func (l *linter) document(doc *flagset.Document) {
 		}
 		l.add(rule, p.Flag, p.Path, 0, p.Message)
 	}
-	for _, key := range sortedKeys(doc.Flags) {
+	for _, key := range slices.Sorted(maps.Keys(doc.Flags)) {
 		if f := doc.Flags[key]; f != nil {
 			l.flag(key, f, doc.Evaluators)
 		}
@@ -177,7 +179,7 @@ func (l *linter) targeting(key string, f *flagset.Flag, evaluators map[string]js
 				switch v := lit.(type) {
 				case string:
 					if _, ok := f.Variants[v]; !ok && len(f.Variants) > 0 {
-						l.add(RuleTargetingUnknownVariant, key, path, 0, fmt.Sprintf("targeting returns %q, which is not a variant (have: %s)", v, strings.Join(sortedKeys(f.Variants), ", ")))
+						l.add(RuleTargetingUnknownVariant, key, path, 0, fmt.Sprintf("targeting returns %q, which is not a variant (have: %s)", v, strings.Join(slices.Sorted(maps.Keys(f.Variants)), ", ")))
 					}
 					used[v] = true
 				case nil: // null: fall back to the default variant
@@ -195,7 +197,7 @@ func (l *linter) targeting(key string, f *flagset.Flag, evaluators map[string]js
 	if dynamic {
 		return // a computed result may select any variant
 	}
-	for _, name := range sortedKeys(f.Variants) {
+	for _, name := range slices.Sorted(maps.Keys(f.Variants)) {
 		if !used[name] {
 			l.add(RuleUnusedVariant, key, "flags."+key+".variants."+name, 0, fmt.Sprintf("variant %q is never selected (not the default, not returned by the targeting)", name))
 		}
@@ -350,15 +352,6 @@ func compact(v any) string {
 		return string(b[:57]) + "..."
 	}
 	return string(b)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // keyLine finds the line where flag key is defined in a JSON or YAML text, best effort:

@@ -298,15 +298,7 @@ func TestFileConfigMapSymlinkSwap(t *testing.T) {
 func TestFileHotReload(t *testing.T) {
 	checkNoLeak(t)
 	path := filepath.Join(memTempDir(t), "flags.json")
-	keys := []string{"f0", "f1", "f2", "f3"}
-	snap := func(i int) *testSnapshot {
-		s := newSnapshot(int64(i))
-		for _, k := range keys {
-			s.with(k, i)
-		}
-		return s
-	}
-	snap(0).writeFile(t, path)
+	hotReloadSnapshot(0).writeFile(t, path)
 	p := NewFile(path, WithPollInterval(50*time.Millisecond))
 	if err := startDirect(t, p); err != nil {
 		t.Fatalf("init: %v", err)
@@ -316,9 +308,9 @@ func TestFileHotReload(t *testing.T) {
 	const n = 1000
 	writes := make([][]byte, n+1)
 	for i := 1; i <= n; i++ {
-		writes[i], _ = snap(i).encode(t)
+		writes[i], _ = hotReloadSnapshot(i).encode(t)
 	}
-	runEvaluators(t, p, keys, n, func() {
+	runEvaluators(t, p, n, func() {
 		for i := 1; i <= n; i++ {
 			if err := transport.WriteFileAtomic(path, writes[i], 0o644); err != nil {
 				t.Errorf("write %d: %v", i, err)
@@ -341,10 +333,23 @@ func drainEvents(t *testing.T, p *Provider) {
 	t.Cleanup(func() { _ = p.ShutdownWithContext(context.Background()) })
 }
 
-// runEvaluators runs 8 evaluating goroutines while write runs, then checks that every
-// flag reaches final.
-func runEvaluators(t *testing.T, p *Provider, keys []string, final int64, write func()) {
+// hotReloadKeys are the flags of the hot-reload tests; every flag of
+// hotReloadSnapshot(i) has value i.
+var hotReloadKeys = []string{"f0", "f1", "f2", "f3"}
+
+func hotReloadSnapshot(i int) *testSnapshot {
+	s := newSnapshot(int64(i))
+	for _, k := range hotReloadKeys {
+		s.with(k, i)
+	}
+	return s
+}
+
+// runEvaluators runs 8 evaluating goroutines over hotReloadKeys while write runs, then
+// checks that every flag reaches final.
+func runEvaluators(t *testing.T, p *Provider, final int64, write func()) {
 	t.Helper()
+	keys := hotReloadKeys
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make(chan string, 8)

@@ -157,15 +157,7 @@ func TestRedisInitUnreachableThenReady(t *testing.T) {
 func TestRedisHotReload(t *testing.T) {
 	checkNoLeak(t)
 	_, c := newRedis(t)
-	keys := []string{"f0", "f1", "f2", "f3"}
-	snap := func(i int) *testSnapshot {
-		s := newSnapshot(int64(i))
-		for _, k := range keys {
-			s.with(k, i)
-		}
-		return s
-	}
-	snap(1).publish(t, c, testPrefix)
+	hotReloadSnapshot(1).publish(t, c, testPrefix)
 	p := NewRedis(c, testPrefix, WithPollInterval(50*time.Millisecond))
 	if err := startDirect(t, p); err != nil {
 		t.Fatalf("init: %v", err)
@@ -179,9 +171,9 @@ func TestRedisHotReload(t *testing.T) {
 	}
 	pubs := make([]pub, n+1)
 	for i := 2; i <= n; i++ {
-		pubs[i].data, pubs[i].rev = snap(i).encode(t)
+		pubs[i].data, pubs[i].rev = hotReloadSnapshot(i).encode(t)
 	}
-	runEvaluators(t, p, keys, n, func() {
+	runEvaluators(t, p, n, func() {
 		ctx := context.Background()
 		for i := 2; i <= n; i++ {
 			if err := transport.Publish(ctx, c, testPrefix, pubs[i].data, pubs[i].rev, int64(i)); err != nil {

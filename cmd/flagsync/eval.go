@@ -55,11 +55,8 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"{\"errorCode\",\"flag\",\"metadata\",\"reason\",\"value\",\"variant\"} per case (see conformance/README.md).")
 		cli.PrintDefaults()
 	}
-	if err := cli.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(cli, args); !ok {
+		return code
 	}
 	if *flagsPath == "" || *casesPath == "" || cli.NArg() > 0 {
 		cli.Usage()

@@ -41,11 +41,8 @@ func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"Exit code 0 clean, 1 errors (or more warnings than --max-warnings), 2 usage or I/O error.\n\nflags:")
 		cli.PrintDefaults()
 	}
-	if err := cli.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(cli, args); !ok {
+		return code
 	}
 	if *listRules {
 		for _, r := range lint.Rules() {

@@ -43,11 +43,8 @@ func runStale(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			"read errors.\n\nflags:")
 		cli.PrintDefaults()
 	}
-	if err := cli.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(cli, args); !ok {
+		return code
 	}
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "flagsync stale: "+format+"\n", a...)

@@ -35,11 +35,8 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			"otherwise every problem as \"FILE: path: message\" on stderr. Exit code 1 if any file\n"+
 			"is invalid or unreadable.")
 	}
-	if err := cli.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(cli, args); !ok {
+		return code
 	}
 	if cli.NArg() == 0 {
 		cli.Usage()

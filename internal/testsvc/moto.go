@@ -36,6 +36,23 @@ func StartMoto(t testing.TB) *Moto {
 	return m
 }
 
+// IsolateAWS points the test's AWS environment (for the SDK's default credential
+// chain) at moto's static test credentials only, with region (may be ""), no session
+// token or profile, config and credentials files that do not exist and no instance
+// metadata: no developer profile or instance role is ever used by a test. moto_server
+// inherits the environment, so start it before calling IsolateAWS.
+func IsolateAWS(t testing.TB, region string) {
+	t.Helper()
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "",
+		"AWS_PROFILE": "", "AWS_REGION": region, "AWS_EC2_METADATA_DISABLED": "true",
+		"AWS_CONFIG_FILE": filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
+	} {
+		t.Setenv(k, v)
+	}
+}
+
 func motoBinary(t testing.TB) string {
 	t.Helper()
 	if root := repoRoot(); root != "" {

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -158,3 +158,18 @@ def wait_for(cond: object, timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.02)
     return bool(callable(cond) and cond())
+
+
+def assert_in_fork(child: Callable[[], bool]) -> None:
+    """Run child in a forked process and assert it returned True (an exception or
+    False there fails the test here)."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            if child():
+                code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import redis
-from conftest import RedisServer, wait_for
+from conftest import RedisServer, assert_in_fork, wait_for
 
 from flagsync import ChangeEvent, RedisStore
 from flagsync.canonical import encode_document
@@ -143,22 +143,15 @@ def test_no_snapshot_yet_then_published(redis_server: RedisServer) -> None:
 
 
 def test_listener_restarts_in_forked_child(redis_server: RedisServer) -> None:
-    import os
-
     r = redis.Redis.from_url(redis_server.url)
     publish(r, "parent", 1)
     store = RedisStore(redis_server.url, PREFIX, poll_interval=0.05)
     try:
-        pid = os.fork()
-        if pid == 0:  # child: only a restarted listener thread can see the new publish
-            code = 1
-            try:
-                publish(redis.Redis.from_url(redis_server.url), "child", 2)
-                if wait_for(lambda: store.get("color", "") == "child", 10):
-                    code = 0
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+
+        def child() -> bool:  # only a restarted listener thread can see the new publish
+            publish(redis.Redis.from_url(redis_server.url), "child", 2)
+            return wait_for(lambda: store.get("color", "") == "child", 10)
+
+        assert_in_fork(child)
     finally:
         store.close()

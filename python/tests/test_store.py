@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import wait_for, write_atomic
+from conftest import assert_in_fork, wait_for, write_atomic
 
 from flagsync import ChangeEvent, FileStore, RedisStore, open_store
 from flagsync.canonical import encode_document
@@ -147,17 +147,12 @@ def test_watcher_restarts_in_forked_child(tmp_path: Path) -> None:
     p.write_bytes(snapshot(False))
     store = FileStore(p, check_on_read=False, watch=True, watch_interval=0.02)
     try:
-        pid = os.fork()
-        if pid == 0:  # child: only a restarted watcher can see the change
-            code = 1
-            try:
-                write_atomic(p, snapshot(True))
-                if wait_for(lambda: store.flags.evaluate("f", "boolean", False).value, 5):
-                    code = 0
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+
+        def child() -> bool:  # only a restarted watcher can see the change
+            write_atomic(p, snapshot(True))
+            return wait_for(lambda: store.flags.evaluate("f", "boolean", False).value, 5)
+
+        assert_in_fork(child)
     finally:
         store.close()
 

@@ -383,16 +383,7 @@ func (s *Source) result(pairs api.KVPairs) *sources.Result {
 			res.Problems = append(res.Problems, sources.ValueProblem(key, origin, err, ""))
 			continue
 		}
-		if def != nil {
-			if def.Metadata == nil {
-				def.Metadata = map[string]any{}
-			}
-			// Where the daemon found the flag, even if the value carries an older source.
-			def.Metadata[flagset.MetaSource] = origin
-			res.Definitions[key] = def
-		} else {
-			res.Overlays[key] = *ov
-		}
+		res.AddParsed(key, origin, def, ov)
 	}
 	return res
 }

@@ -9,8 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -153,7 +155,7 @@ func (s *Source) parse(paths []string, contents [][]byte) (*sources.Result, erro
 		}
 		rel := s.rel(p)
 		source := "file:" + rel // one string shared by every flag of the file
-		for _, key := range sortedKeys(doc.Flags) {
+		for _, key := range slices.Sorted(maps.Keys(doc.Flags)) {
 			f := doc.Flags[key]
 			if prev, ok := flagFile[key]; ok {
 				res.Problems = append(res.Problems, flagset.Problem{
@@ -215,15 +217,6 @@ func documentProblems(path string, doc *flagset.Document) error {
 		return fmt.Errorf("file source %s: %s", path, strings.Join(msgs, "; "))
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // Watch implements sources.Watcher. It watches the directory (the file's parent for a

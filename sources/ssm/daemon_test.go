@@ -24,13 +24,7 @@ import (
 func TestDaemonWithSSMSource(t *testing.T) {
 	m := testsvc.StartMoto(t)
 	dir := t.TempDir()
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "",
-		"AWS_PROFILE": "", "AWS_REGION": "", "AWS_EC2_METADATA_DISABLED": "true",
-		"AWS_CONFIG_FILE": filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
-	} {
-		t.Setenv(k, v)
-	}
+	testsvc.IsolateAWS(t, "")
 	client := ssm.New(ssm.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(m.URL),
 		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", ""),

@@ -16,7 +16,7 @@ import (
 
 func TestMotoDelete(t *testing.T) {
 	m := testsvc.StartMoto(t)
-	isolateAWS(t)
+	testsvc.IsolateAWS(t, "us-east-1")
 	c := motoClient(t, m)
 	put(t, c, "/flags/prod/team/old", "true", types.ParameterTypeString)
 	put(t, c, "/flags/prod/secret", "s3cr3t-value", types.ParameterTypeSecureString)

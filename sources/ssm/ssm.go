@@ -420,16 +420,7 @@ func (s *Source) result(params map[string]param) *sources.Result {
 			res.Problems = append(res.Problems, sources.ValueProblem(key, origin, err, redact))
 			continue
 		}
-		if def != nil {
-			if def.Metadata == nil {
-				def.Metadata = map[string]any{}
-			}
-			// Where the daemon found the flag, even if the value carries an older source.
-			def.Metadata[flagset.MetaSource] = origin
-			res.Definitions[key] = def
-		} else {
-			res.Overlays[key] = *ov
-		}
+		res.AddParsed(key, origin, def, ov)
 	}
 	return res
 }

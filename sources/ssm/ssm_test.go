@@ -3,7 +3,6 @@ package ssm
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,21 +14,6 @@ import (
 	"github.com/flagsync/flagsync/flagset"
 	"github.com/flagsync/flagsync/internal/testsvc"
 )
-
-// isolateAWS points the default credential chain at static test credentials only,
-// so no developer profile or instance role is ever used by a test.
-func isolateAWS(t testing.TB) {
-	t.Helper()
-	dir := t.TempDir()
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-}
 
 // motoClient is a plain SDK client for seeding moto.
 func motoClient(t testing.TB, m *testsvc.Moto) *ssm.Client {
@@ -108,7 +92,7 @@ func newMotoSource(t testing.TB, m *testsvc.Moto, cfg Config) *Source {
 
 func newTestSource(t testing.TB, endpoint string, cfg Config, opts Options) *Source {
 	t.Helper()
-	isolateAWS(t)
+	testsvc.IsolateAWS(t, "us-east-1")
 	cfg.Endpoint = endpoint
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = 1000 // test servers have no quota; the limiter has its own test

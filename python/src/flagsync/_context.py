@@ -3,9 +3,51 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["LazyContext"]
+if TYPE_CHECKING:
+    from .flagset import Result, Type
+    from .store import Store
+
+__all__ = ["BoundFlags", "LazyContext", "user_attributes"]
+
+_USER_ATTRIBUTES = ("email", "username", "is_staff")
+
+
+def user_attributes(user: Any) -> dict[str, Any]:
+    """targetingKey (the id, as a string), email, username and is_staff of an app's
+    user object or mapping; attributes that are missing or None are left out."""
+    ctx: dict[str, Any] = {}
+    uid = user.get("id") if isinstance(user, Mapping) else getattr(user, "id", None)
+    if uid is not None:
+        ctx["targetingKey"] = str(uid)
+    for attr in _USER_ATTRIBUTES:
+        v = user.get(attr) if isinstance(user, Mapping) else getattr(user, attr, None)
+        if v is not None:
+            ctx[attr] = v
+    return ctx
+
+
+class BoundFlags:
+    """Flags bound to one request's context: the web framework integrations' request
+    objects set _store and provide context (an attribute or a lazy property)."""
+
+    __slots__ = ()
+
+    _store: Store
+
+    @property
+    def context(self) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    def is_active(self, key: str) -> bool:
+        return self._store.is_active(key, self.context)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._store.get(key, default, self.context)
+
+    def evaluate(self, key: str, typ: Type | str, default: Any) -> Result:
+        return self._store.evaluate(key, typ, default, self.context)
 
 
 class LazyContext(Mapping[str, Any]):

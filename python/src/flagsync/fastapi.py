@@ -24,7 +24,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
-from .flagset import Result, Type
+from ._context import BoundFlags, user_attributes
 from .store import Store, open_store
 
 __all__ = ["FlagSync", "RequestFlags", "default_context"]
@@ -36,13 +36,7 @@ def default_context(request: Request) -> dict[str, Any]:
     ctx: dict[str, Any] = {}
     user = getattr(request.state, "user", None)
     if user is not None:
-        uid = user.get("id") if isinstance(user, Mapping) else getattr(user, "id", None)
-        if uid is not None:
-            ctx["targetingKey"] = str(uid)
-        for attr in ("email", "username", "is_staff"):
-            v = user.get(attr) if isinstance(user, Mapping) else getattr(user, attr, None)
-            if v is not None:
-                ctx[attr] = v
+        ctx.update(user_attributes(user))
     else:
         uid_h = request.headers.get("x-user-id")
         if uid_h:
@@ -56,23 +50,16 @@ def default_context(request: Request) -> dict[str, Any]:
     return ctx
 
 
-class RequestFlags:
+class RequestFlags(BoundFlags):
     """Flags bound to one request's context."""
 
     __slots__ = ("_store", "context")
 
+    context: Mapping[str, Any]
+
     def __init__(self, store: Store, context: Mapping[str, Any]) -> None:
         self._store = store
         self.context = context
-
-    def is_active(self, key: str) -> bool:
-        return self._store.is_active(key, self.context)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._store.get(key, default, self.context)
-
-    def evaluate(self, key: str, typ: Type | str, default: Any) -> Result:
-        return self._store.evaluate(key, typ, default, self.context)
 
 
 class FlagSync:

@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from . import canonical
-from .jsonlogic import Compiler, EvalState, Rule, murmur3
+from .jsonlogic import Compiler, EvalState, Rule, is_number, murmur3, type_name
 
 __all__ = [
     "ErrorCode",
@@ -303,26 +303,6 @@ _KEY_EXTRA = set("_-./:")
 _ASCII_KEY = re.compile(r"[A-Za-z0-9_\-./:]+")
 
 
-def _is_number(v: Any) -> bool:  # bool is an int in Python, not a number in JSON
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _type_name(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, str):
-        return "string"
-    if _is_number(v):
-        return "number"
-    if isinstance(v, list):
-        return "array"
-    if isinstance(v, dict):
-        return "object"
-    return type(v).__name__
-
-
 def _q(v: str) -> str:
     return json.dumps(v, ensure_ascii=False)
 
@@ -356,7 +336,7 @@ def valid_flag_key(key: str) -> bool:
 
 
 def _is_primitive(v: Any) -> bool:
-    return isinstance(v, (str, bool)) or _is_number(v)
+    return isinstance(v, (str, bool)) or is_number(v)
 
 
 def _set_problems(doc: Mapping[str, Any], compiler: Compiler) -> tuple[list[Problem], set[str]]:
@@ -366,13 +346,13 @@ def _set_problems(doc: Mapping[str, Any], compiler: Compiler) -> tuple[list[Prob
         v = doc[k]
         if k == "$schema":
             if v is not None and not isinstance(v, str):
-                probs.append(Problem("", "$schema", "must be a string, got " + _type_name(v)))
+                probs.append(Problem("", "$schema", "must be a string, got " + type_name(v)))
         elif k == "flags":
             if not isinstance(v, dict):
-                probs.append(Problem("", "flags", "must be an object, got " + _type_name(v)))
+                probs.append(Problem("", "flags", "must be an object, got " + type_name(v)))
         elif k in ("$evaluators", "metadata"):
             if v is not None and not isinstance(v, dict):
-                probs.append(Problem("", k, "must be an object, got " + _type_name(v)))
+                probs.append(Problem("", k, "must be an object, got " + type_name(v)))
         else:
             probs.append(Problem("", k, "unknown top-level field"))
     if "flags" not in doc:
@@ -384,20 +364,20 @@ def _set_problems(doc: Mapping[str, Any], compiler: Compiler) -> tuple[list[Prob
         path = "metadata." + k
         if not _is_primitive(v):
             probs.append(
-                Problem("", path, "must be a string, number or boolean, got " + _type_name(v))
+                Problem("", path, "must be a string, number or boolean, got " + type_name(v))
             )
         elif k in ("flagSetId", "version"):
             if not isinstance(v, str):
-                probs.append(Problem("", path, "must be a string, got " + _type_name(v)))
+                probs.append(Problem("", path, "must be a string, got " + type_name(v)))
         elif k == "flagsync.generatedAt":
             if not isinstance(v, str):
                 probs.append(
-                    Problem("", path, "must be an RFC 3339 time string, got " + _type_name(v))
+                    Problem("", path, "must be an RFC 3339 time string, got " + type_name(v))
                 )
             elif _parse_rfc3339(v) is None:
                 probs.append(Problem("", path, f"{_q(v)} is not an RFC 3339 time"))
         elif k == "flagsync.generation" and (
-            not _is_number(v) or not float(v).is_integer() or v < 0
+            not is_number(v) or not float(v).is_integer() or v < 0
         ):
             probs.append(Problem("", path, "must be a non-negative integer"))
     bad: set[str] = set()
@@ -470,7 +450,7 @@ def _check_flag(key: str, f: Any, compiler: Compiler) -> _Checked:
     if not valid_flag_key(key):
         add("", f"invalid flag key {_q(key)}: use letters, digits and _ - . / : only")
     if not isinstance(f, dict):
-        add("", "must be an object, got " + _type_name(f))
+        add("", "must be an object, got " + type_name(f))
         return _Checked(structural, [], None, "", False)
     bad_fields: set[str] = set()
 
@@ -492,27 +472,27 @@ def _check_flag(key: str, f: Any, compiler: Compiler) -> _Checked:
         if k == "state":
             if not isinstance(v, str):
                 decode_problem(
-                    "state", "must be a string (ENABLED or DISABLED), got " + _type_name(v)
+                    "state", "must be a string (ENABLED or DISABLED), got " + type_name(v)
                 )
             else:
                 state = v
         elif k == "variants":
             if not isinstance(v, dict):
-                decode_problem("variants", "must be an object, got " + _type_name(v))
+                decode_problem("variants", "must be an object, got " + type_name(v))
             else:
                 variants = v
         elif k == "defaultVariant":
             if isinstance(v, str):
                 default_variant = v
             elif v is not None:
-                decode_problem("defaultVariant", "must be a string or null, got " + _type_name(v))
+                decode_problem("defaultVariant", "must be a string or null, got " + type_name(v))
         elif k == "targeting":
             targeting = v
         elif k == "metadata":
             if isinstance(v, dict):
                 meta = v
             elif v is not None:
-                decode_problem("metadata", "must be an object, got " + _type_name(v))
+                decode_problem("metadata", "must be an object, got " + type_name(v))
         else:
             add("", f"unknown field {_q(k)}")
 
@@ -527,7 +507,7 @@ def _check_flag(key: str, f: Any, compiler: Compiler) -> _Checked:
             add("variants", "must not be empty")
         by_type: dict[str, list[str]] = {}
         for name in names:
-            t = _type_name(variants[name])
+            t = type_name(variants[name])
             if t not in ("boolean", "string", "number", "object"):
                 add(
                     "variants." + name,
@@ -551,14 +531,14 @@ def _check_flag(key: str, f: Any, compiler: Compiler) -> _Checked:
     for mk in sorted(meta):
         mv = meta[mk]
         if not _is_primitive(mv):
-            add("metadata." + mk, "must be a string, number or boolean, got " + _type_name(mv))
+            add("metadata." + mk, "must be a string, number or boolean, got " + type_name(mv))
             continue
         if mk in ("owner", "description", "source"):
             if not isinstance(mv, str):
-                add("metadata." + mk, "must be a string, got " + _type_name(mv))
+                add("metadata." + mk, "must be a string, got " + type_name(mv))
         elif mk == "expiresAt":
             if not isinstance(mv, str):
-                add("metadata." + mk, "must be an RFC 3339 time string, got " + _type_name(mv))
+                add("metadata." + mk, "must be an RFC 3339 time string, got " + type_name(mv))
             elif _parse_rfc3339(mv) is None:
                 add("metadata." + mk, f"{_q(mv)} is not an RFC 3339 time")
 
@@ -632,9 +612,9 @@ class _Variant:
 
     def mismatch(self, t: Type) -> str:
         raw = self.raw
-        if t is Type.INTEGER and _is_number(raw):
+        if t is Type.INTEGER and is_number(raw):
             return f"variant {_q(self.name)} is {canonical.js_number_string(raw)}, not an integer"
-        return f"variant {_q(self.name)} is {_type_name(raw)}, not {_MISMATCH_NAMES[t]}"
+        return f"variant {_q(self.name)} is {type_name(raw)}, not {_MISMATCH_NAMES[t]}"
 
 
 class _Flag:
@@ -722,7 +702,7 @@ class FlagSet:
         self._meta = meta
         self._revision = revision
         g: Any = meta.get("flagsync.generation")
-        self._generation = int(g) if _is_number(g) and float(g).is_integer() else 0
+        self._generation = int(g) if is_number(g) and float(g).is_integer() else 0
         ga = meta.get("flagsync.generatedAt")
         self._generated_at = _parse_rfc3339(ga) if isinstance(ga, str) else None
 
@@ -845,7 +825,7 @@ class FlagSet:
                 None,
                 Reason.ERROR,
                 ErrorCode.GENERAL,
-                f"targeting returned {_type_name(out)}, not a variant name",
+                f"targeting returned {type_name(out)}, not a variant name",
                 f.metadata,
             )
         v = f.variants.get(out)

@@ -28,7 +28,7 @@ from typing import Any, TypeVar, cast
 from flask import Flask, abort, g, has_request_context, redirect, request
 from jinja2 import pass_context
 
-from .flagset import Result, Type
+from ._context import BoundFlags, user_attributes
 from .store import Store, open_store
 
 __all__ = ["FlagSync", "RequestFlags", "default_context"]
@@ -41,20 +41,14 @@ def default_context() -> dict[str, Any]:
     ctx: dict[str, Any] = {}
     user = g.get("user")
     if user is not None:
-        uid = user.get("id") if isinstance(user, Mapping) else getattr(user, "id", None)
-        if uid is not None:
-            ctx["targetingKey"] = str(uid)
-        for attr in ("email", "username", "is_staff"):
-            v = user.get(attr) if isinstance(user, Mapping) else getattr(user, attr, None)
-            if v is not None:
-                ctx[attr] = v
+        ctx.update(user_attributes(user))
     lang = request.accept_languages.best
     if lang:
         ctx["language"] = lang
     return ctx
 
 
-class RequestFlags:
+class RequestFlags(BoundFlags):
     """Flags bound to one request's context (``g.flags``)."""
 
     __slots__ = ("_store", "_builder", "_ctx")
@@ -69,15 +63,6 @@ class RequestFlags:
         if self._ctx is None:
             self._ctx = self._builder()
         return self._ctx
-
-    def is_active(self, key: str) -> bool:
-        return self._store.is_active(key, self.context)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._store.get(key, default, self.context)
-
-    def evaluate(self, key: str, typ: Type | str, default: Any) -> Result:
-        return self._store.evaluate(key, typ, default, self.context)
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -22,12 +22,14 @@ __all__ = [
     "EvalState",
     "Rule",
     "compile_rule",
+    "is_number",
     "js_loose_equal",
     "js_strict_equal",
     "js_to_number",
     "js_to_string",
     "murmur3",
     "truthy",
+    "type_name",
 ]
 
 MAX_FRACTIONAL_TOTAL = 2**31 - 1
@@ -85,7 +87,7 @@ def murmur3(data: bytes | str) -> int:
 # JavaScript value semantics
 
 
-def is_number(v: Any) -> bool:
+def is_number(v: Any) -> bool:  # bool is an int in Python, not a number in JSON
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
@@ -441,7 +443,8 @@ def _resolve(state: EvalState, scope: Any, segs: list[str] | None) -> tuple[bool
 # the compiler (error messages and paths as in Go's flagset)
 
 
-def _type_name(v: Any) -> str:
+def type_name(v: Any) -> str:
+    """The JSON type of v as messages name it (null, boolean, string, number, ...)."""
     if v is None:
         return "null"
     if isinstance(v, bool):
@@ -505,7 +508,7 @@ class Compiler:
     def targeting(self, raw: Any) -> tuple[Rule | None, list[str]]:
         """Compile a flag's targeting; the errors list every reason it cannot be evaluated."""
         if not isinstance(raw, dict):
-            return None, ["must be a JsonLogic object, got " + _type_name(raw)]
+            return None, ["must be a JsonLogic object, got " + type_name(raw)]
         errs: list[str] = []
         node = self._compile(raw, "", errs)
         if errs:
@@ -547,7 +550,7 @@ class Compiler:
     def _ref(self, name: Any, at: str, errs: list[str]) -> Node:
         if not isinstance(name, str):
             errs.append(
-                f"$ref must name an evaluator (a string), got {_type_name(name)}{_where(at)}"
+                f"$ref must name an evaluator (a string), got {type_name(name)}{_where(at)}"
             )
             return _const(None)
         if name in self._active:
