@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
-	"time"
 	"unicode/utf8"
 )
 
@@ -35,14 +34,9 @@ func Header(attributes []string) string {
 	return string(b)
 }
 
-// appendTimestamp writes t as UTC RFC 3339 with exactly three fractional digits.
-func appendTimestamp(b []byte, t time.Time) []byte {
-	return t.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
-}
-
 // appendField appends s as one CSV field: quoted (with "" for ") when it contains a
 // comma, a quote, CR or LF, or starts with a space or tab; as is otherwise.
-func appendField(b []byte, s string) []byte {
+func appendField[S ~string | ~[]byte](b []byte, s S) []byte {
 	need := len(s) > 0 && (s[0] == ' ' || s[0] == '\t')
 	for i := 0; i < len(s) && !need; i++ {
 		switch s[i] {
@@ -72,10 +66,7 @@ func formatValue(v any) string {
 	case string:
 		return x
 	case bool:
-		if x {
-			return "true"
-		}
-		return "false"
+		return strconv.FormatBool(x)
 	}
 	if s, ok := numberString(v); ok {
 		return s

@@ -1,12 +1,13 @@
 // Package analytics records OpenFeature flag evaluations to CSV files for experiment
 // analysis: which variant each user got, when, and why. The hook only copies a few
-// fields into a bounded channel on the evaluation path; a writer goroutine formats,
+// fields into a bounded queue on the evaluation path; a writer goroutine formats,
 // buffers, rotates and flushes. When the writer falls behind, records are dropped and
 // counted instead of slowing evaluations down.
 package analytics
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -15,8 +16,10 @@ import (
 	"fmt"
 	"hash"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,40 +61,35 @@ type Config struct {
 	Now func() time.Time
 }
 
-type record struct {
-	at        int64 // unix nanoseconds
-	flag      string
-	variant   string
-	value     any
-	reason    openfeature.Reason
-	errorCode openfeature.ErrorCode
-	// ec is kept whole: EvaluationContext is immutable (the SDK copies attributes on
-	// construction and merges into new maps), so the writer can read the targeting key
-	// and attributes later and the evaluation path allocates nothing.
-	ec openfeature.EvaluationContext
-}
-
 // Hook is the OpenFeature hook. Register it with client.AddHooks or
 // openfeature.AddHooks; call Close on shutdown.
 type Hook struct {
 	openfeature.UnimplementedHook
 
 	cfg Config
-	// mu guards pending and closed. Evaluations append to pending; the writer swaps it
-	// for an empty slice and formats the batch outside the lock. A mutex and an append
-	// cost less than a channel send, and a full buffer just drops.
+	// mu guards pending and closed. Evaluations encode into pending; the writer swaps
+	// it for its empty spare queue and formats the batch outside the lock. A mutex and
+	// an append cost less than a channel send, and a full buffer just drops.
 	mu      sync.Mutex
-	pending []record
+	pending queue
 	closed  bool
-	wake    chan struct{}
-	wakeAt  int
-	flushRq chan chan error
-	stop    chan struct{}
-	done    chan struct{}
-	dropped atomic.Uint64
-	written atomic.Uint64
-	once    sync.Once
-	err     error // writer's final error, read after done
+	// With the default clock, evaluations are stamped base's wall time plus the
+	// monotonic time since base (time.Since reads one clock, time.Now two: half the
+	// cost). The writer rebases at every drain, so a stamp is never more than one
+	// drain interval's monotonic time away from a wall-clock reading. With a custom
+	// Config.Now, monoClock is false and Now is called.
+	monoClock bool
+	base      time.Time
+	baseUnix  int64
+	wake      chan struct{}
+	wakeAt    int
+	flushRq   chan chan error
+	stop      chan struct{}
+	done      chan struct{}
+	dropped   atomic.Uint64
+	written   atomic.Uint64
+	once      sync.Once
+	err       error // writer's final error, read after done
 }
 
 // New creates the directory and starts the writer.
@@ -117,6 +115,7 @@ func New(cfg Config) (*Hook, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	customClock := cfg.Now != nil
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -125,19 +124,23 @@ func New(cfg Config) (*Hook, error) {
 	}
 	h := &Hook{
 		cfg:     cfg,
-		pending: make([]record, 0, cfg.BufferSize),
+		pending: newQueue(cfg),
 		wake:    make(chan struct{}, 1),
 		wakeAt:  max(cfg.BufferSize/4, 1),
 		flushRq: make(chan chan error),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	if !customClock {
+		h.monoClock = true
+		h.rebase()
+	}
 	go newWriter(cfg, h).run()
 	return h, nil
 }
 
 func newWriter(cfg Config, h *Hook) *writer {
-	w := &writer{cfg: cfg, hook: h, header: Header(cfg.Attributes) + "\n", spare: make([]record, 0, cfg.BufferSize)}
+	w := &writer{cfg: cfg, hook: h, header: Header(cfg.Attributes) + "\n", spare: newQueue(cfg)}
 	if cfg.HashTargetingKey {
 		if len(cfg.Salt) > 0 {
 			w.mac = hmac.New(sha256.New, cfg.Salt)
@@ -151,35 +154,41 @@ func newWriter(cfg Config, h *Hook) *writer {
 // Finally records the evaluation (it runs after success and error alike). It never
 // blocks: with the queue full the record is dropped and counted.
 func (h *Hook) Finally(_ context.Context, hc openfeature.HookContext, d openfeature.InterfaceEvaluationDetails, _ openfeature.HookHints) {
-	r := record{
-		at:        h.cfg.Now().UnixNano(),
-		flag:      d.FlagKey,
-		variant:   d.Variant,
-		value:     d.Value,
-		reason:    d.Reason,
-		errorCode: d.ErrorCode,
-		ec:        hc.EvaluationContext(),
+	var at int64
+	if !h.monoClock {
+		at = h.cfg.Now().UnixNano()
 	}
-	if r.flag == "" {
-		r.flag = hc.FlagKey()
+	flag := d.FlagKey
+	if flag == "" {
+		flag = hc.FlagKey()
 	}
 	h.mu.Lock()
-	if h.closed || len(h.pending) == cap(h.pending) {
+	if h.closed || h.pending.n >= h.cfg.BufferSize {
 		h.mu.Unlock()
 		h.dropped.Add(1)
 		return
 	}
-	h.pending = append(h.pending, r)
-	n := len(h.pending)
+	if h.monoClock {
+		at = h.baseUnix + int64(time.Since(h.base))
+	}
+	h.pending.add(at, flag, d.Variant, string(d.Reason), string(d.ErrorCode), d.Value, hc.EvaluationContext(), h.cfg.Attributes)
+	wake := h.pending.n == h.wakeAt || len(h.pending.buf) >= wakeBytes
 	h.mu.Unlock()
 	// The writer polls; wake it early only when the buffer fills up, so the usual
-	// evaluation does not pay for a goroutine handoff.
-	if n == h.wakeAt {
+	// evaluation does not pay for a goroutine handoff. (A send to the full channel
+	// fails without taking its lock.)
+	if wake {
 		select {
 		case h.wake <- struct{}{}:
 		default:
 		}
 	}
+}
+
+// rebase sets the default clock's base (under mu, or before the writer starts).
+func (h *Hook) rebase() {
+	h.base = time.Now()
+	h.baseUnix = h.base.UnixNano()
 }
 
 // Dropped is the number of evaluations not recorded because the queue was full or the
@@ -227,6 +236,12 @@ func (h *Hook) Close(ctx context.Context) error {
 // pollInterval is how often the writer drains the queue when nobody wakes it.
 const pollInterval = 10 * time.Millisecond
 
+// wakeBytes is the queue size at which Finally wakes the writer early. It keeps the
+// queues small: their memory counts as live heap, and with the runtime's 4 MiB minimum
+// heap goal every live byte makes garbage collection more frequent for the whole
+// process.
+const wakeBytes = 32 << 10
+
 // writer owns the files; only its goroutine touches them.
 type writer struct {
 	cfg    Config
@@ -234,8 +249,17 @@ type writer struct {
 	header string
 	mac    hash.Hash
 
-	spare   []record
-	sum     []byte
+	spare queue
+	// The targeting key hashed last and its hex digest: evaluations of one user come
+	// in runs, and hashing is the writer's largest per-row cost.
+	hashedKey []byte
+	hexSum    []byte
+	sum       []byte
+	// The timestamp text up to the fraction ("2006-01-02T15:04:05.") for stampSec.
+	stampSec    int64
+	stampPrefix []byte
+	scratch     []byte
+
 	f       *os.File
 	bw      *bufio.Writer
 	size    int64
@@ -275,34 +299,39 @@ func (w *writer) run() {
 	}
 }
 
-// drain takes the pending records (leaving the spare slice in their place) and
+// drain takes the pending records (leaving the empty spare queue in their place) and
 // writes them.
 func (w *writer) drain() {
 	h := w.hook
 	h.mu.Lock()
 	batch := h.pending
-	h.pending = w.spare[:0]
-	h.mu.Unlock()
-	for i := range batch {
-		w.write(batch[i])
+	h.pending = w.spare
+	if h.monoClock {
+		h.rebase()
 	}
-	clear(batch) // drop references to values and attributes
+	h.mu.Unlock()
+	d := decoder{buf: batch.buf}
+	for d.more() {
+		w.write(&d, batch.objs)
+	}
+	batch.reset() // drops references to object values
 	w.spare = batch
 }
 
-func (w *writer) write(r record) {
-	if w.f != nil && ((w.cfg.MaxBytes > 0 && w.size >= w.cfg.MaxBytes) || (w.cfg.MaxAge > 0 && time.Unix(0, r.at).Sub(w.opened) >= w.cfg.MaxAge)) {
+// write writes the record at d's position to the file, rotating first when due.
+func (w *writer) write(d *decoder, objs []any) {
+	b, at := w.appendRow(w.line[:0], d, objs)
+	w.line = b
+	if w.f != nil && ((w.cfg.MaxBytes > 0 && w.size >= w.cfg.MaxBytes) || (w.cfg.MaxAge > 0 && time.Duration(at-w.opened.UnixNano()) >= w.cfg.MaxAge)) {
 		w.closeFile()
 	}
 	if w.f == nil {
-		if err := w.open(time.Unix(0, r.at)); err != nil {
+		if err := w.open(time.Unix(0, at)); err != nil {
 			w.fail(err)
 			w.hook.dropped.Add(1)
 			return
 		}
 	}
-	b := w.appendRow(w.line[:0], r)
-	w.line = b
 	n, err := w.bw.Write(b)
 	w.size += int64(n)
 	if err != nil {
@@ -312,38 +341,83 @@ func (w *writer) write(r record) {
 	w.hook.written.Add(1)
 }
 
-// appendRow formats one record as a CSV line (with the newline).
-func (w *writer) appendRow(b []byte, r record) []byte {
-	b = appendTimestamp(b, time.Unix(0, r.at))
+// appendRow formats the record at d's position as a CSV line (with the newline) and
+// returns it with the record's time; objs holds the queue's object values.
+func (w *writer) appendRow(b []byte, d *decoder, objs []any) ([]byte, int64) {
+	at := d.int64()
+	b = w.appendTimestamp(b, at)
 	b = append(b, ',')
-	b = appendField(b, r.flag)
+	b = appendField(b, d.bytes()) // flag
 	b = append(b, ',')
-	b = appendField(b, r.variant)
+	b = appendField(b, d.bytes()) // variant
 	b = append(b, ',')
-	b = appendField(b, formatValue(r.value))
+	b = w.appendValue(b, d.field(), objs)
 	b = append(b, ',')
-	b = appendField(b, string(r.reason))
+	b = appendField(b, d.bytes()) // reason
 	b = append(b, ',')
-	b = appendField(b, string(r.errorCode))
+	b = appendField(b, d.bytes()) // error code
 	b = append(b, ',')
-	b = w.appendTargeting(b, r.ec.TargetingKey())
-	for _, a := range w.cfg.Attributes {
+	b = w.appendTargeting(b, d.bytes())
+	for range w.cfg.Attributes {
 		b = append(b, ',')
-		b = appendField(b, formatValue(r.ec.Attribute(a)))
+		b = w.appendValue(b, d.field(), objs)
 	}
-	return append(b, '\n')
+	return append(b, '\n'), at
+}
+
+// appendTimestamp writes at (unix nanoseconds) as UTC RFC 3339 with exactly three
+// fractional digits (truncated); the text up to the fraction is cached per second.
+func (w *writer) appendTimestamp(b []byte, at int64) []byte {
+	sec, ns := at/1e9, at%1e9
+	if ns < 0 { // before 1970: floor, as time.Unix does
+		sec, ns = sec-1, ns+1e9
+	}
+	if sec != w.stampSec || w.stampPrefix == nil {
+		w.stampSec = sec
+		w.stampPrefix = time.Unix(sec, 0).UTC().AppendFormat(w.stampPrefix[:0], "2006-01-02T15:04:05.")
+	}
+	ms := ns / 1e6
+	b = append(b, w.stampPrefix...)
+	return append(b, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
+}
+
+// appendValue appends one value field as appendField(b, formatValue(v)) would (numbers
+// and booleans never need quoting).
+func (w *writer) appendValue(b []byte, f field, objs []any) []byte {
+	switch f.kind {
+	case kindNil:
+		return b
+	case kindFalse:
+		return append(b, "false"...)
+	case kindTrue:
+		return append(b, "true"...)
+	case kindString:
+		return appendField(b, f.s)
+	case kindFloat:
+		return appendNumber(b, math.Float64frombits(f.num))
+	case kindInt:
+		return strconv.AppendInt(b, int64(f.num), 10)
+	case kindUint:
+		return strconv.AppendUint(b, f.num, 10)
+	}
+	w.scratch = appendJSON(w.scratch[:0], objs[f.num])
+	return appendField(b, w.scratch)
 }
 
 // appendTargeting appends the targeting key field, hashed when configured (hex digits
 // never need quoting).
-func (w *writer) appendTargeting(b []byte, key string) []byte {
-	if w.mac == nil || key == "" {
+func (w *writer) appendTargeting(b []byte, key []byte) []byte {
+	if w.mac == nil || len(key) == 0 {
 		return appendField(b, key)
 	}
-	w.mac.Reset()
-	w.mac.Write([]byte(key))
-	w.sum = w.mac.Sum(w.sum[:0])
-	return hex.AppendEncode(b, w.sum)
+	if w.hexSum == nil || !bytes.Equal(key, w.hashedKey) {
+		w.mac.Reset()
+		w.mac.Write(key)
+		w.sum = w.mac.Sum(w.sum[:0])
+		w.hexSum = hex.AppendEncode(w.hexSum[:0], w.sum)
+		w.hashedKey = append(w.hashedKey[:0], key...)
+	}
+	return append(b, w.hexSum...)
 }
 
 func (w *writer) open(now time.Time) error {
