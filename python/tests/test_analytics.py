@@ -211,7 +211,6 @@ def test_concurrent_threads(tmp_path: Path) -> None:
     assert sorted({r[7] for r in rows}) == ["0", "1", "2", "3"]
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_fork_safety(tmp_path: Path) -> None:
     hook = AnalyticsHook(tmp_path, flush_interval=3600)
     hc = HookContext("parent_flag", FlagType.BOOLEAN, False, EvaluationContext("p"))
