@@ -50,13 +50,15 @@ sources:
     decrypt: true
     region: us-east-1
     endpoint: %s
+    roleArn: arn:aws:iam::123456789012:role/flagsync-reader
+    stsEndpoint: %s
     fullSyncEvery: 2
     rateLimit: 50
     maxAttempts: 3
 outputs:
   file:
     path: %s
-`, m.URL, out)
+`, m.URL, m.URL, out)
 	cfg, err := daemon.ParseConfig([]byte(yml), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatalf("config: %v", err)

@@ -12,6 +12,7 @@
 package ssm
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -63,6 +64,10 @@ type Config struct {
 	Endpoint string `yaml:"endpoint"`
 	// RoleARN is an IAM role to assume with STS on top of the default credentials.
 	RoleARN string `yaml:"roleArn"`
+	// STSEndpoint overrides the STS endpoint URL used to assume RoleARN. Empty means
+	// Endpoint when that is set (an emulator serves both APIs on one URL, and a test
+	// must never reach the real STS), else the regular STS endpoint.
+	STSEndpoint string `yaml:"stsEndpoint"`
 	// FullSyncEvery runs a full GetParametersByPath sync every N fetches (default 10;
 	// 1 = always full).
 	FullSyncEvery int `yaml:"fullSyncEvery"`
@@ -205,10 +210,16 @@ func New(ctx context.Context, name string, cfg Config, opts Options) (*Source, e
 		return nil, errors.New("region: required (set region: or AWS_REGION)")
 	}
 	if cfg.RoleARN != "" {
-		provider := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(awsCfg), cfg.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+		stsEndpoint := cmp.Or(cfg.STSEndpoint, cfg.Endpoint)
+		stsClient := sts.NewFromConfig(awsCfg, func(o *sts.Options) {
+			if stsEndpoint != "" {
+				o.BaseEndpoint = aws.String(stsEndpoint)
+			}
+		})
+		provider := stscreds.NewAssumeRoleProvider(stsClient, cfg.RoleARN, func(o *stscreds.AssumeRoleOptions) {
 			o.RoleSessionName = "flagsync-" + name
 		})
-		awsCfg.Credentials = aws.NewCredentialsCache(provider)
+		awsCfg.Credentials = aws.NewCredentialsCache(assumeRoleProvider{role: cfg.RoleARN, next: provider})
 	}
 	limit := newLimiter(cfg.RateLimit, burstFor(cfg.RateLimit))
 	client := ssm.NewFromConfig(awsCfg, func(o *ssm.Options) {
@@ -442,16 +453,58 @@ func (e *apiCallError) Error() string {
 	if errors.As(e.err, &maxErr) {
 		detail = fmt.Sprintf("%s, gave up after %d attempts", e.op, maxErr.Attempt)
 	}
+	// A failed AssumeRole surfaces as the SSM call's error; name the role so an STS
+	// AccessDenied is not mistaken for a missing SSM permission.
+	what := ""
+	var roleErr *assumeRoleError
+	if errors.As(e.err, &roleErr) {
+		what = "assuming role " + roleErr.role + ": "
+	}
 	var apiErr smithy.APIError
 	if errors.As(e.err, &apiErr) {
-		return fmt.Sprintf("ssm %s: %s: %s (%s)", e.path, apiErr.ErrorCode(), apiErr.ErrorMessage(), detail)
+		return fmt.Sprintf("ssm %s: %s%s: %s (%s)", e.path, what, apiErr.ErrorCode(), apiErr.ErrorMessage(), detail)
 	}
 	// Network failures: the HTTP error says it all without the SDK's wrapping layers.
 	var urlErr *url.Error
 	if errors.As(e.err, &urlErr) {
-		return fmt.Sprintf("ssm %s: %s: %v", e.path, detail, urlErr)
+		return fmt.Sprintf("ssm %s: %s%s: %v", e.path, what, detail, urlErr)
+	}
+	if roleErr != nil {
+		return fmt.Sprintf("ssm %s: %s%v (%s)", e.path, what, roleErr.err, detail)
 	}
 	return fmt.Sprintf("ssm %s: %s: %v", e.path, detail, e.err)
 }
 
 func (e *apiCallError) Unwrap() error { return e.err }
+
+// assumeRoleProvider marks errors of the STS credentials provider so apiCallError
+// can say the role could not be assumed.
+type assumeRoleProvider struct {
+	role string
+	next aws.CredentialsProvider
+}
+
+func (p assumeRoleProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	creds, err := p.next.Retrieve(ctx)
+	if err != nil {
+		return creds, &assumeRoleError{role: p.role, err: err}
+	}
+	return creds, nil
+}
+
+// ProviderSources passes on what the SDK reports about where credentials come from.
+func (p assumeRoleProvider) ProviderSources() []aws.CredentialSource {
+	if src, ok := p.next.(aws.CredentialProviderSource); ok {
+		return src.ProviderSources()
+	}
+	return nil
+}
+
+type assumeRoleError struct {
+	role string
+	err  error
+}
+
+func (e *assumeRoleError) Error() string { return "assuming role " + e.role + ": " + e.err.Error() }
+
+func (e *assumeRoleError) Unwrap() error { return e.err }
