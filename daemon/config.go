@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -91,8 +92,21 @@ func (f *FileOutputConfig) FileMode() os.FileMode { return f.mode }
 
 // RedisOutputConfig is the Redis output.
 type RedisOutputConfig struct {
-	URL    string `yaml:"url"`
-	Prefix string `yaml:"prefix"`
+	URL    string         `yaml:"url"`
+	Prefix string         `yaml:"prefix"`
+	TLS    RedisTLSConfig `yaml:"tls"`
+}
+
+// RedisTLSConfig adjusts certificate checks of a rediss:// URL. It is a value of
+// comparable fields so that configurations compare with == across reloads.
+type RedisTLSConfig struct {
+	// CAFile is a PEM bundle of CAs trusted instead of the system roots (private CAs).
+	CAFile string `yaml:"caFile"`
+	// ServerName is the name checked in the certificate, when it differs from the
+	// URL's host (e.g. connecting by IP to a server whose certificate names a host).
+	ServerName string `yaml:"serverName"`
+	// InsecureSkipVerify turns certificate checks off (encryption only; test setups).
+	InsecureSkipVerify bool `yaml:"insecureSkipVerify"`
 }
 
 // HTTPConfig is the status/metrics listener.
@@ -283,6 +297,9 @@ func (c *Config) validate() error {
 			// Never echo the URL: it may carry a password.
 			return errors.New("outputs.redis.url: must be a redis://, rediss:// or unix:// URL")
 		}
+		if err := r.TLS.validate(u.Scheme); err != nil {
+			return err
+		}
 		if r.Prefix == "" {
 			r.Prefix = transport.DefaultPrefix(c.FlagSetID)
 		}
@@ -316,6 +333,39 @@ func (c *Config) validate() error {
 		return fmt.Errorf("log.format: %q is not one of text, json", c.Log.Format)
 	}
 	return nil
+}
+
+// validate checks the tls keys against the URL scheme and that caFile holds a CA,
+// so a bad file is reported when the configuration loads, not at the first publish.
+func (t RedisTLSConfig) validate(scheme string) error {
+	if t == (RedisTLSConfig{}) {
+		return nil
+	}
+	if scheme != "rediss" {
+		return errors.New("outputs.redis.tls: needs a rediss:// url (redis:// and unix:// do not use TLS)")
+	}
+	if t.InsecureSkipVerify && t.CAFile != "" {
+		return errors.New("outputs.redis.tls.insecureSkipVerify: true turns certificate checks off, so caFile would be ignored; set one or the other")
+	}
+	if t.CAFile != "" {
+		if _, err := loadCAPool(t.CAFile); err != nil {
+			return fmt.Errorf("outputs.redis.tls.caFile: %w", err)
+		}
+	}
+	return nil
+}
+
+// loadCAPool reads a PEM bundle of CA certificates.
+func loadCAPool(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return pool, nil
 }
 
 // RedactedRedisURL is the redis URL with its password replaced, for logs and status.

@@ -126,6 +126,25 @@ func redisOptions(c *RedisOutputConfig) (*redis.Options, error) {
 		}
 		return nil, fmt.Errorf("outputs.redis.url: %s", msg)
 	}
+	// go-redis sets TLSConfig exactly for rediss:// (ServerName = the URL's host);
+	// validate rejects tls keys for other schemes.
+	if t := c.TLS; opts.TLSConfig != nil {
+		if t.CAFile != "" {
+			// Read here, not kept from validation: the config holds only comparable
+			// values (reloads compare it with ==).
+			pool, err := loadCAPool(t.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("outputs.redis.tls.caFile: %w", err)
+			}
+			opts.TLSConfig.RootCAs = pool
+		}
+		if t.ServerName != "" {
+			opts.TLSConfig.ServerName = t.ServerName
+		}
+		if t.InsecureSkipVerify {
+			opts.TLSConfig.InsecureSkipVerify = true
+		}
+	}
 	// Fail fast when Redis is down: the file output must not wait on it, and the
 	// catch-up loop retries with backoff.
 	opts.DialTimeout = 2 * time.Second
