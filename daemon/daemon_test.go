@@ -124,14 +124,20 @@ func keys(prefix string, n int) []string {
 	return out
 }
 
-func newHarness(t *testing.T, o hopts) *harness {
+// bareHarness is a harness without a daemon yet: a temp dir holding flags.yaml with
+// the given flags, and the output path out (relative to that dir).
+func bareHarness(t *testing.T, out string, flags ...string) *harness {
 	t.Helper()
 	h := &harness{t: t, dir: t.TempDir(), logs: &syncBuffer{}, metrics: NewMetrics()}
 	h.flags = filepath.Join(h.dir, "flags.yaml")
-	h.out = filepath.Join(h.dir, "out", "flags.json")
-	if _, err := os.Stat(h.flags); err != nil {
-		h.writeFlags(flagYAML("a", "b", "c"))
-	}
+	h.out = filepath.Join(h.dir, out)
+	h.writeFlags(flagYAML(flags...))
+	return h
+}
+
+func newHarness(t *testing.T, o hopts) *harness {
+	t.Helper()
+	h := bareHarness(t, filepath.Join("out", "flags.json"), "a", "b", "c")
 	cfg := fmt.Sprintf("flagSetId: test\nwatchDebounce: 20ms\nsources:\n  - {name: git, type: file, path: %q}\n%s", h.flags, o.extraSrc)
 	cfg += fmt.Sprintf("outputs:\n  file: {path: %q}\n", h.out)
 	if o.redis {
@@ -536,10 +542,7 @@ func TestSecretsNeverInLogsOrStatus(t *testing.T) {
 	if err := c.ConfigSet(context.Background(), "requirepass", password).Err(); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, dir: t.TempDir(), logs: &syncBuffer{}, metrics: NewMetrics()}
-	h.flags = filepath.Join(h.dir, "flags.yaml")
-	h.out = filepath.Join(h.dir, "flags.json")
-	h.writeFlags(flagYAML("a", "b"))
+	h := bareHarness(t, "flags.json", "a", "b")
 	cfg := fmt.Sprintf(`flagSetId: test
 sources:
   - {name: git, type: file, path: %q}

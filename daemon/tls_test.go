@@ -19,10 +19,7 @@ import (
 // outputs.redis.tls keys given as YAML flow-mapping content.
 func tlsHarness(t *testing.T, r *testsvc.Redis, tlsKeys string) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: t.TempDir(), logs: &syncBuffer{}, metrics: NewMetrics()}
-	h.flags = filepath.Join(h.dir, "flags.yaml")
-	h.out = filepath.Join(h.dir, "flags.json")
-	h.writeFlags(flagYAML("a", "b"))
+	h := bareHarness(t, "flags.json", "a", "b")
 	cfg := fmt.Sprintf(`flagSetId: test
 sources:
   - {name: git, type: file, path: %q}
