@@ -137,6 +137,74 @@ def test_flagd_timestamp_and_flag_key() -> None:
     assert fs.evaluate("f", "boolean", True, {}, now=99).value is False
 
 
+def test_flagd_timestamp_defaults_to_the_clock() -> None:
+    import time
+
+    rule = {"if": [{">=": [{"var": "$flagd.timestamp"}, int(time.time())]}, "on", "off"]}
+    fs, _ = compile_document(doc(f={**BOOL, "targeting": rule}))
+    assert fs.evaluate("f", "boolean", False, {}).variant == "on"
+    # the whole data object carries the same fields
+    rule = {"if": [{"==": [{"var": ["$flagd.flagKey"]}, "g"]}, "on", "off"]}
+    fs, _ = compile_document(doc(g={**BOOL, "targeting": {"if": [{"var": ""}, rule, "off"]}}))
+    assert fs.evaluate("g", "boolean", False, {}).variant == "on"
+
+
+def test_targeting_key_kept_apart_equals_targeting_key_in_context() -> None:
+    """targeting_key= gives rules the same targetingKey as context["targetingKey"]."""
+    flags = doc(
+        by_var={
+            **BOOL,
+            "targeting": {"if": [{"==": [{"var": "targetingKey"}, "u1"]}, "on", "off"]},
+        },
+        by_whole_data={  # the key read off the whole data object ({"var": ""})
+            **BOOL,
+            "targeting": {"cat": {"map": [[{"var": ""}], {"var": "targetingKey"}]}},
+            "variants": {"u1": True, "u2": True, "off": False},
+        },
+        fractional={
+            "state": "ENABLED",
+            "variants": {"a": "a", "b": "b"},
+            "defaultVariant": "a",
+            "targeting": {"fractional": [["a", 50], ["b", 50]]},
+        },
+        missing={**BOOL, "targeting": {"if": [{"missing": ["targetingKey"]}, "off", "on"]}},
+    )
+    fs, probs = compile_document(flags)
+    assert probs == []
+    typ = {"fractional": Type.STRING}
+    for key in ("by_var", "by_whole_data", "fractional", "missing"):
+        t = typ.get(key, Type.BOOLEAN)
+        for tk in ("u1", "u2", "user-42", "user-7"):
+            want = fs.evaluate(key, t, None, {"targetingKey": tk, "email": "a@b.c"})
+            got = fs.evaluate(key, t, None, {"email": "a@b.c"}, targeting_key=tk)
+            assert got == want, (key, tk)
+            # it overrides one in the context, like OpenFeature's EvaluationContext
+            over = fs.evaluate(
+                key, t, None, {"targetingKey": "zz", "email": "a@b.c"}, targeting_key=tk
+            )
+            assert over == want, (key, tk)
+    assert fs.evaluate("by_var", Type.BOOLEAN, False, {}, targeting_key="u1").variant == "on"
+    assert fs.evaluate("missing", Type.BOOLEAN, False, {}).variant == "off"
+    assert fs.evaluate("missing", Type.BOOLEAN, False, {}, targeting_key="u").variant == "on"
+
+
+def test_results_naming_a_variant_are_shared() -> None:
+    rule = {"if": [{"ends_with": [{"var": "email"}, "@example.com"]}, "on", None]}
+    fs, _ = compile_document(doc(f={**BOOL, "targeting": rule}, s=BOOL))
+    a = fs.evaluate("f", Type.BOOLEAN, False, {"email": "a@example.com"})
+    b = fs.evaluate("f", Type.BOOLEAN, True, {"email": "b@example.com"})
+    assert a is b and (a.value, a.reason) == (True, Reason.TARGETING_MATCH)
+    d1 = fs.evaluate("f", Type.BOOLEAN, True, {"email": "x@other.org"})  # rule gives null
+    d2 = fs.evaluate("f", Type.BOOLEAN, True, {})
+    assert d1 is d2 and (d1.value, d1.variant, d1.reason) == (False, "off", Reason.DEFAULT)
+    assert fs.evaluate("s", Type.BOOLEAN, True) is fs.evaluate("s", Type.BOOLEAN, True)
+    # results holding the caller's default are not shared: they differ per call
+    m1 = fs.evaluate("f", Type.STRING, "x", {"email": "a@example.com"})
+    m2 = fs.evaluate("f", Type.STRING, "y", {"email": "a@example.com"})
+    assert (m1.value, m2.value) == ("x", "y")
+    assert m1.error_code is m2.error_code is ErrorCode.TYPE_MISMATCH
+
+
 @pytest.mark.parametrize(
     ("v", "want"),
     [

@@ -19,6 +19,9 @@ from flagsync.canonical import encode_document
 from flagsync.openfeature import FlagSyncProvider
 
 
+BOOL = {"state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "off"}
+
+
 def snapshot(staff_variant: str = "on", extra: bool = False) -> bytes:
     flags = {
         "new_dashboard": {
@@ -54,6 +57,33 @@ def test_details(tmp_path: Path) -> None:
     assert (d.value, d.error_code) == (True, ErrorCode.FLAG_NOT_FOUND)
     assert c.get_float_value("limit", 0.0) == 3.0
     api.shutdown()
+
+
+def test_targeting_key_and_reused_details(tmp_path: Path) -> None:
+    p = tmp_path / "flags.json"
+    p.write_bytes(snapshot())
+    store = FileStore(p, check_on_read=False)
+    provider = FlagSyncProvider(store)
+    rule = {"if": [{"==": [{"var": "targetingKey"}, "42"]}, "on", "off"]}
+    write_atomic(p, encode_document({"flags": {"tk": {**BOOL, "targeting": rule}}}))
+    assert store.check()
+    # EvaluationContext.targeting_key wins over an attribute of that name
+    ec = EvaluationContext("42", {"targetingKey": "7"})
+    assert provider.resolve_boolean_details("tk", False, ec).variant == "on"
+    assert provider.resolve_boolean_details("tk", False, EvaluationContext("7")).variant == "off"
+    assert provider.resolve_boolean_details("tk", True, None).variant == "off"
+    # details naming a variant are reused, until the snapshot changes
+    a = provider.resolve_boolean_details("tk", False, ec)
+    assert provider.resolve_boolean_details("tk", True, EvaluationContext("42")) is a
+    write_atomic(p, encode_document({"flags": {"tk": {**BOOL, "defaultVariant": "on"}}}))
+    assert store.check()
+    b = provider.resolve_boolean_details("tk", False, ec)
+    assert b is not a and (b.value, b.reason) == (True, Reason.STATIC)
+    # details holding the caller's default are made per call
+    m = provider.resolve_string_details("tk", "x", ec)
+    assert (m.value, m.error_code) == ("x", ErrorCode.TYPE_MISMATCH)
+    assert provider.resolve_string_details("tk", "y", ec).value == "y"
+    provider.shutdown()
 
 
 def test_events(tmp_path: Path) -> None:

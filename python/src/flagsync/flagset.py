@@ -15,7 +15,6 @@ import itertools
 import json
 import math
 import re
-import time
 import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from . import canonical
-from .jsonlogic import Compiler, EvalState, Rule, is_number, murmur3, type_name
+from .jsonlogic import ROOT, Compiler, EvalState, Node, is_number, murmur3, type_name
 
 __all__ = [
     "ErrorCode",
@@ -72,6 +71,13 @@ class ErrorCode(str, enum.Enum):
     PARSE_ERROR = "PARSE_ERROR"
     TYPE_MISMATCH = "TYPE_MISMATCH"
     GENERAL = "GENERAL"
+
+
+# Reading a member off an Enum class runs a descriptor (Python 3.11): evaluation's hot
+# path uses these module-level names instead.
+_STATIC = Reason.STATIC
+_TARGETING_MATCH = Reason.TARGETING_MATCH
+_DEFAULT = Reason.DEFAULT
 
 
 class ParseError(ValueError):
@@ -397,7 +403,7 @@ def _set_problems(doc: Mapping[str, Any], compiler: Compiler) -> tuple[list[Prob
 class _Checked(NamedTuple):
     structural: list[Problem]
     targeting: list[Problem]
-    rule: Rule | None
+    rule: Node | None  # called as rule(state, ROOT)
     rule_error: str
     has_targeting: bool
 
@@ -549,7 +555,7 @@ def _check_targeting(
     key: str, targeting: Any, compiler: Compiler, structural: list[Problem]
 ) -> _Checked:
     tprobs: list[Problem] = []
-    rule: Rule | None = None
+    rule: Node | None = None
     rule_error = ""
     has_targeting = targeting is not None and targeting != {}
     if has_targeting:
@@ -592,11 +598,14 @@ _MISMATCH_NAMES = {
 class _Variant:
     """A variant's value per requested type (TYPE_MISMATCH messages are made on demand)."""
 
-    __slots__ = ("name", "values", "raw")
+    __slots__ = ("name", "values", "raw", "matched")
 
     def __init__(self, name: str, raw: Any) -> None:
         self.name = name
         self.raw = raw
+        # successful results naming this variant, per (reason, type), made on first use:
+        # they do not depend on the caller, so every evaluation can share them
+        self.matched: dict[tuple[Reason, Type], Result] | None = None
         self.values: dict[Type, Any] = {}
         if isinstance(raw, bool):
             self.values[Type.BOOLEAN] = raw
@@ -673,12 +682,21 @@ class _Flag:
 
     def resolve(self, v: _Variant | None, reason: Reason, t: Type, default: Any) -> Result:
         if v is None:
-            return Result(default, None, Reason.DEFAULT, None, "", self.metadata)
+            return Result(default, None, _DEFAULT, None, "", self.metadata)
+        m = v.matched
+        if m is not None:
+            r = m.get((reason, t))
+            if r is not None:
+                return r
         if t not in v.values:
             return Result(
                 default, None, Reason.ERROR, ErrorCode.TYPE_MISMATCH, v.mismatch(t), self.metadata
             )
-        return Result(v.values[t], v.name, reason, None, "", self.metadata)
+        r = Result(v.values[t], v.name, reason, None, "", self.metadata)
+        if m is None:
+            m = v.matched = {}
+        m[(reason, t)] = r  # a race only makes two equal results; either may stay
+        return r
 
 
 _TYPES = {t.value: t for t in Type}
@@ -765,8 +783,16 @@ class FlagSet:
         context: Mapping[str, Any] | None = None,
         *,
         now: int | None = None,
+        targeting_key: str | None = None,
     ) -> Result:
-        """Resolve key for a caller; context holds the caller's attributes incl. targetingKey."""
+        """Resolve key for a caller; context holds the caller's attributes incl. targetingKey.
+
+        targeting_key, when given, is the targetingKey (it overrides one in context): callers
+        that hold it apart, like OpenFeature's EvaluationContext, need not copy context.
+        now is the $flagd.timestamp in Unix seconds (default: the clock, read only when a
+        rule uses it). Results that name a variant do not depend on the caller and are shared
+        objects: do not mutate them.
+        """
         f = self._flags.get(key)
         if f is None:
             return Result(
@@ -797,13 +823,18 @@ class FlagSet:
                 default, None, Reason.ERROR, ErrorCode.PARSE_ERROR, f.rule_error, f.metadata
             )
         if f.rule is None:
-            r = f.resolve(f.default, Reason.STATIC, t, default)
-            if r.reason is Reason.STATIC:
+            r = f.resolve(f.default, _STATIC, t, default)
+            if r.reason is _STATIC:
                 f.static[t] = r
             return r
-        st = EvalState(context or _EMPTY, key, int(time.time()) if now is None else now)
+        ctx = context or _EMPTY
+        if targeting_key is not None and "targetingKey" in ctx:
+            ctx = dict(ctx)
+            ctx["targetingKey"] = targeting_key
+            targeting_key = None
+        st = EvalState(ctx, key, now, targeting_key)
         try:
-            out = f.rule(st)
+            out = f.rule(st, ROOT)
         except RecursionError:
             return Result(
                 default,
@@ -814,7 +845,7 @@ class FlagSet:
                 f.metadata,
             )
         if out is None:
-            return f.resolve(f.default, Reason.DEFAULT, t, default)
+            return f.resolve(f.default, _DEFAULT, t, default)
         if out is True:
             out = "true"
         elif out is False:
@@ -838,7 +869,12 @@ class FlagSet:
                 f"targeting returned {_q(out)}, which is not a variant",
                 f.metadata,
             )
-        return f.resolve(v, Reason.TARGETING_MATCH, t, default)
+        m = v.matched
+        if m is not None:  # f.resolve's cache, looked up here to spare a call
+            r = m.get((_TARGETING_MATCH, t))
+            if r is not None:
+                return r
+        return f.resolve(v, _TARGETING_MATCH, t, default)
 
 
 def compile_document(doc: Mapping[str, Any]) -> tuple[FlagSet, list[Problem]]:

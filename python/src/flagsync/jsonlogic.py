@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -20,6 +21,8 @@ from .canonical import js_number_string
 __all__ = [
     "CompileError",
     "EvalState",
+    "Node",
+    "ROOT",
     "Rule",
     "compile_rule",
     "is_number",
@@ -43,30 +46,61 @@ class CompileError(ValueError):
 
 
 class EvalState:
-    """Per-evaluation inputs the rules see besides the caller's context."""
+    """Per-evaluation inputs the rules see besides the caller's context.
 
-    __slots__ = ("context", "flag_key", "timestamp", "_data")
+    targeting_key, when not None, is the caller's targetingKey kept apart from context
+    (so callers need not copy their attributes to add it); context then has no
+    "targetingKey" of its own. The timestamp is read from the clock only if a rule asks
+    for it, and then once, so one evaluation sees one time.
+    """
 
-    def __init__(self, context: Mapping[str, Any], flag_key: str, timestamp: int) -> None:
+    __slots__ = ("context", "flag_key", "targeting_key", "_now", "_data")
+
+    def __init__(
+        self,
+        context: Mapping[str, Any],
+        flag_key: str,
+        now: int | None = None,
+        targeting_key: str | None = None,
+    ) -> None:
         self.context = context
         self.flag_key = flag_key
-        self.timestamp = timestamp
+        self.targeting_key = targeting_key
+        self._now = now
         self._data: dict[str, Any] | None = None
+
+    @property
+    def timestamp(self) -> int:
+        if self._now is None:
+            self._now = int(time.time())
+        return self._now
+
+    def flagd(self) -> dict[str, Any]:
+        return {"flagKey": self.flag_key, "timestamp": self.timestamp}
 
     def data(self) -> dict[str, Any]:
         """The whole data object (materialised only when a rule asks for it)."""
         if self._data is None:
             d = dict(self.context)
-            d["$flagd"] = {"flagKey": self.flag_key, "timestamp": self.timestamp}
+            if self.targeting_key is not None:
+                d["targetingKey"] = self.targeting_key
+            d["$flagd"] = self.flagd()
             self._data = d
         return self._data
 
     def lookup(self, key: str) -> tuple[bool, Any]:
         if key == "$flagd":
-            return True, {"flagKey": self.flag_key, "timestamp": self.timestamp}
+            return True, self.flagd()
         if key in self.context:
             return True, self.context[key]
+        if key == "targetingKey" and self.targeting_key is not None:
+            return True, self.targeting_key
         return False, None
+
+    def targeting(self) -> Any:
+        """The caller's targetingKey (None when absent)."""
+        tk = self.targeting_key
+        return tk if tk is not None else self.context.get("targetingKey")
 
 
 # A compiled node: (state, current scope or None for the root data) -> value
@@ -74,6 +108,8 @@ Node = Callable[[EvalState, Any], Any]
 Rule = Callable[[EvalState], Any]
 
 _NO_SCOPE = object()
+# The scope a compiled targeting node is called with: the root data, not a map/filter item.
+ROOT: Any = _NO_SCOPE
 
 
 def murmur3(data: bytes | str) -> int:
@@ -351,7 +387,7 @@ def _fractional(state: EvalState, vals: list[Any]) -> Any:
     if isinstance(first, str):
         key = first
     else:
-        tk = state.context.get("targetingKey")
+        tk = state.targeting()
         if not isinstance(tk, str):
             return None
         key = state.flag_key + tk
@@ -505,19 +541,18 @@ class Compiler:
         self._done[name] = ce
         return ce
 
-    def targeting(self, raw: Any) -> tuple[Rule | None, list[str]]:
-        """Compile a flag's targeting; the errors list every reason it cannot be evaluated."""
+    def targeting(self, raw: Any) -> tuple[Node | None, list[str]]:
+        """Compile a flag's targeting; the errors list every reason it cannot be evaluated.
+
+        The node is called as node(state, ROOT) (no wrapper: one call less per evaluation).
+        """
         if not isinstance(raw, dict):
             return None, ["must be a JsonLogic object, got " + type_name(raw)]
         errs: list[str] = []
         node = self._compile(raw, "", errs)
         if errs:
             return None, errs
-
-        def rule(state: EvalState) -> Any:
-            return node(state, _NO_SCOPE)
-
-        return rule, []
+        return node, []
 
     def _compile(self, raw: Any, at: str, errs: list[str]) -> Node:
         if isinstance(raw, list):
@@ -651,6 +686,27 @@ def _arg(parts: list[Node], i: int) -> Node:
 @_op(("if", "?:"), 0, -1)
 def _b_if(parts: list[Node]) -> Node:
     n = len(parts)
+    if n == 3:  # the common shape, [condition, then, else], without the loop
+        cond, then, other = parts
+
+        if then.__code__ is _CONST_CODE and other.__code__ is _CONST_CODE:
+            then_v, other_v = then(None, None), other(None, None)  # type: ignore[arg-type]
+
+            def if3_const(st: EvalState, sc: Any) -> Any:
+                c = cond(st, sc)
+                if c is True or (c is not False and c is not None and truthy(c)):
+                    return then_v
+                return other_v
+
+            return if3_const
+
+        def if3(st: EvalState, sc: Any) -> Any:
+            c = cond(st, sc)
+            if c is True or (c is not False and c is not None and truthy(c)):
+                return then(st, sc)
+            return other(st, sc)
+
+        return if3
 
     def if_(st: EvalState, sc: Any) -> Any:
         i = 0
@@ -995,6 +1051,15 @@ def _b_reduce(parts: list[Node]) -> Node:
 def _string_op(fn: Callable[[str, str], bool]) -> Builder:
     def build(parts: list[Node]) -> Node:
         a_f, b_f = parts
+        if b_f.__code__ is _CONST_CODE:
+            b_const = b_f(None, None)  # type: ignore[arg-type]
+            if isinstance(b_const, str):
+
+                def run_const(st: EvalState, sc: Any) -> Any:
+                    a = a_f(st, sc)
+                    return fn(a, b_const) if isinstance(a, str) else None
+
+                return run_const
 
         def run(st: EvalState, sc: Any) -> Any:
             a = a_f(st, sc)
@@ -1025,7 +1090,11 @@ def _b_fractional(parts: list[Node]) -> Node:
 
 def compile_rule(raw: Any, evaluators: Mapping[str, Any] | None = None) -> Rule:
     """Compile one JsonLogic rule; raises CompileError listing what cannot be evaluated."""
-    rule, errs = Compiler(evaluators).targeting(raw)
-    if rule is None:
+    node, errs = Compiler(evaluators).targeting(raw)
+    if node is None:
         raise CompileError("; ".join(errs))
+
+    def rule(state: EvalState) -> Any:
+        return node(state, ROOT)
+
     return rule

@@ -27,24 +27,21 @@ from openfeature.flag_evaluation import FlagResolutionDetails, FlagValueType
 from openfeature.flag_evaluation import Reason as OFReason
 from openfeature.provider import AbstractProvider, Metadata
 
-from .flagset import ParseError, Reason, Result, Type
+from .flagset import ParseError, Result, Type
 from .store import ChangeEvent, Store
 
 __all__ = ["FlagSyncProvider"]
 
+# module-level: reading members off the Enum class is slow on the hot path
+_BOOLEAN, _STRING, _INTEGER, _FLOAT, _OBJECT = (
+    Type.BOOLEAN,
+    Type.STRING,
+    Type.INTEGER,
+    Type.FLOAT,
+    Type.OBJECT,
+)
 _REASONS = {r.value: OFReason(r.value) for r in OFReason}
 _CODES = {c.value: OFErrorCode(c.value) for c in OFErrorCode}
-
-
-def _context(ec: EvaluationContext | None) -> Mapping[str, Any]:
-    if ec is None:
-        return {}
-    attrs = ec.attributes
-    if ec.targeting_key is None:
-        return attrs
-    ctx = dict(attrs)
-    ctx["targetingKey"] = ec.targeting_key
-    return ctx
 
 
 class FlagSyncProvider(AbstractProvider):
@@ -59,7 +56,7 @@ class FlagSyncProvider(AbstractProvider):
         self.init_timeout = init_timeout
         self._name = name
         self._metadata = Metadata(name=name)
-        self._static: dict[int, tuple[Result, FlagResolutionDetails[Any]]] = {}
+        self._shared: dict[int, tuple[Result, FlagResolutionDetails[Any]]] = {}
         store.add_listener(self._on_store_event)
 
     def get_metadata(self) -> Metadata:
@@ -76,7 +73,7 @@ class FlagSyncProvider(AbstractProvider):
 
     def _on_store_event(self, ev: ChangeEvent) -> None:
         if ev.kind == "changed":
-            self._static = {}  # let the old snapshot's results go
+            self._shared = {}  # let the old snapshot's results go
         if not hasattr(self, "_on_emit"):
             return  # not attached to the SDK (yet)
         meta: dict[str, bool | str | int | float] = {"revision": ev.revision}
@@ -99,12 +96,6 @@ class FlagSyncProvider(AbstractProvider):
             )
 
     def _details(self, r: Result) -> FlagResolutionDetails[Any]:
-        if r.reason is Reason.STATIC:
-            # static results are precomputed, long-lived objects: reuse their details too
-            # (the entry holds r, so its id cannot be reused while cached)
-            hit = self._static.get(id(r))
-            if hit is not None and hit[0] is r:
-                return hit[1]
         d: FlagResolutionDetails[Any] = FlagResolutionDetails(
             value=r.value,
             error_code=_CODES[r.error_code.value] if r.error_code is not None else None,
@@ -114,16 +105,27 @@ class FlagSyncProvider(AbstractProvider):
             # shared and immutable; validation keeps its values primitive
             flag_metadata=r.metadata,
         )
-        if r.reason is Reason.STATIC:
-            if len(self._static) >= 65536:
-                self._static.clear()
-            self._static[id(r)] = (r, d)
+        if r.variant is not None:
+            # A result naming a variant is a long-lived object of the snapshot (FlagSet
+            # shares them): its details are reused too. The entry holds r, so its id
+            # cannot be reused while cached; a new snapshot empties the cache.
+            if len(self._shared) >= 65536:
+                self._shared.clear()
+            self._shared[id(r)] = (r, d)
         return d
 
     def _resolve(
         self, key: str, t: Type, default: Any, ec: EvaluationContext | None
     ) -> FlagResolutionDetails[Any]:
-        return self._details(self.store.evaluate(key, t, default, _context(ec)))
+        if ec is None:
+            r = self.store.evaluate(key, t, default)
+        else:
+            # attributes are passed as they are: no copy to add the targeting key
+            r = self.store.evaluate(key, t, default, ec.attributes, targeting_key=ec.targeting_key)
+        hit = self._shared.get(id(r))
+        if hit is not None and hit[0] is r:
+            return hit[1]
+        return self._details(r)
 
     def resolve_boolean_details(
         self,
@@ -131,7 +133,7 @@ class FlagSyncProvider(AbstractProvider):
         default_value: bool,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[bool]:
-        return self._resolve(flag_key, Type.BOOLEAN, default_value, evaluation_context)
+        return self._resolve(flag_key, _BOOLEAN, default_value, evaluation_context)
 
     def resolve_string_details(
         self,
@@ -139,7 +141,7 @@ class FlagSyncProvider(AbstractProvider):
         default_value: str,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[str]:
-        return self._resolve(flag_key, Type.STRING, default_value, evaluation_context)
+        return self._resolve(flag_key, _STRING, default_value, evaluation_context)
 
     def resolve_integer_details(
         self,
@@ -147,7 +149,7 @@ class FlagSyncProvider(AbstractProvider):
         default_value: int,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[int]:
-        return self._resolve(flag_key, Type.INTEGER, default_value, evaluation_context)
+        return self._resolve(flag_key, _INTEGER, default_value, evaluation_context)
 
     def resolve_float_details(
         self,
@@ -155,7 +157,7 @@ class FlagSyncProvider(AbstractProvider):
         default_value: float,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[float]:
-        return self._resolve(flag_key, Type.FLOAT, default_value, evaluation_context)
+        return self._resolve(flag_key, _FLOAT, default_value, evaluation_context)
 
     def resolve_object_details(
         self,
@@ -163,4 +165,4 @@ class FlagSyncProvider(AbstractProvider):
         default_value: Sequence[FlagValueType] | Mapping[str, FlagValueType],
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[Sequence[FlagValueType] | Mapping[str, FlagValueType]]:
-        return self._resolve(flag_key, Type.OBJECT, default_value, evaluation_context)
+        return self._resolve(flag_key, _OBJECT, default_value, evaluation_context)

@@ -151,10 +151,12 @@ class Store:
         typ: Type | str,
         default: Any,
         context: Mapping[str, Any] | None = None,
+        *,
+        targeting_key: str | None = None,
     ) -> Result:
         """Evaluate key; see FlagSet.evaluate."""
         self._before_read()
-        return self._flags.evaluate(key, typ, default, context)
+        return self._flags.evaluate(key, typ, default, context, targeting_key=targeting_key)
 
     def is_active(self, key: str, context: Mapping[str, Any] | None = None) -> bool:
         """The boolean value of key (False when unknown, disabled or not a boolean)."""
