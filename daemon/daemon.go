@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -161,6 +162,65 @@ func (deps SourceDeps) with(l *slog.Logger) SourceDeps {
 
 // Config is the configuration the daemon runs.
 func (d *Daemon) Config() *Config { return d.cfg }
+
+// InheritSources copies old's last good result (and its time) into every source of d
+// whose configuration is identical in old: same name, type, timeout and entry content
+// after ${ENV} expansion. Call it on a SIGHUP reload, before d runs: without it the new
+// daemon treats every source as never fetched, so one that fails right after the
+// reload (a store briefly down) would hold back all publishing, although old had a
+// good result for that very configuration. A source whose entry changed starts fresh:
+// its old result answers a different question. Only the daemon's result is carried;
+// the new source objects keep no cache from old and fetch normally. Sources of d that
+// already have a result keep it.
+func (d *Daemon) InheritSources(old *Daemon) {
+	if old == nil || old == d {
+		return
+	}
+	type carried struct {
+		cfg         SourceConfig
+		last        *sources.Result
+		lastSuccess time.Time
+	}
+	// Copy under old.mu, then write under d.mu: never both locks at once.
+	old.mu.Lock()
+	prev := make(map[string]carried, len(old.srcs))
+	for _, s := range old.srcs {
+		if s.last != nil {
+			prev[s.cfg.Name] = carried{cfg: s.cfg, last: s.last, lastSuccess: s.lastSuccess}
+		}
+	}
+	old.mu.Unlock()
+	n := 0
+	d.mu.Lock()
+	for _, s := range d.srcs {
+		c, ok := prev[s.cfg.Name]
+		if !ok || s.last != nil || !sameSourceConfig(s.cfg, c.cfg) {
+			continue
+		}
+		// Results are never mutated once returned, so both daemons may share it.
+		s.last, s.lastSuccess = c.last, c.lastSuccess
+		n++
+		// The gauge follows lastSuccess (Options.Metrics may be a new set).
+		d.metrics.SourceLastSuccess.WithLabelValues(s.cfg.Name).Set(float64(c.lastSuccess.UnixMilli()) / 1000)
+	}
+	d.mu.Unlock()
+	d.log.Info("sources carried their last good result over the reload", "carried", n, "sources", len(d.srcs))
+}
+
+// sameSourceConfig tells whether two source entries configure the same fetch. The
+// entries are compared by their decoded content, so comments, key order and layout
+// do not count, but any value does (a changed watchDebounce too: being conservative
+// costs at worst one sync held back while the source is down).
+func sameSourceConfig(a, b SourceConfig) bool {
+	if a.Name != b.Name || a.Type != b.Type || a.Timeout != b.Timeout || a.Node == nil || b.Node == nil {
+		return false
+	}
+	var av, bv any
+	if a.Node.Decode(&av) != nil || b.Node.Decode(&bv) != nil {
+		return false
+	}
+	return reflect.DeepEqual(av, bv)
+}
 
 // notifyCloseTimeout bounds how long Close waits for queued notifications.
 const notifyCloseTimeout = 10 * time.Second

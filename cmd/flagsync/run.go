@@ -137,6 +137,10 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			// starts, so there is never more than one writer.
 			cancel()
 			<-done
+			// Sources whose entry did not change keep the old pipeline's last good
+			// result, so one failing right after the reload does not hold back
+			// publishing as if it had never answered.
+			nd.InheritSources(d)
 			// The old daemon no longer writes; closing it may wait for queued change
 			// notifications, which must not delay the new configuration.
 			go d.Close()

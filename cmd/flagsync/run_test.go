@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -514,6 +515,57 @@ func TestDaemonE2E(t *testing.T) {
 			set, err := loadFile(second)
 			return err == nil && set.Len() == 4
 		})
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		if code := p.exit(10 * time.Second); code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+	})
+
+	t.Run("SighupKeepsFailingSourceFlags", func(t *testing.T) {
+		e := newE2E(t, bin, false, "")
+		team := filepath.Join(e.dir, "team.yaml")
+		if err := os.WriteFile(team, []byte(flagDoc("t1", "t2")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		good, _ := os.ReadFile(e.config)
+		cfg := strings.Replace(string(good), "  - {name: ops, type: env}\n",
+			fmt.Sprintf("  - {name: team, type: file, path: %q}\n  - {name: ops, type: env}\n", team), 1)
+		e.writeConfig(cfg)
+		p := e.start()
+		p.waitReady()
+		if set, err := loadFile(e.out); err != nil || set.Len() != 5 {
+			t.Fatalf("first publish: %v %v, want a, b, c, t1, t2", set, err)
+		}
+		// The team source fails from now on; then the configuration is reloaded with
+		// only the schedule changed (every second, so a change the new watcher might
+		// miss while starting is still picked up).
+		if err := os.Remove(team); err != nil {
+			t.Fatal(err)
+		}
+		e.writeConfig(strings.Replace(cfg, `schedule: "@every 1h"`, `schedule: "@every 1s"`, 1))
+		_ = p.cmd.Process.Signal(syscall.SIGHUP)
+		eventually(t, "reloaded\n"+p.out.String(), func() bool { return strings.Contains(p.out.String(), "configuration reloaded") })
+		if !strings.Contains(p.out.String(), "carried=3 sources=3") {
+			t.Errorf("the reload did not carry the 3 unchanged sources over:\n%s", p.out.String())
+		}
+		// A cold start would refuse to publish without team; the reloaded daemon
+		// publishes git's change with team's flags from before the reload.
+		e.writeFlags(flagDoc("a", "b", "c", "d"))
+		eventually(t, "git's change published with team's flags\n"+p.out.String(), func() bool {
+			set, err := loadFile(e.out)
+			return err == nil && slices.Equal(set.Keys(), []string{"a", "b", "c", "d", "t1", "t2"})
+		})
+		st, _ := p.status()
+		srcs, _ := st["sources"].([]any)
+		var teamSt map[string]any
+		for _, s := range srcs {
+			if m, _ := s.(map[string]any); m["name"] == "team" {
+				teamSt = m
+			}
+		}
+		if errMsg, _ := teamSt["lastError"].(string); !strings.Contains(errMsg, "team.yaml") || teamSt["definitions"] != 2.0 || teamSt["lastSuccess"] == nil {
+			t.Errorf("status of team = %v, want its fetch error and its 2 inherited definitions", teamSt)
+		}
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		if code := p.exit(10 * time.Second); code != 0 {
 			t.Fatalf("exit %d", code)
