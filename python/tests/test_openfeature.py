@@ -18,7 +18,6 @@ from flagsync import FileStore
 from flagsync.canonical import encode_document
 from flagsync.openfeature import FlagSyncProvider
 
-
 BOOL = {"state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "off"}
 
 

@@ -57,6 +57,23 @@ def test_check_is_throttled(tmp_path: Path) -> None:
     assert store.is_active("f") is True
 
 
+def test_check_on_read_can_be_switched(tmp_path: Path) -> None:
+    p = tmp_path / "flags.json"
+    p.write_bytes(snapshot(False))
+    store = FileStore(p, check_interval=0, check_on_read=False)
+    write_atomic(p, snapshot(True))
+    assert store.is_active("f") is False  # reads never touch the file
+    assert store.evaluate("f", "boolean", False).value is False
+    store.check_on_read = True
+    assert store.is_active("f") is True  # the next read checks
+    store.check_on_read = False
+    write_atomic(p, snapshot(False, gen=2))
+    assert store.get("f") is True
+    assert store.check() is True  # an explicit check does not turn read checks back on
+    write_atomic(p, snapshot(True, gen=3))
+    assert store.flags.generation == 2
+
+
 def test_symlink_swap(tmp_path: Path) -> None:
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_bytes(snapshot(False))

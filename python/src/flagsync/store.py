@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import random
 import threading
@@ -49,6 +50,10 @@ log = logging.getLogger("flagsync")
 
 DEFAULT_PREFIX = "flagsync:default"
 DEFAULT_STALE_AFTER = 30.0
+
+# bound once: module and Enum-class attribute reads cost on every evaluation
+_monotonic = time.monotonic
+_BOOLEAN = Type.BOOLEAN
 
 _EMPTY_SET, _ = compile_document({"flags": {}})
 
@@ -102,6 +107,9 @@ class Store:
         self.stale_after = stale_after
         """Seconds the source may be unreadable before the store reports itself stale."""
         self._flags: FlagSet = _EMPTY_SET
+        # Readers call _before_read only once monotonic() reaches this (never for stores
+        # that do not check on read): the common case costs a comparison, not a call.
+        self._next_check = math.inf
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
         self._loaded = False
@@ -119,7 +127,8 @@ class Store:
     @property
     def flags(self) -> FlagSet:
         """The current FlagSet (immutable; a new object after each change)."""
-        self._before_read()
+        if _monotonic() >= self._next_check:
+            self._before_read()
         return self._flags
 
     @property
@@ -155,17 +164,20 @@ class Store:
         targeting_key: str | None = None,
     ) -> Result:
         """Evaluate key; see FlagSet.evaluate."""
-        self._before_read()
+        if _monotonic() >= self._next_check:
+            self._before_read()
         return self._flags.evaluate(key, typ, default, context, targeting_key=targeting_key)
 
     def is_active(self, key: str, context: Mapping[str, Any] | None = None) -> bool:
         """The boolean value of key (False when unknown, disabled or not a boolean)."""
-        self._before_read()
-        return bool(self._flags.evaluate(key, Type.BOOLEAN, False, context).value)
+        if _monotonic() >= self._next_check:
+            self._before_read()
+        return bool(self._flags.evaluate(key, _BOOLEAN, False, context).value)
 
     def get(self, key: str, default: Any = None, context: Mapping[str, Any] | None = None) -> Any:
         """The value of key with the type of default (or of the flag's variants if None)."""
-        self._before_read()
+        if _monotonic() >= self._next_check:
+            self._before_read()
         fs = self._flags
         return fs.evaluate(key, _infer_type(default, fs, key), default, context).value
 
@@ -256,7 +268,7 @@ class Store:
             self._emit(ChangeEvent(kind, (), self.revision, self.last_error))
 
     def _before_read(self) -> None:
-        """Hook for readers that check on read (FileStore)."""
+        """Hook for readers that check on read (FileStore): runs when _next_check is due."""
 
     def close(self) -> None:
         """Stop background work."""
@@ -303,10 +315,9 @@ class FileStore(Store):
         super().__init__(stale_after)
         self.path = os.fspath(path)
         self.check_interval = check_interval
-        self.check_on_read = check_on_read
         self.watch_interval = watch_interval if watch_interval is not None else check_interval
         self._sig: tuple[int, int, int, int] | None = None
-        self._next_check = 0.0
+        self.check_on_read = check_on_read
         self._check_lock = threading.Lock()
         self._watch = watch
         self._stop = threading.Event()
@@ -335,14 +346,24 @@ class FileStore(Store):
         while not self._stop.wait(self.watch_interval):
             self.check()
 
+    @property
+    def check_on_read(self) -> bool:
+        """Whether reads check the file (at most every check_interval seconds)."""
+        return self._check_on_read
+
+    @check_on_read.setter
+    def check_on_read(self, on: bool) -> None:
+        self._check_on_read = on
+        self._next_check = 0.0 if on else math.inf
+
     def _before_read(self) -> None:
-        if self.check_on_read:
-            now = time.monotonic()
-            if now >= self._next_check:
-                self._next_check = now + self.check_interval
-                if self._pid != os.getpid():
-                    self._after_fork()
-                self.check(blocking=False)
+        if not self._check_on_read:
+            self._next_check = math.inf
+            return
+        self._next_check = time.monotonic() + self.check_interval
+        if self._pid != os.getpid():
+            self._after_fork()
+        self.check(blocking=False)
 
     def check(self, *, blocking: bool = True) -> bool:
         """Reload when the file changed; True when a new snapshot was installed."""
@@ -354,7 +375,8 @@ class FileStore(Store):
             self._check_lock.release()
 
     def _check_locked(self) -> bool:
-        self._next_check = time.monotonic() + self.check_interval
+        if self._check_on_read:
+            self._next_check = time.monotonic() + self.check_interval
         try:
             st = os.stat(self.path)
         except OSError as e:
