@@ -103,7 +103,8 @@ class EvalState:
         return tk if tk is not None else self.context.get("targetingKey")
 
 
-# A compiled node: (state, current scope or None for the root data) -> value
+# A compiled node: (state, scope) -> value; scope is ROOT at the top, else the item of
+# the enclosing map/filter/all/some/none/reduce
 Node = Callable[[EvalState, Any], Any]
 Rule = Callable[[EvalState], Any]
 
