@@ -3,6 +3,8 @@ package testsvc
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,6 +27,7 @@ type Consul struct {
 
 	bin    string
 	config string
+	node   string // node_name, unique: tells our agent from another on a reused port
 	mu     sync.Mutex
 	proc   *process
 }
@@ -56,10 +59,35 @@ func StartConsul(t testing.TB, opts ...ConsulOption) *Consul {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	c := &Consul{t: t, bin: consulBinary(t)}
-	httpPort := FreePort(t)
-	c.Addr = fmt.Sprintf("127.0.0.1:%d", httpPort)
-	hcl := fmt.Sprintf(`bind_addr = "127.0.0.1"
+	c := &Consul{t: t, bin: consulBinary(t), node: "flagsync-test-" + randomUUID(t)[:8]}
+	if o.acl {
+		c.ManagementToken = randomUUID(t)
+	}
+	c.config = filepath.Join(t.TempDir(), "consul.hcl")
+	// A free port may be taken by another test process (packages test in parallel)
+	// before the agent binds it: then start over on other ports.
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		httpPort := FreePort(t)
+		c.Addr = fmt.Sprintf("127.0.0.1:%d", httpPort)
+		hcl := consulHCL(c.node, httpPort, FreePort(t), FreePort(t), FreePort(t), o, c.ManagementToken)
+		if err = os.WriteFile(c.config, []byte(hcl), 0o600); err != nil {
+			t.Fatalf("consul config: %v", err)
+		}
+		if err = c.start(); err == nil || !errors.Is(err, errPortTaken) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("consul agent: %v", err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
+
+func consulHCL(node string, httpPort, serfLAN, serfWAN, server int, o consulOptions, token string) string {
+	hcl := fmt.Sprintf(`node_name = %q
+bind_addr = "127.0.0.1"
 client_addr = "127.0.0.1"
 advertise_addr = "127.0.0.1"
 disable_update_check = true
@@ -74,12 +102,11 @@ ports {
   serf_wan = %d
   server = %d
 }
-`, httpPort, FreePort(t), FreePort(t), FreePort(t))
+`, node, httpPort, serfLAN, serfWAN, server)
 	if o.sessionTTLMin > 0 {
 		hcl += fmt.Sprintf("session_ttl_min = %q\n", o.sessionTTLMin.String())
 	}
 	if o.acl {
-		c.ManagementToken = randomUUID(t)
 		hcl += fmt.Sprintf(`acl {
   enabled = true
   default_policy = "deny"
@@ -88,15 +115,9 @@ ports {
     initial_management = %q
   }
 }
-`, c.ManagementToken)
+`, token)
 	}
-	c.config = filepath.Join(t.TempDir(), "consul.hcl")
-	if err := os.WriteFile(c.config, []byte(hcl), 0o600); err != nil {
-		t.Fatalf("consul config: %v", err)
-	}
-	c.Start()
-	t.Cleanup(c.Stop)
-	return c
+	return hcl
 }
 
 // URL is the http:// base URL of the agent.
@@ -106,6 +127,16 @@ func (c *Consul) URL() string { return "http://" + c.Addr }
 // data in memory, so a restart begins empty (and with lower Raft indexes).
 func (c *Consul) Start() {
 	c.t.Helper()
+	if err := c.start(); err != nil {
+		c.t.Fatalf("consul agent: %v", err)
+	}
+}
+
+// errPortTaken: the agent exited while starting, or another agent answers on its
+// HTTP port.
+var errPortTaken = errors.New("a port of the agent is taken")
+
+func (c *Consul) start() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.proc = startProcess(c.t, "consul", c.bin, "agent", "-dev", "-config-file", c.config)
@@ -113,8 +144,9 @@ func (c *Consul) Start() {
 		tail := c.proc.logTail()
 		c.proc.kill()
 		c.proc = nil
-		c.t.Fatalf("consul agent: %v\n%s", err, tail)
+		return fmt.Errorf("%w\n%s", err, tail)
 	}
+	return nil
 }
 
 // Stop kills the agent (like a crash).
@@ -125,26 +157,59 @@ func (c *Consul) Stop() {
 	c.proc = nil
 }
 
-// waitReady waits for a leader and for the KV endpoint to answer (with ACLs: to
-// accept the management token, which happens a moment after the election).
+// waitReady waits for a leader, for the KV endpoint to answer (with ACLs: to accept
+// the management token, which happens a moment after the election) and for the
+// agent's own node to be registered with a passing serfHealth check: until then
+// Consul refuses to create sessions (HTTP 500), which locks and HA tests need.
 func (c *Consul) waitReady(timeout time.Duration) error {
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(timeout)
 	var last string
 	for time.Now().Before(deadline) {
-		leader, status := c.get(client, "/v1/status/leader")
-		if status == http.StatusOK && strings.Trim(strings.TrimSpace(leader), `"`) != "" {
-			body, status := c.get(client, "/v1/kv/flagsync-testsvc-ready")
-			if status == http.StatusOK || status == http.StatusNotFound {
-				return nil
-			}
-			last = fmt.Sprintf("kv: HTTP %d %s", status, body)
-		} else {
-			last = fmt.Sprintf("leader: HTTP %d %q", status, leader)
+		if c.proc.exited() {
+			return fmt.Errorf("%w: consul exited while starting", errPortTaken)
+		}
+		last = c.notReady(client)
+		if last == "" {
+			return nil
+		}
+		if strings.HasPrefix(last, "foreign") {
+			return fmt.Errorf("%w: %s", errPortTaken, last)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("not ready after %s (last: %s)", timeout, last)
+}
+
+// notReady says what the agent still lacks, "" when nothing.
+func (c *Consul) notReady(client *http.Client) string {
+	leader, status := c.get(client, "/v1/status/leader")
+	if status != http.StatusOK || strings.Trim(strings.TrimSpace(leader), `"`) == "" {
+		return fmt.Sprintf("leader: HTTP %d %q", status, leader)
+	}
+	body, status := c.get(client, "/v1/kv/flagsync-testsvc-ready")
+	if status != http.StatusOK && status != http.StatusNotFound {
+		return fmt.Sprintf("kv: HTTP %d %s", status, body)
+	}
+	body, status = c.get(client, "/v1/agent/self")
+	var self struct{ Config struct{ NodeName string } }
+	if status != http.StatusOK || json.Unmarshal([]byte(body), &self) != nil || self.Config.NodeName == "" {
+		return fmt.Sprintf("agent/self: HTTP %d", status)
+	}
+	if self.Config.NodeName != c.node {
+		return fmt.Sprintf("foreign agent %q answers on %s", self.Config.NodeName, c.Addr)
+	}
+	body, status = c.get(client, "/v1/health/node/"+self.Config.NodeName)
+	var checks []struct{ CheckID, Status string }
+	if status != http.StatusOK || json.Unmarshal([]byte(body), &checks) != nil {
+		return fmt.Sprintf("health/node: HTTP %d %s", status, body)
+	}
+	for _, ch := range checks {
+		if ch.CheckID == "serfHealth" && ch.Status == "passing" {
+			return ""
+		}
+	}
+	return fmt.Sprintf("node %s: serfHealth not passing yet (%s)", self.Config.NodeName, body)
 }
 
 func (c *Consul) get(client *http.Client, path string) (string, int) {
@@ -160,7 +225,7 @@ func (c *Consul) get(client *http.Client, path string) (string, int) {
 		return err.Error(), 0
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20)) // agent/self runs to tens of KB
 	return string(b), resp.StatusCode
 }
 

@@ -1,7 +1,12 @@
 package testsvc
 
 import (
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -58,9 +63,30 @@ func TestConsulSessionTTLMin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	// Without the option Consul refuses TTLs below 10s with HTTP 500.
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("session with TTL 2s: HTTP %d, want 200", resp.StatusCode)
+		t.Fatalf("session with TTL 2s: HTTP %d %s, want 200", resp.StatusCode, body)
+	}
+}
+
+// An agent whose HTTP port another agent already holds must be recognised as such
+// (StartConsul then retries on other ports), never mistaken for ready.
+func TestConsulPortTakenIsDetected(t *testing.T) {
+	first := StartConsul(t)
+	var port int
+	if _, err := fmt.Sscanf(first.Addr, "127.0.0.1:%d", &port); err != nil {
+		t.Fatal(err)
+	}
+	second := &Consul{t: t, bin: first.bin, node: "second", Addr: first.Addr}
+	second.config = filepath.Join(t.TempDir(), "consul.hcl")
+	hcl := consulHCL(second.node, port, FreePort(t), FreePort(t), FreePort(t), consulOptions{}, "")
+	if err := os.WriteFile(second.config, []byte(hcl), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := second.start()
+	if !errors.Is(err, errPortTaken) {
+		t.Fatalf("start on a taken port: %v, want errPortTaken", err)
 	}
 }

@@ -52,8 +52,9 @@ func waitTCP(addr string, timeout time.Duration) error {
 
 // process is a started service process with its log file.
 type process struct {
-	cmd *exec.Cmd
-	log *os.File
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan struct{} // closed when the process has exited
 }
 
 func startProcess(t testing.TB, logName string, name string, args ...string) *process {
@@ -68,7 +69,12 @@ func startProcess(t testing.TB, logName string, name string, args ...string) *pr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	return &process{cmd: cmd, log: logf}
+	p := &process{cmd: cmd, log: logf, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	return p
 }
 
 func (p *process) kill() {
@@ -76,7 +82,17 @@ func (p *process) kill() {
 		return
 	}
 	_ = p.cmd.Process.Kill()
-	_ = p.cmd.Wait()
+	<-p.done
+}
+
+// exited tells whether the process has already ended (e.g. it could not bind a port).
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (p *process) logTail() string {
