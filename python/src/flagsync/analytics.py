@@ -42,6 +42,8 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.flag_evaluation import FlagEvaluationDetails, FlagValueType
 from openfeature.hook import Hook, HookContext, HookHints
 
+from .canonical import encode_string
+
 __all__ = [
     "AnalyticsHook",
     "BASE_COLUMNS",
@@ -108,29 +110,8 @@ def _format_number(x: float) -> str:
 
 
 def _json_string(s: str) -> str:
-    out = ['"']
-    for ch in s:
-        o = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\b":
-            out.append("\\b")
-        elif ch == "\f":
-            out.append("\\f")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif o < 0x20 or ch in "\u2028\u2029":
-            out.append(f"\\u{o:04x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
+    # The canonical escapes, plus U+2028/U+2029 (the CSV spec escapes them too).
+    return encode_string(s).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 def _json(v: Any) -> str:
