@@ -357,9 +357,7 @@ class FileStore(Store):
         self._next_check = 0.0 if on else math.inf
 
     def _before_read(self) -> None:
-        if not self._check_on_read:
-            self._next_check = math.inf
-            return
+        # only reached when check_on_read is on (otherwise _next_check stays infinite)
         self._next_check = time.monotonic() + self.check_interval
         if self._pid != os.getpid():
             self._after_fork()
