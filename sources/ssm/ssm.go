@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -30,7 +29,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/aws/smithy-go"
 
 	"github.com/flagsync/flagsync/flagset"
 	"github.com/flagsync/flagsync/sources"
@@ -170,9 +168,21 @@ type Source struct {
 
 // param is what the source remembers of one parameter.
 type param struct {
-	version int64
-	secure  bool
-	value   string
+	revision
+	secure bool
+	value  string
+}
+
+// revision identifies one state of a parameter. The version alone is not enough: a
+// parameter deleted and created again starts over at version 1, and only its
+// LastModifiedDate tells the new one from the old.
+type revision struct {
+	version  int64
+	modified time.Time
+}
+
+func (r revision) same(o revision) bool {
+	return r.version == o.version && r.modified.Equal(o.modified)
 }
 
 // New builds a source; credentials come from the default AWS chain (environment,
@@ -224,6 +234,7 @@ func New(ctx context.Context, name string, cfg Config, opts Options) (*Source, e
 	limit := newLimiter(cfg.RateLimit, burstFor(cfg.RateLimit))
 	client := ssm.NewFromConfig(awsCfg, func(o *ssm.Options) {
 		o.HTTPClient = &rateLimitedClient{next: o.HTTPClient, limit: limit}
+		o.APIOptions = append(o.APIOptions, recordAttemptErrors)
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
@@ -273,7 +284,7 @@ func (s *Source) Fetch(ctx context.Context) (*sources.Result, error) {
 	}
 	if full {
 		for name, p := range next {
-			if old, ok := s.known[name]; !ok || old.version != p.version {
+			if old, ok := s.known[name]; !ok || !old.same(p.revision) {
 				st.Changed++
 			}
 		}
@@ -313,9 +324,11 @@ func (s *Source) fullSync(ctx context.Context, st *Stats) (map[string]param, err
 	}
 	for {
 		s.call(st, OpGetParametersByPath)
-		out, err := s.client.GetParametersByPath(ctx, in)
+		out, err := callAPI(ctx, s, OpGetParametersByPath, func(ctx context.Context) (*ssm.GetParametersByPathOutput, error) {
+			return s.client.GetParametersByPath(ctx, in)
+		})
 		if err != nil {
-			return nil, s.apiError(OpGetParametersByPath, err)
+			return nil, err
 		}
 		for _, p := range out.Parameters {
 			next[aws.ToString(p.Name)] = toParam(p)
@@ -328,23 +341,23 @@ func (s *Source) fullSync(ctx context.Context, st *Stats) (map[string]param, err
 	}
 }
 
-// incrementalSync lists versions and fetches only changed parameters.
+// incrementalSync lists revisions and fetches only changed parameters.
 func (s *Source) incrementalSync(ctx context.Context, st *Stats) (map[string]param, error) {
-	versions, err := s.listVersions(ctx, st)
+	revisions, err := s.listRevisions(ctx, st)
 	if err != nil {
 		return nil, err
 	}
-	next := make(map[string]param, len(versions))
+	next := make(map[string]param, len(revisions))
 	var changed []string
-	for name, v := range versions {
-		if old, ok := s.known[name]; ok && old.version == v {
+	for name, rev := range revisions {
+		if old, ok := s.known[name]; ok && old.same(rev) {
 			next[name] = old
 		} else {
 			changed = append(changed, name)
 		}
 	}
 	for name := range s.known {
-		if _, ok := versions[name]; !ok {
+		if _, ok := revisions[name]; !ok {
 			st.Deleted++
 		}
 	}
@@ -352,9 +365,11 @@ func (s *Source) incrementalSync(ctx context.Context, st *Stats) (map[string]par
 	for i := 0; i < len(changed); i += getBatchSize {
 		batch := changed[i:min(i+getBatchSize, len(changed))]
 		s.call(st, OpGetParameters)
-		out, err := s.client.GetParameters(ctx, &ssm.GetParametersInput{Names: batch, WithDecryption: s.cfg.Decrypt})
+		out, err := callAPI(ctx, s, OpGetParameters, func(ctx context.Context) (*ssm.GetParametersOutput, error) {
+			return s.client.GetParameters(ctx, &ssm.GetParametersInput{Names: batch, WithDecryption: s.cfg.Decrypt})
+		})
 		if err != nil {
-			return nil, s.apiError(OpGetParameters, err)
+			return nil, err
 		}
 		// Names in out.InvalidParameters were deleted between the listing and now.
 		for _, p := range out.Parameters {
@@ -364,8 +379,8 @@ func (s *Source) incrementalSync(ctx context.Context, st *Stats) (map[string]par
 	return next, nil
 }
 
-// listVersions pages through DescribeParameters (metadata only, no values).
-func (s *Source) listVersions(ctx context.Context, st *Stats) (map[string]int64, error) {
+// listRevisions pages through DescribeParameters (metadata only, no values).
+func (s *Source) listRevisions(ctx context.Context, st *Stats) (map[string]revision, error) {
 	option := "OneLevel"
 	if *s.cfg.Recursive {
 		option = "Recursive"
@@ -381,25 +396,31 @@ func (s *Source) listVersions(ctx context.Context, st *Stats) (map[string]int64,
 		}},
 		MaxResults: aws.Int32(describePageSize),
 	}
-	versions := make(map[string]int64, len(s.known))
+	revisions := make(map[string]revision, len(s.known))
 	for {
 		s.call(st, OpDescribeParameters)
-		out, err := s.client.DescribeParameters(ctx, in)
+		out, err := callAPI(ctx, s, OpDescribeParameters, func(ctx context.Context) (*ssm.DescribeParametersOutput, error) {
+			return s.client.DescribeParameters(ctx, in)
+		})
 		if err != nil {
-			return nil, s.apiError(OpDescribeParameters, err)
+			return nil, err
 		}
 		for _, p := range out.Parameters {
-			versions[aws.ToString(p.Name)] = p.Version
+			revisions[aws.ToString(p.Name)] = revision{version: p.Version, modified: aws.ToTime(p.LastModifiedDate)}
 		}
 		if aws.ToString(out.NextToken) == "" {
-			return versions, nil
+			return revisions, nil
 		}
 		in.NextToken = out.NextToken
 	}
 }
 
 func toParam(p types.Parameter) param {
-	return param{version: p.Version, secure: p.Type == types.ParameterTypeSecureString, value: aws.ToString(p.Value)}
+	return param{
+		revision: revision{version: p.Version, modified: aws.ToTime(p.LastModifiedDate)},
+		secure:   p.Type == types.ParameterTypeSecureString,
+		value:    aws.ToString(p.Value),
+	}
 }
 
 // result turns the remembered parameters into flags. Parsing is repeated on every
@@ -435,76 +456,3 @@ func (s *Source) result(params map[string]param) *sources.Result {
 	}
 	return res
 }
-
-// apiError makes an SDK error short and clear: "ssm /flags/prod/: AccessDeniedException:
-// <message> (GetParametersByPath)". It wraps the SDK error for errors.As.
-func (s *Source) apiError(op string, err error) error {
-	return &apiCallError{path: s.cfg.Path, op: op, err: err}
-}
-
-type apiCallError struct {
-	path, op string
-	err      error
-}
-
-func (e *apiCallError) Error() string {
-	detail := e.op
-	var maxErr *retry.MaxAttemptsError
-	if errors.As(e.err, &maxErr) {
-		detail = fmt.Sprintf("%s, gave up after %d attempts", e.op, maxErr.Attempt)
-	}
-	// A failed AssumeRole surfaces as the SSM call's error; name the role so an STS
-	// AccessDenied is not mistaken for a missing SSM permission.
-	what := ""
-	var roleErr *assumeRoleError
-	if errors.As(e.err, &roleErr) {
-		what = "assuming role " + roleErr.role + ": "
-	}
-	var apiErr smithy.APIError
-	if errors.As(e.err, &apiErr) {
-		return fmt.Sprintf("ssm %s: %s%s: %s (%s)", e.path, what, apiErr.ErrorCode(), apiErr.ErrorMessage(), detail)
-	}
-	// Network failures: the HTTP error says it all without the SDK's wrapping layers.
-	var urlErr *url.Error
-	if errors.As(e.err, &urlErr) {
-		return fmt.Sprintf("ssm %s: %s%s: %v", e.path, what, detail, urlErr)
-	}
-	if roleErr != nil {
-		return fmt.Sprintf("ssm %s: %s%v (%s)", e.path, what, roleErr.err, detail)
-	}
-	return fmt.Sprintf("ssm %s: %s: %v", e.path, detail, e.err)
-}
-
-func (e *apiCallError) Unwrap() error { return e.err }
-
-// assumeRoleProvider marks errors of the STS credentials provider so apiCallError
-// can say the role could not be assumed.
-type assumeRoleProvider struct {
-	role string
-	next aws.CredentialsProvider
-}
-
-func (p assumeRoleProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
-	creds, err := p.next.Retrieve(ctx)
-	if err != nil {
-		return creds, &assumeRoleError{role: p.role, err: err}
-	}
-	return creds, nil
-}
-
-// ProviderSources passes on what the SDK reports about where credentials come from.
-func (p assumeRoleProvider) ProviderSources() []aws.CredentialSource {
-	if src, ok := p.next.(aws.CredentialProviderSource); ok {
-		return src.ProviderSources()
-	}
-	return nil
-}
-
-type assumeRoleError struct {
-	role string
-	err  error
-}
-
-func (e *assumeRoleError) Error() string { return "assuming role " + e.role + ": " + e.err.Error() }
-
-func (e *assumeRoleError) Unwrap() error { return e.err }
