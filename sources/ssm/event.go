@@ -37,9 +37,18 @@ type changeEvent struct {
 func (e changeEvent) changesValue() bool { return e.Operation != opLabelParameterVersion }
 
 // parseChangeEvent reads an SQS message body holding an EventBridge Parameter Store
-// Change event. The errors say why a message is not one (without quoting it: a
+// Change event, as the rule delivers it or wrapped in an SNS notification. The errors say why a message is not one (without quoting it: a
 // stray message may hold anything).
 func parseChangeEvent(body []byte) (changeEvent, error) {
+	// Through an SNS topic (one queue per replica) without raw message delivery, the
+	// event is the string Message of an SNS notification.
+	var sns struct {
+		Type    string  `json:"Type"`
+		Message *string `json:"Message"`
+	}
+	if json.Unmarshal(body, &sns) == nil && sns.Type == "Notification" && sns.Message != nil {
+		body = []byte(*sns.Message)
+	}
 	var ev struct {
 		Source     string `json:"source"`
 		DetailType string `json:"detail-type"`

@@ -1,6 +1,7 @@
 package ssm
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -15,9 +16,15 @@ func TestParseChangeEvent(t *testing.T) {
 			t.Fatalf("%s: changesValue = %v", op, ev.changesValue())
 		}
 	}
+	inner, _ := json.Marshal(ChangeEventBody("/flags/prod/via-sns", "Delete"))
+	sns := `{"Type":"Notification","MessageId":"1","TopicArn":"arn:aws:sns:us-east-1:123456789012:flag-changes","Message":` + string(inner) + `}`
+	if ev, err := parseChangeEvent([]byte(sns)); err != nil || ev.Name != "/flags/prod/via-sns" || ev.Operation != "Delete" {
+		t.Fatalf("event in an SNS notification: %+v, %v", ev, err)
+	}
 	for _, tc := range []struct{ body, want string }{
 		{`hello`, "not a JSON object"},
 		{`[1]`, "not a JSON object"},
+		{`{"Type":"Notification","Message":"hello"}`, "not a JSON object"},
 		{`{"source":"aws.ec2","detail-type":"Parameter Store Change","detail":{"name":"/a","operation":"Update"}}`, `source "aws.ec2"`},
 		{`{"source":"aws.ssm","detail-type":"Parameter Store Policy Action","detail":{"name":"/a"}}`, "not a Parameter Store Change event"},
 		{`{"source":"aws.ssm","detail-type":"Parameter Store Change"}`, "detail: missing"},
