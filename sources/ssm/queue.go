@@ -141,14 +141,17 @@ func (s *Source) deleteMessages(ctx context.Context, msgs []types.Message) {
 	out, err := callAPI(ctx, s, OpDeleteMessageBatch, func(ctx context.Context) (*sqs.DeleteMessageBatchOutput, error) {
 		return s.queue.client.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(s.queue.url), Entries: entries})
 	})
-	if err != nil {
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// Shutting down: the messages simply come back after the visibility timeout.
+	case err != nil:
 		s.log.Warn("ssm change queue: deleting handled messages failed; they will be read again",
 			"source", s.name, "queue", s.queue.url, "error", err)
-		return
-	}
-	for _, f := range out.Failed {
-		s.log.Warn("ssm change queue: a handled message was not deleted; it will be read again",
-			"source", s.name, "queue", s.queue.url, "code", aws.ToString(f.Code), "message", aws.ToString(f.Message))
+	default:
+		for _, f := range out.Failed {
+			s.log.Warn("ssm change queue: a handled message was not deleted; it will be read again",
+				"source", s.name, "queue", s.queue.url, "code", aws.ToString(f.Code), "message", aws.ToString(f.Message))
+		}
 	}
 }
 
