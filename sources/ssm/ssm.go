@@ -495,19 +495,13 @@ func (s *Source) incrementalSync(ctx context.Context, st *Stats) (map[string]par
 		}
 	}
 	st.Changed = len(changed)
-	for i := 0; i < len(changed); i += getBatchSize {
-		batch := changed[i:min(i+getBatchSize, len(changed))]
-		s.call(st, OpGetParameters)
-		out, err := callAPI(ctx, s, OpGetParameters, func(ctx context.Context) (*ssm.GetParametersOutput, error) {
-			return s.client.GetParameters(ctx, &ssm.GetParametersInput{Names: batch, WithDecryption: s.cfg.Decrypt})
-		})
-		if err != nil {
-			return nil, err
-		}
-		// Names in out.InvalidParameters were deleted between the listing and now.
-		for _, p := range out.Parameters {
-			next[aws.ToString(p.Name)] = toParam(p)
-		}
+	// Names missing now were deleted between the listing and the read.
+	found, _, err := s.getParameters(ctx, st, changed)
+	if err != nil {
+		return nil, err
+	}
+	for name, p := range found {
+		next[name] = p
 	}
 	return next, nil
 }
@@ -515,30 +509,45 @@ func (s *Source) incrementalSync(ctx context.Context, st *Stats) (map[string]par
 // namedSync reads the given parameters (named by change events) and keeps the rest
 // of the last view; a name GetParameters does not know was deleted.
 func (s *Source) namedSync(ctx context.Context, st *Stats, names []string) (map[string]param, error) {
+	found, missing, err := s.getParameters(ctx, st, names)
+	if err != nil {
+		return nil, err
+	}
 	next := maps.Clone(s.known)
+	for name, p := range found {
+		if old, ok := next[name]; !ok || !old.same(p.revision) {
+			st.Changed++
+		}
+		next[name] = p
+	}
+	for _, name := range missing {
+		if _, ok := next[name]; ok {
+			delete(next, name)
+			st.Deleted++
+		}
+	}
+	return next, nil
+}
+
+// getParameters reads parameters by name, getBatchSize per GetParameters call, and
+// returns those found and the names Parameter Store does not know.
+func (s *Source) getParameters(ctx context.Context, st *Stats, names []string) (map[string]param, []string, error) {
+	found := make(map[string]param, len(names))
+	var missing []string
 	for batch := range slices.Chunk(names, getBatchSize) {
 		s.call(st, OpGetParameters)
 		out, err := callAPI(ctx, s, OpGetParameters, func(ctx context.Context) (*ssm.GetParametersOutput, error) {
 			return s.client.GetParameters(ctx, &ssm.GetParametersInput{Names: batch, WithDecryption: s.cfg.Decrypt})
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, p := range out.Parameters {
-			name, fresh := aws.ToString(p.Name), toParam(p)
-			if old, ok := next[name]; !ok || !old.same(fresh.revision) {
-				st.Changed++
-			}
-			next[name] = fresh
+			found[aws.ToString(p.Name)] = toParam(p)
 		}
-		for _, name := range out.InvalidParameters {
-			if _, ok := next[name]; ok {
-				delete(next, name)
-				st.Deleted++
-			}
-		}
+		missing = append(missing, out.InvalidParameters...)
 	}
-	return next, nil
+	return found, missing, nil
 }
 
 // listRevisions pages through DescribeParameters (metadata only, no values).
