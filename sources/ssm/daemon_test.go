@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,4 +97,47 @@ outputs:
 	if err == nil || !strings.Contains(err.Error(), "sources[0].fullSyncEvery") {
 		t.Fatalf("bad fullSyncEvery: err = %v", err)
 	}
+}
+
+// TestDaemonStatusNamesThrottling: a Parameter Store that throttles every request
+// past the source's timeout shows in the status as throttling, not as a bare
+// "context deadline exceeded". moto never throttles: a small endpoint answers
+// ThrottlingException the way SSM does.
+func TestDaemonStatusNamesThrottling(t *testing.T) {
+	throttling := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"__type":"ThrottlingException","message":"Rate exceeded"}`)
+	}))
+	defer throttling.Close()
+	testsvc.IsolateAWS(t, "")
+	yml := fmt.Sprintf(`flagSetId: ssm-throttled
+sources:
+  - name: prod-ssm
+    type: ssm
+    timeout: 1s
+    path: /flags/prod/
+    region: us-east-1
+    endpoint: %s
+outputs:
+  file:
+    path: %s
+`, throttling.URL, filepath.Join(t.TempDir(), "flags.json"))
+	cfg, err := daemon.ParseConfig([]byte(yml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	d, err := daemon.New(cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatalf("daemon: %v", err)
+	}
+	defer d.Close()
+	if _, err := d.Sync(context.Background(), false); err == nil {
+		t.Fatal("sync succeeded with a throttling source")
+	}
+	st := d.Status()
+	if len(st.Sources) != 1 || !strings.Contains(st.Sources[0].LastError, "ssm /flags/prod/: ThrottlingException: Rate exceeded (GetParametersByPath") {
+		t.Fatalf("status sources = %+v, want the last error to name ThrottlingException", st.Sources)
+	}
+	t.Logf("status error: %s", st.Sources[0].LastError)
 }

@@ -42,8 +42,11 @@ func (s *Source) Delete(ctx context.Context, flagKey, origin string) ([]byte, er
 		return nil, fmt.Errorf("ssm %s: changed since the snapshot (version %d, snapshot had %d): not deleted", name, p.Version, version)
 	}
 	s.count(OpDeleteParameter)
-	if _, err := s.client.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(name)}); err != nil {
-		return nil, s.apiError(OpDeleteParameter, err)
+	_, err = callAPI(ctx, s, OpDeleteParameter, func(ctx context.Context) (*ssm.DeleteParameterOutput, error) {
+		return s.client.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(name)})
+	})
+	if err != nil {
+		return nil, err
 	}
 	return previousValue(p), nil
 }
@@ -73,9 +76,11 @@ func previousValue(p *types.Parameter) []byte {
 // never for a SecureString.
 func (s *Source) getParameter(ctx context.Context, name string) (*types.Parameter, error) {
 	s.count(OpGetParameter)
-	out, err := s.client.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name), WithDecryption: aws.Bool(false)})
+	out, err := callAPI(ctx, s, OpGetParameter, func(ctx context.Context) (*ssm.GetParameterOutput, error) {
+		return s.client.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name), WithDecryption: aws.Bool(false)})
+	})
 	if err != nil {
-		return nil, s.apiError(OpGetParameter, err)
+		return nil, err
 	}
 	if out.Parameter == nil {
 		return nil, fmt.Errorf("ssm %s: no longer exists", name)

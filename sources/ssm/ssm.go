@@ -6,9 +6,13 @@
 // tens of requests per second), so the source keeps API calls low: a full sync pages
 // through GetParametersByPath only every FullSyncEvery cycles; in between it lists
 // versions with DescribeParameters (50 per page, no values) and fetches just the
-// parameters whose version changed with GetParameters (10 per call). Every HTTP
-// attempt also passes a client-side token bucket, and throttling is retried by the
-// SDK's adaptive retry mode.
+// parameters whose revision (version and LastModifiedDate) changed with
+// GetParameters (10 per call). Every HTTP attempt also passes a client-side token
+// bucket, and throttling is retried by the SDK's adaptive retry mode.
+//
+// With changeQueueUrl the source also watches an SQS queue fed by an EventBridge
+// rule with Parameter Store Change events (queue.go): an event wakes the daemon at
+// once and the fetch reads just the named parameters.
 package ssm
 
 import (
@@ -19,6 +23,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,10 +32,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/aws/smithy-go"
 
 	"github.com/flagsync/flagsync/flagset"
 	"github.com/flagsync/flagsync/sources"
@@ -76,6 +81,15 @@ type Config struct {
 	// MaxAttempts is how many times one API call is tried on throttling or transient
 	// errors (default 5).
 	MaxAttempts int `yaml:"maxAttempts"`
+	// ChangeQueueURL is an SQS queue that an EventBridge rule feeds with the
+	// Parameter Store Change events of the path. With it the source is a
+	// sources.Watcher: a change is synced as soon as its event arrives, reading only
+	// the named parameters, and syncs in between read nothing (see Fetch).
+	ChangeQueueURL string `yaml:"changeQueueUrl"`
+	// ChangeQueueEndpoint overrides the SQS endpoint URL. Empty means Endpoint when
+	// that is set (an emulator serves every API on one URL), else the regular SQS
+	// endpoint of the region.
+	ChangeQueueEndpoint string `yaml:"changeQueueEndpoint"`
 }
 
 // Defaults.
@@ -119,7 +133,24 @@ func (c Config) withDefaults() (Config, error) {
 	case c.MaxAttempts < 0:
 		return c, fmt.Errorf("maxAttempts: must be at least 1, got %d", c.MaxAttempts)
 	}
+	if c.ChangeQueueURL != "" {
+		if err := checkHTTPURL(c.ChangeQueueURL); err != nil {
+			return c, fmt.Errorf("changeQueueUrl: %w (e.g. https://sqs.eu-west-1.amazonaws.com/123456789012/flagsync-changes)", err)
+		}
+	}
+	if c.ChangeQueueEndpoint != "" && c.ChangeQueueURL == "" {
+		return c, errors.New("changeQueueEndpoint: set without changeQueueUrl")
+	}
 	return c, nil
+}
+
+// checkHTTPURL accepts an absolute http(s) URL with a host.
+func checkHTTPURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL", raw)
+	}
+	return nil
 }
 
 // Options are the non-YAML collaborators of a source.
@@ -143,8 +174,12 @@ type Stats struct {
 	Calls map[string]int
 	// Parameters is the number of parameters under the path.
 	Parameters int
-	// Changed and Deleted count what an incremental sync found (a full sync: changed
-	// = parameters new or with a new version since the previous fetch).
+	// Named is true when the fetch read only the parameters named by change-queue
+	// events (GetParameters); a fetch that is neither full nor named nor listed
+	// (Calls empty) reused the last view.
+	Named bool
+	// Changed and Deleted count what the fetch found: parameters new or with a new
+	// revision since the previous fetch, and parameters gone.
 	Changed, Deleted int
 	// Duration is the wall time of the fetch.
 	Duration time.Duration
@@ -159,10 +194,17 @@ type Source struct {
 	log    *slog.Logger
 	onCall func(string)
 
+	queue *changeQueue // nil without changeQueueUrl
+
 	mu     sync.Mutex // serialises Fetch and guards the fields below
 	cycle  int
 	known  map[string]param // last good view, by parameter name
 	primed bool
+	last   *sources.Result // the result of known, returned again when nothing was read
+
+	pendingMu sync.Mutex          // guards the change-queue state below (Watch and Fetch)
+	queueLive bool                // Watch is running and its last ReceiveMessage worked
+	pending   map[string]struct{} // parameters named by events since the last fetch
 
 	statsMu sync.Mutex // separate, so LastStats never waits for a running fetch
 	stats   Stats
@@ -170,9 +212,21 @@ type Source struct {
 
 // param is what the source remembers of one parameter.
 type param struct {
-	version int64
-	secure  bool
-	value   string
+	revision
+	secure bool
+	value  string
+}
+
+// revision identifies one state of a parameter. The version alone is not enough: a
+// parameter deleted and created again starts over at version 1, and only its
+// LastModifiedDate tells the new one from the old.
+type revision struct {
+	version  int64
+	modified time.Time
+}
+
+func (r revision) same(o revision) bool {
+	return r.version == o.version && r.modified.Equal(o.modified)
 }
 
 // New builds a source; credentials come from the default AWS chain (environment,
@@ -224,6 +278,7 @@ func New(ctx context.Context, name string, cfg Config, opts Options) (*Source, e
 	limit := newLimiter(cfg.RateLimit, burstFor(cfg.RateLimit))
 	client := ssm.NewFromConfig(awsCfg, func(o *ssm.Options) {
 		o.HTTPClient = &rateLimitedClient{next: o.HTTPClient, limit: limit}
+		o.APIOptions = append(o.APIOptions, recordAttemptErrors)
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
@@ -232,7 +287,17 @@ func New(ctx context.Context, name string, cfg Config, opts Options) (*Source, e
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Source{name: name, cfg: cfg, client: client, log: log, onCall: opts.OnAPICall}, nil
+	s := &Source{name: name, cfg: cfg, client: client, log: log, onCall: opts.OnAPICall, pending: map[string]struct{}{}}
+	if cfg.ChangeQueueURL != "" {
+		queueEndpoint := cmp.Or(cfg.ChangeQueueEndpoint, cfg.Endpoint)
+		s.queue = &changeQueue{url: cfg.ChangeQueueURL, client: sqs.NewFromConfig(awsCfg, func(o *sqs.Options) {
+			o.APIOptions = append(o.APIOptions, recordAttemptErrors)
+			if queueEndpoint != "" {
+				o.BaseEndpoint = aws.String(queueEndpoint)
+			}
+		})}
+	}
+	return s, nil
 }
 
 // Name is the configured source name.
@@ -247,33 +312,58 @@ func (s *Source) LastStats() Stats {
 	return st
 }
 
+// fetchKind is how one Fetch reads the path.
+type fetchKind int
+
+const (
+	fetchFull    fetchKind = iota // GetParametersByPath over the whole path
+	fetchListing                  // DescribeParameters, then GetParameters for what changed
+	fetchNamed                    // GetParameters for the names change events gave
+	fetchNone                     // nothing: the queue is live and named nothing
+)
+
+// maxNamedFetch is the most event-named parameters read by name (10 GetParameters
+// calls); past it one listing of the path is cheaper for most paths.
+const maxNamedFetch = 100
+
 // Fetch reads the flags under the path: a full sync on the first call and every
-// FullSyncEvery calls, an incremental one otherwise. On error nothing is remembered
-// from the failed attempt, so the next fetch starts from the last good view. ctx
-// bounds the whole fetch, retries included (the daemon's per-source timeout).
+// FullSyncEvery calls, an incremental listing otherwise. With a change queue that
+// Watch is reading, a fetch after change events reads just the named parameters
+// (and does not count towards FullSyncEvery), and a fetch with no event reads
+// nothing, except the periodic full sync that catches any event that was lost. On
+// error nothing is remembered from the failed attempt, so the next fetch starts from
+// the last good view (and names from events are kept for it). ctx bounds the whole
+// fetch, retries included (the daemon's per-source timeout).
 func (s *Source) Fetch(ctx context.Context) (*sources.Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
 	start := time.Now()
-	full := !s.primed || s.cycle%s.cfg.FullSyncEvery == 0
-	st := Stats{Full: full, Calls: map[string]int{}}
+	names, live := s.takePending()
+	kind := s.fetchKind(live, len(names))
+	st := Stats{Full: kind == fetchFull, Named: kind == fetchNamed, Calls: map[string]int{}}
 	var (
 		next map[string]param
 		err  error
 	)
-	if full {
+	switch kind {
+	case fetchFull:
 		next, err = s.fullSync(ctx, &st)
-	} else {
+	case fetchListing:
 		next, err = s.incrementalSync(ctx, &st)
+	case fetchNamed:
+		next, err = s.namedSync(ctx, &st, names)
+	case fetchNone:
+		next = s.known
 	}
 	st.Duration = time.Since(start)
 	if err != nil {
+		s.addPending(names)
 		return nil, err
 	}
-	if full {
+	if kind == fetchFull {
 		for name, p := range next {
-			if old, ok := s.known[name]; !ok || old.version != p.version {
+			if old, ok := s.known[name]; !ok || !old.same(p.revision) {
 				st.Changed++
 			}
 		}
@@ -284,15 +374,69 @@ func (s *Source) Fetch(ctx context.Context) (*sources.Result, error) {
 		}
 	}
 	st.Parameters = len(next)
-	s.known, s.primed = next, true
-	s.cycle++
+	if kind != fetchNamed {
+		s.cycle++
+	}
+	if kind != fetchNone || s.last == nil {
+		s.known, s.primed = next, true
+		s.last = s.result(next)
+	}
 	s.statsMu.Lock()
 	s.stats = st
 	s.statsMu.Unlock()
-	s.log.Debug("ssm sync", "source", s.name, "path", s.cfg.Path, "full", full,
+	s.log.Debug("ssm sync", "source", s.name, "path", s.cfg.Path, "full", st.Full, "named", st.Named,
 		"parameters", st.Parameters, "changed", st.Changed, "deleted", st.Deleted,
 		"calls", st.Calls, "duration", st.Duration)
-	return s.result(next), nil
+	return s.last, nil
+}
+
+// fetchKind decides how the next fetch reads the path; live tells the change queue
+// is being read, named how many parameters its events named.
+func (s *Source) fetchKind(live bool, named int) fetchKind {
+	switch {
+	case !s.primed:
+		return fetchFull
+	case live && named > 0 && named <= maxNamedFetch:
+		return fetchNamed
+	case s.cycle%s.cfg.FullSyncEvery == 0:
+		return fetchFull
+	case live && named == 0:
+		return fetchNone
+	default:
+		return fetchListing
+	}
+}
+
+// takePending returns (and forgets) the names change events gave since the last
+// fetch, sorted, and whether the change queue is live.
+func (s *Source) takePending() ([]string, bool) {
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
+	names := slices.Sorted(maps.Keys(s.pending))
+	clear(s.pending)
+	return names, s.queueLive
+}
+
+// addPending records parameter names for the next fetch.
+func (s *Source) addPending(names []string) {
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
+	for _, n := range names {
+		s.pending[n] = struct{}{}
+	}
+}
+
+func (s *Source) setQueueLive(live bool) {
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
+	s.queueLive = live
+}
+
+// owns tells whether a parameter name is read by this source (under the path, and
+// one level down only unless recursive).
+func (s *Source) owns(name string) bool {
+	rest, ok := strings.CutPrefix(name, s.cfg.Path)
+	return ok && rest != "" && (*s.cfg.Recursive || !strings.Contains(rest, "/"))
 }
 
 func (s *Source) call(st *Stats, op string) {
@@ -313,9 +457,11 @@ func (s *Source) fullSync(ctx context.Context, st *Stats) (map[string]param, err
 	}
 	for {
 		s.call(st, OpGetParametersByPath)
-		out, err := s.client.GetParametersByPath(ctx, in)
+		out, err := callAPI(ctx, s, OpGetParametersByPath, func(ctx context.Context) (*ssm.GetParametersByPathOutput, error) {
+			return s.client.GetParametersByPath(ctx, in)
+		})
 		if err != nil {
-			return nil, s.apiError(OpGetParametersByPath, err)
+			return nil, err
 		}
 		for _, p := range out.Parameters {
 			next[aws.ToString(p.Name)] = toParam(p)
@@ -328,44 +474,84 @@ func (s *Source) fullSync(ctx context.Context, st *Stats) (map[string]param, err
 	}
 }
 
-// incrementalSync lists versions and fetches only changed parameters.
+// incrementalSync lists revisions and fetches only changed parameters.
 func (s *Source) incrementalSync(ctx context.Context, st *Stats) (map[string]param, error) {
-	versions, err := s.listVersions(ctx, st)
+	revisions, err := s.listRevisions(ctx, st)
 	if err != nil {
 		return nil, err
 	}
-	next := make(map[string]param, len(versions))
+	next := make(map[string]param, len(revisions))
 	var changed []string
-	for name, v := range versions {
-		if old, ok := s.known[name]; ok && old.version == v {
+	for name, rev := range revisions {
+		if old, ok := s.known[name]; ok && old.same(rev) {
 			next[name] = old
 		} else {
 			changed = append(changed, name)
 		}
 	}
 	for name := range s.known {
-		if _, ok := versions[name]; !ok {
+		if _, ok := revisions[name]; !ok {
 			st.Deleted++
 		}
 	}
 	st.Changed = len(changed)
-	for i := 0; i < len(changed); i += getBatchSize {
-		batch := changed[i:min(i+getBatchSize, len(changed))]
-		s.call(st, OpGetParameters)
-		out, err := s.client.GetParameters(ctx, &ssm.GetParametersInput{Names: batch, WithDecryption: s.cfg.Decrypt})
-		if err != nil {
-			return nil, s.apiError(OpGetParameters, err)
+	// Names missing now were deleted between the listing and the read.
+	found, _, err := s.getParameters(ctx, st, changed)
+	if err != nil {
+		return nil, err
+	}
+	for name, p := range found {
+		next[name] = p
+	}
+	return next, nil
+}
+
+// namedSync reads the given parameters (named by change events) and keeps the rest
+// of the last view; a name GetParameters does not know was deleted.
+func (s *Source) namedSync(ctx context.Context, st *Stats, names []string) (map[string]param, error) {
+	found, missing, err := s.getParameters(ctx, st, names)
+	if err != nil {
+		return nil, err
+	}
+	next := maps.Clone(s.known)
+	for name, p := range found {
+		if old, ok := next[name]; !ok || !old.same(p.revision) {
+			st.Changed++
 		}
-		// Names in out.InvalidParameters were deleted between the listing and now.
-		for _, p := range out.Parameters {
-			next[aws.ToString(p.Name)] = toParam(p)
+		next[name] = p
+	}
+	for _, name := range missing {
+		if _, ok := next[name]; ok {
+			delete(next, name)
+			st.Deleted++
 		}
 	}
 	return next, nil
 }
 
-// listVersions pages through DescribeParameters (metadata only, no values).
-func (s *Source) listVersions(ctx context.Context, st *Stats) (map[string]int64, error) {
+// getParameters reads parameters by name, getBatchSize per GetParameters call, and
+// returns those found and the names Parameter Store does not know.
+func (s *Source) getParameters(ctx context.Context, st *Stats, names []string) (map[string]param, []string, error) {
+	found := make(map[string]param, len(names))
+	var missing []string
+	for batch := range slices.Chunk(names, getBatchSize) {
+		s.call(st, OpGetParameters)
+		out, err := callAPI(ctx, s, OpGetParameters, func(ctx context.Context) (*ssm.GetParametersOutput, error) {
+			return s.client.GetParameters(ctx, &ssm.GetParametersInput{Names: batch, WithDecryption: s.cfg.Decrypt})
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, p := range out.Parameters {
+			found[aws.ToString(p.Name)] = toParam(p)
+		}
+		missing = append(missing, out.InvalidParameters...)
+	}
+	return found, missing, nil
+}
+
+// listRevisions pages through DescribeParameters (metadata only, no values).
+func (s *Source) listRevisions(ctx context.Context, st *Stats) (map[string]revision, error) {
 	option := "OneLevel"
 	if *s.cfg.Recursive {
 		option = "Recursive"
@@ -381,25 +567,31 @@ func (s *Source) listVersions(ctx context.Context, st *Stats) (map[string]int64,
 		}},
 		MaxResults: aws.Int32(describePageSize),
 	}
-	versions := make(map[string]int64, len(s.known))
+	revisions := make(map[string]revision, len(s.known))
 	for {
 		s.call(st, OpDescribeParameters)
-		out, err := s.client.DescribeParameters(ctx, in)
+		out, err := callAPI(ctx, s, OpDescribeParameters, func(ctx context.Context) (*ssm.DescribeParametersOutput, error) {
+			return s.client.DescribeParameters(ctx, in)
+		})
 		if err != nil {
-			return nil, s.apiError(OpDescribeParameters, err)
+			return nil, err
 		}
 		for _, p := range out.Parameters {
-			versions[aws.ToString(p.Name)] = p.Version
+			revisions[aws.ToString(p.Name)] = revision{version: p.Version, modified: aws.ToTime(p.LastModifiedDate)}
 		}
 		if aws.ToString(out.NextToken) == "" {
-			return versions, nil
+			return revisions, nil
 		}
 		in.NextToken = out.NextToken
 	}
 }
 
 func toParam(p types.Parameter) param {
-	return param{version: p.Version, secure: p.Type == types.ParameterTypeSecureString, value: aws.ToString(p.Value)}
+	return param{
+		revision: revision{version: p.Version, modified: aws.ToTime(p.LastModifiedDate)},
+		secure:   p.Type == types.ParameterTypeSecureString,
+		value:    aws.ToString(p.Value),
+	}
 }
 
 // result turns the remembered parameters into flags. Parsing is repeated on every
@@ -435,76 +627,3 @@ func (s *Source) result(params map[string]param) *sources.Result {
 	}
 	return res
 }
-
-// apiError makes an SDK error short and clear: "ssm /flags/prod/: AccessDeniedException:
-// <message> (GetParametersByPath)". It wraps the SDK error for errors.As.
-func (s *Source) apiError(op string, err error) error {
-	return &apiCallError{path: s.cfg.Path, op: op, err: err}
-}
-
-type apiCallError struct {
-	path, op string
-	err      error
-}
-
-func (e *apiCallError) Error() string {
-	detail := e.op
-	var maxErr *retry.MaxAttemptsError
-	if errors.As(e.err, &maxErr) {
-		detail = fmt.Sprintf("%s, gave up after %d attempts", e.op, maxErr.Attempt)
-	}
-	// A failed AssumeRole surfaces as the SSM call's error; name the role so an STS
-	// AccessDenied is not mistaken for a missing SSM permission.
-	what := ""
-	var roleErr *assumeRoleError
-	if errors.As(e.err, &roleErr) {
-		what = "assuming role " + roleErr.role + ": "
-	}
-	var apiErr smithy.APIError
-	if errors.As(e.err, &apiErr) {
-		return fmt.Sprintf("ssm %s: %s%s: %s (%s)", e.path, what, apiErr.ErrorCode(), apiErr.ErrorMessage(), detail)
-	}
-	// Network failures: the HTTP error says it all without the SDK's wrapping layers.
-	var urlErr *url.Error
-	if errors.As(e.err, &urlErr) {
-		return fmt.Sprintf("ssm %s: %s%s: %v", e.path, what, detail, urlErr)
-	}
-	if roleErr != nil {
-		return fmt.Sprintf("ssm %s: %s%v (%s)", e.path, what, roleErr.err, detail)
-	}
-	return fmt.Sprintf("ssm %s: %s: %v", e.path, detail, e.err)
-}
-
-func (e *apiCallError) Unwrap() error { return e.err }
-
-// assumeRoleProvider marks errors of the STS credentials provider so apiCallError
-// can say the role could not be assumed.
-type assumeRoleProvider struct {
-	role string
-	next aws.CredentialsProvider
-}
-
-func (p assumeRoleProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
-	creds, err := p.next.Retrieve(ctx)
-	if err != nil {
-		return creds, &assumeRoleError{role: p.role, err: err}
-	}
-	return creds, nil
-}
-
-// ProviderSources passes on what the SDK reports about where credentials come from.
-func (p assumeRoleProvider) ProviderSources() []aws.CredentialSource {
-	if src, ok := p.next.(aws.CredentialProviderSource); ok {
-		return src.ProviderSources()
-	}
-	return nil
-}
-
-type assumeRoleError struct {
-	role string
-	err  error
-}
-
-func (e *assumeRoleError) Error() string { return "assuming role " + e.role + ": " + e.err.Error() }
-
-func (e *assumeRoleError) Unwrap() error { return e.err }

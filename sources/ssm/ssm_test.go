@@ -244,6 +244,9 @@ func TestConfigValidation(t *testing.T) {
 		{Config{Path: "flags/prod"}, "must start with /"},
 		{Config{Path: "/f/", FullSyncEvery: -1}, "fullSyncEvery"},
 		{Config{Path: "/f/", RateLimit: -2}, "rateLimit"},
+		{Config{Path: "/f/", ChangeQueueURL: "flagsync-changes"}, "changeQueueUrl: \"flagsync-changes\" is not an http(s) URL"},
+		{Config{Path: "/f/", ChangeQueueURL: "arn:aws:sqs:eu-west-1:123456789012:q"}, "changeQueueUrl"},
+		{Config{Path: "/f/", ChangeQueueEndpoint: "http://127.0.0.1:1"}, "changeQueueEndpoint: set without changeQueueUrl"},
 	} {
 		if _, err := tc.cfg.withDefaults(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: err = %v, want %q", tc.cfg, err, tc.want)
