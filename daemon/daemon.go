@@ -128,7 +128,7 @@ func New(cfg *Config, opts Options) (*Daemon, error) {
 		if !ok {
 			return nil, fmt.Errorf("sources[%d].type: unknown source type %q", sc.index, sc.Type)
 		}
-		src, err := factory(sc.Name, sc.Node, deps.with(d.log.With("source", sc.Name)))
+		src, err := factory(sc.Name, sc.Node, deps.forSource(sc, d.log.With("source", sc.Name)))
 		if err != nil {
 			return nil, fmt.Errorf("sources[%d].%w", sc.index, err)
 		}

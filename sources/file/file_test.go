@@ -35,7 +35,7 @@ func TestFetchSingleFileSetsSource(t *testing.T) {
     defaultVariant: x
     metadata: {source: "team-b"}
 `)
-	s, err := New("git", Config{Path: p})
+	s, err := New("git", Config{Path: p}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestFetchDirectoryLexicalAndDuplicates(t *testing.T) {
 	write(t, filepath.Join(dir, "20-b.json"), `{"flags":{"a":{"state":"ENABLED","variants":{"x":"x"},"defaultVariant":"x"},"b":{"state":"ENABLED","variants":{"x":"x"},"defaultVariant":"x"}}}`)
 	write(t, filepath.Join(dir, ".hidden.yaml"), "not: [valid")
 	write(t, filepath.Join(dir, "notes.txt"), "ignored")
-	s, _ := New("dir", Config{Path: dir})
+	s, _ := New("dir", Config{Path: dir}, Options{})
 	res, err := s.Fetch(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func TestFetchParseErrorFailsSource(t *testing.T) {
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "a.yaml"), flagA)
 	write(t, filepath.Join(dir, "b.yaml"), "flags: {b: [unclosed")
-	s, _ := New("dir", Config{Path: dir})
+	s, _ := New("dir", Config{Path: dir}, Options{})
 	if _, err := s.Fetch(context.Background()); err == nil || !strings.Contains(err.Error(), "b.yaml") {
 		t.Fatalf("err = %v, want a parse error naming b.yaml", err)
 	}
@@ -89,14 +89,14 @@ func TestFetchParseErrorFailsSource(t *testing.T) {
 	if _, err := s.Fetch(context.Background()); err == nil || !strings.Contains(err.Error(), "flgas: unknown top-level field") {
 		t.Fatalf("err = %v, want the misspelt key named", err)
 	}
-	s2, _ := New("missing", Config{Path: filepath.Join(dir, "nope.yaml")})
+	s2, _ := New("missing", Config{Path: filepath.Join(dir, "nope.yaml")}, Options{})
 	if _, err := s2.Fetch(context.Background()); err == nil {
 		t.Fatal("missing file must fail the source")
 	}
 }
 
 func TestNewRequiresPath(t *testing.T) {
-	if _, err := New("x", Config{}); err == nil || err.Error() != "path: required" {
+	if _, err := New("x", Config{}, Options{}); err == nil || err.Error() != "path: required" {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -105,7 +105,7 @@ func TestWatchSeesWritesAndRenames(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "flags.yaml")
 	write(t, p, flagA)
-	s, _ := New("git", Config{Path: p})
+	s, _ := New("git", Config{Path: p}, Options{})
 	var n atomic.Int32
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -138,7 +138,7 @@ func TestFetchUnchangedReusesResult(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "flags.yaml")
 	write(t, p, flagA)
-	s, _ := New("git", Config{Path: p})
+	s, _ := New("git", Config{Path: p}, Options{})
 	r1, err := s.Fetch(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +170,7 @@ func TestWatchSurvivesDirectoryRecreation(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(t, filepath.Join(dir, "a.yaml"), flagA)
-	s, _ := New("dir", Config{Path: dir})
+	s, _ := New("dir", Config{Path: dir}, Options{})
 	var n atomic.Int32
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -203,5 +203,35 @@ func TestWatchSurvivesDirectoryRecreation(t *testing.T) {
 	}
 	if n.Load() == before {
 		t.Fatal("the new directory is not watched")
+	}
+}
+
+// TestFetchSkipsFilesBeingWritten: with a quiet time, content modified within it is
+// not trusted (the previous result stands), and the watch callback is told once the
+// file has gone quiet, so the new content gets its own sync.
+func TestFetchSkipsFilesBeingWritten(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "flags.yaml")
+	write(t, p, flagA+strings.Replace(flagA[len("flags:\n"):], "  a:", "  b:", 1))
+	s, _ := New("git", Config{Path: p}, Options{Quiet: 300 * time.Millisecond})
+	r1, err := s.Fetch(context.Background()) // the first fetch waits for quiet
+	if err != nil || len(r1.Definitions) != 2 {
+		t.Fatalf("first fetch: %v %+v", err, r1)
+	}
+	signalled := make(chan struct{}, 1)
+	s.mu.Lock()
+	s.changed = func() { signalled <- struct{}{} }
+	s.mu.Unlock()
+	write(t, p, flagA) // "half written": valid, one flag
+	if r2, err := s.Fetch(context.Background()); err != nil || r2 != r1 {
+		t.Fatalf("fetch of a file written just now = %+v, %v; want the previous result", r2, err)
+	}
+	select {
+	case <-signalled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no change signal once the file went quiet")
+	}
+	if r3, err := s.Fetch(context.Background()); err != nil || len(r3.Definitions) != 1 {
+		t.Fatalf("fetch after quiet = %+v, %v; want the new content", r3, err)
 	}
 }
