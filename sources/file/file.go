@@ -49,8 +49,6 @@ type Source struct {
 	mu      sync.Mutex
 	lastSum [sha256.Size]byte // of the file names and contents of the last good fetch
 	lastRes *sources.Result
-	changed func()      // the running Watch's callback, nil when not watching
-	recheck *time.Timer // signals changed once files being written have gone quiet
 }
 
 // New returns a file source. Path is used as given (relative paths resolve against
@@ -116,10 +114,9 @@ func (s *Source) rel(p string) string { return filepath.ToSlash(p) }
 // whole source (the daemon keeps the last good result); a key defined in two files
 // is a per-flag problem and the key is left out (neither file is trusted to win).
 //
-// Files modified within the quiet time (Options.Quiet) may be half written: Fetch
-// then returns the previous Result (the first Fetch waits until they are quiet) and,
-// when watching, signals a change once they have gone quiet, so the new content is
-// read by its own sync.
+// Changed files modified within the quiet time (Options.Quiet) may be half written:
+// Fetch waits until they have been quiet that long and reads them again, so a file
+// still being written when ctx ends fails the fetch instead of being read.
 //
 // Unchanged content returns the previous Result (results are never mutated), so a
 // scheduled resync of an unchanged tree neither re-parses nor allocates a new copy.
@@ -135,17 +132,10 @@ func (s *Source) Fetch(ctx context.Context) (*sources.Result, error) {
 			s.mu.Unlock()
 			return res, nil
 		}
-		if busy > 0 && s.lastRes != nil {
-			res := s.lastRes
-			s.recheckAfter(busy)
-			s.mu.Unlock()
-			return res, nil
-		}
 		s.mu.Unlock()
 		if busy > 0 {
-			// Nothing to fall back on yet: wait for the writer to finish.
 			if !sleep(ctx, busy) {
-				return nil, fmt.Errorf("file source %s: still being written after waiting: %w", s.path, ctx.Err())
+				return nil, fmt.Errorf("file source %s: still being written (not quiet for %s): %w", s.path, s.quiet, ctx.Err())
 			}
 			continue
 		}
@@ -206,23 +196,6 @@ func (s *Source) untilQuiet(paths []string, now time.Time) time.Duration {
 		return 0
 	}
 	return wait
-}
-
-// recheckAfter makes the running Watch signal a change after d, so the content that
-// was skipped while being written gets a sync of its own. Called with mu held.
-func (s *Source) recheckAfter(d time.Duration) {
-	if s.recheck != nil {
-		s.recheck.Reset(d)
-		return
-	}
-	s.recheck = time.AfterFunc(d, func() {
-		s.mu.Lock()
-		changed := s.changed
-		s.mu.Unlock()
-		if changed != nil {
-			changed()
-		}
-	})
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
@@ -323,14 +296,6 @@ func documentProblems(path string, doc *flagset.Document) error {
 // single file) because editors and atomic writers replace files by rename, which a
 // watch on the file itself would lose. Debouncing is the daemon's job.
 func (s *Source) Watch(ctx context.Context, changed func()) error {
-	s.mu.Lock()
-	s.changed = changed
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.changed = nil
-		s.mu.Unlock()
-	}()
 	dir, single := s.path, ""
 	if fi, err := os.Stat(s.path); err != nil || !fi.IsDir() {
 		dir, single = filepath.Dir(s.path), filepath.Base(s.path)

@@ -2,6 +2,7 @@ package file
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -206,32 +207,42 @@ func TestWatchSurvivesDirectoryRecreation(t *testing.T) {
 	}
 }
 
-// TestFetchSkipsFilesBeingWritten: with a quiet time, content modified within it is
-// not trusted (the previous result stands), and the watch callback is told once the
-// file has gone quiet, so the new content gets its own sync.
-func TestFetchSkipsFilesBeingWritten(t *testing.T) {
+// TestFetchWaitsForFilesBeingWritten: with a quiet time, a file modified within it
+// may be half written: Fetch reads it only once it has been quiet that long.
+func TestFetchWaitsForFilesBeingWritten(t *testing.T) {
+	const quiet = time.Second
 	dir := t.TempDir()
 	p := filepath.Join(dir, "flags.yaml")
-	write(t, p, flagA+strings.Replace(flagA[len("flags:\n"):], "  a:", "  b:", 1))
-	s, _ := New("git", Config{Path: p}, Options{Quiet: 300 * time.Millisecond})
-	r1, err := s.Fetch(context.Background()) // the first fetch waits for quiet
-	if err != nil || len(r1.Definitions) != 2 {
-		t.Fatalf("first fetch: %v %+v", err, r1)
+	full := flagA + strings.Replace(flagA[len("flags:\n"):], "  a:", "  b:", 1)
+	write(t, p, full)
+	s, _ := New("git", Config{Path: p}, Options{Quiet: quiet})
+	if r, err := s.Fetch(context.Background()); err != nil || len(r.Definitions) != 2 {
+		t.Fatalf("first fetch: %v %+v", err, r)
 	}
-	signalled := make(chan struct{}, 1)
-	s.mu.Lock()
-	s.changed = func() { signalled <- struct{}{} }
-	s.mu.Unlock()
-	write(t, p, flagA) // "half written": valid, one flag
-	if r2, err := s.Fetch(context.Background()); err != nil || r2 != r1 {
-		t.Fatalf("fetch of a file written just now = %+v, %v; want the previous result", r2, err)
+	// A writer that truncates, writes one flag (valid YAML on its own), then the rest.
+	write(t, p, flagA)
+	rest := make(chan error, 1)
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+		if err == nil {
+			_, err = f.WriteString(full[len(flagA):])
+			err = errors.Join(err, f.Close())
+		}
+		rest <- err
+	}()
+	r, err := s.Fetch(context.Background())
+	if err := <-rest; err != nil {
+		t.Fatal(err)
 	}
-	select {
-	case <-signalled:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no change signal once the file went quiet")
+	if err != nil || len(r.Definitions) != 2 {
+		t.Fatalf("fetch during the write = %+v, %v; want both flags", r, err)
 	}
-	if r3, err := s.Fetch(context.Background()); err != nil || len(r3.Definitions) != 1 {
-		t.Fatalf("fetch after quiet = %+v, %v; want the new content", r3, err)
+	// A file that never goes quiet within the fetch's deadline fails the fetch.
+	write(t, p, flagA)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := s.Fetch(ctx); err == nil || !strings.Contains(err.Error(), "still being written") {
+		t.Fatalf("err = %v, want still being written", err)
 	}
 }
