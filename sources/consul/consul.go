@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -134,6 +135,15 @@ type Source struct {
 	cfg  Config
 	kv   *api.KV
 	log  *slog.Logger
+
+	mu sync.Mutex
+	// answer is the watch's latest answer that no Fetch has used yet: the sync the
+	// watch's signal starts reads it instead of listing the prefix again.
+	answer api.KVPairs
+	// last is the Result of the pairs whose digest is lastDigest: an unchanged
+	// prefix returns it again without parsing.
+	last       *sources.Result
+	lastDigest [32]byte
 }
 
 // New builds a source. It does not contact Consul: an unreachable agent is a Fetch
@@ -192,14 +202,51 @@ func NewClient(cfg Config) (*api.Client, error) {
 // Name is the configured source name.
 func (s *Source) Name() string { return s.name }
 
-// Fetch lists the prefix now (not blocking). No keys under the prefix is an empty
-// result; an unreachable or refusing Consul is an error, never "no flags".
+// Fetch returns what the prefix holds. The first Fetch after a watch signal uses
+// the answer of the blocking query that caused the signal (the watch keeps it only
+// while its queries succeed); any other Fetch lists the prefix now (not blocking).
+// No keys under the prefix is an empty result; an unreachable or refusing Consul is
+// an error, never "no flags".
 func (s *Source) Fetch(ctx context.Context) (*sources.Result, error) {
-	pairs, _, err := s.list(ctx, 0)
-	if err != nil {
-		return nil, err
+	s.mu.Lock()
+	pairs := s.answer
+	s.answer = nil
+	s.mu.Unlock()
+	if pairs == nil {
+		var err error
+		if pairs, _, err = s.list(ctx, 0); err != nil {
+			return nil, err
+		}
 	}
-	return s.result(pairs), nil
+	return s.resultOf(pairs), nil
+}
+
+// resultOf is the Result for pairs, the previous one when they are unchanged.
+func (s *Source) resultOf(pairs api.KVPairs) *sources.Result {
+	d := digestOf(pairs)
+	s.mu.Lock()
+	if s.last != nil && d == s.lastDigest {
+		res := s.last
+		s.mu.Unlock()
+		return res
+	}
+	s.mu.Unlock()
+	res := s.result(pairs)
+	s.mu.Lock()
+	s.last, s.lastDigest = res, d
+	s.mu.Unlock()
+	return res
+}
+
+// keepAnswer stores the watch's latest answer for the next Fetch; nil drops it (after
+// a watch error the answer may be outdated).
+func (s *Source) keepAnswer(pairs api.KVPairs, ok bool) {
+	if ok && pairs == nil {
+		pairs = api.KVPairs{} // an empty prefix is an answer too
+	}
+	s.mu.Lock()
+	s.answer = pairs
+	s.mu.Unlock()
 }
 
 // list reads the prefix with the configured consistency; waitIndex > 0 makes it a
@@ -285,6 +332,7 @@ func (s *Source) Watch(ctx context.Context, changed func()) error {
 			return ctx.Err()
 		}
 		if err != nil {
+			s.keepAnswer(nil, false)
 			failures++
 			index = 0
 			backoff := backoffFor(failures, s.cfg.MaxBackoff)
@@ -315,6 +363,7 @@ func (s *Source) Watch(ctx context.Context, changed func()) error {
 		// wait for the next full sync) and after an outage (fetches failed meanwhile).
 		d := digestOf(pairs)
 		if !primed || recovered || d != digest {
+			s.keepAnswer(pairs, true)
 			changed()
 		}
 		digest, primed = d, true
