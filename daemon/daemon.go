@@ -684,7 +684,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for i, s := range d.srcs {
 		debounces[i] = s.cfg.WatchDebounce
 	}
-	deb := newDebouncer(debounces)
+	deb := newDebouncer(debounces, leadingEdges(d.srcs))
 	wctx, stopWatch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stopWatch(); wg.Wait() }()
