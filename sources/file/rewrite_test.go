@@ -183,8 +183,9 @@ outputs:
 	}
 	log.mu.Lock()
 	defer log.mu.Unlock()
-	for _, c := range log.counts {
+	for i, c := range log.counts {
 		if c < want {
+			tb.Logf("publish %d of %d has %d flags, want %d", i, len(log.counts), c, want)
 			partial++
 		}
 	}
