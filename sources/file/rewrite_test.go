@@ -71,22 +71,36 @@ func rewriteDoc(version int) []byte {
 
 // rewriteInPlace truncates path and writes doc in 4 KB chunks with a pause of up to
 // 10 ms between them (well under the file source's 100 ms debounce), like a program
-// that writes its output in place. It returns the longest time the file stood
-// half written between two writes: on a loaded machine the writer can be descheduled
-// for longer than the pause it asked for.
+// that writes its output in place. It returns the longest time the file stood half
+// written between two writes, from the file's own modification times (what the
+// source sees): on a loaded machine the writer can be descheduled for longer than the
+// pause it asked for.
 func rewriteInPlace(path string, doc []byte, rng *rand.Rand) (maxGap time.Duration, err error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
 	if err != nil {
 		return 0, err
 	}
-	last := time.Now()
+	defer f.Close()
+	modified := func() (time.Time, error) {
+		fi, err := f.Stat()
+		if err != nil {
+			return time.Time{}, err
+		}
+		return fi.ModTime(), nil
+	}
+	last, err := modified()
+	if err != nil {
+		return 0, err
+	}
 	for off := 0; off < len(doc); off += rewriteChunk {
-		maxGap = max(maxGap, time.Since(last))
 		if _, err := f.Write(doc[off:min(off+rewriteChunk, len(doc))]); err != nil {
-			f.Close()
 			return maxGap, err
 		}
-		last = time.Now()
+		m, err := modified()
+		if err != nil {
+			return maxGap, err
+		}
+		maxGap, last = max(maxGap, m.Sub(last)), m
 		time.Sleep(time.Duration(rng.Int64N(int64(10 * time.Millisecond))))
 	}
 	return maxGap, f.Close()
