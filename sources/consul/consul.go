@@ -144,6 +144,8 @@ type Source struct {
 	// prefix returns it again without parsing.
 	last       *sources.Result
 	lastDigest [32]byte
+	// parsed is what each KV key of the last Result turned into, by key.
+	parsed map[string]parsedPair
 }
 
 // New builds a source. It does not contact Consul: an unreachable agent is a Fetch
@@ -408,31 +410,77 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// parsedPair is what one KV pair turned into at one ModifyIndex: exactly one of def,
+// ov and problem is set. The flags in it are shared by the Results that hold them,
+// which are never mutated.
+type parsedPair struct {
+	modifyIndex uint64
+	key         string
+	def         *flagset.Flag
+	ov          *sources.Overlay
+	problem     *flagset.Problem
+}
+
 // result maps KV pairs to flags: the key relative to the prefix is the flag key
-// (flags/prod/team/x → team/x); folders (keys ending in /) are skipped.
+// (flags/prod/team/x → team/x); folders (keys ending in /) are skipped. A pair whose
+// ModifyIndex is the one parsed last time is not parsed again, so a change of one
+// key in a large prefix costs one parse.
 func (s *Source) result(pairs api.KVPairs) *sources.Result {
 	res := &sources.Result{
 		Definitions: map[string]*flagset.Flag{},
 		Overlays:    map[string]sources.Overlay{},
 	}
+	s.mu.Lock()
+	prev := s.parsed
+	s.mu.Unlock()
+	next := make(map[string]parsedPair, len(pairs))
 	// Sorted so problems come out in a stable order.
 	slices.SortFunc(pairs, func(a, b *api.KVPair) int { return strings.Compare(a.Key, b.Key) })
 	for _, p := range pairs {
 		if strings.HasSuffix(p.Key, "/") {
 			continue
 		}
-		origin := fmt.Sprintf("consul:%s@%d", p.Key, p.ModifyIndex)
-		key, err := sources.RelativeKey(s.cfg.Prefix, p.Key)
-		if err != nil {
-			res.Problems = append(res.Problems, flagset.Problem{Flag: key, Path: "flags." + key, Message: fmt.Sprintf("%v (%s)", err, origin)})
-			continue
+		pp, ok := prev[p.Key]
+		if !ok || pp.modifyIndex != p.ModifyIndex {
+			pp = s.parse(p)
 		}
-		def, ov, err := sources.ParseValue(key, p.Value, origin)
-		if err != nil {
-			res.Problems = append(res.Problems, sources.ValueProblem(key, origin, err, ""))
-			continue
+		next[p.Key] = pp
+		switch {
+		case pp.problem != nil:
+			res.Problems = append(res.Problems, *pp.problem)
+		case pp.def != nil:
+			res.Definitions[pp.key] = pp.def
+		default:
+			res.Overlays[pp.key] = *pp.ov
 		}
-		res.AddParsed(key, origin, def, ov)
 	}
+	s.mu.Lock()
+	s.parsed = next
+	s.mu.Unlock()
 	return res
+}
+
+// parse reads one pair by the shared value rules; origin names key and ModifyIndex.
+func (s *Source) parse(p *api.KVPair) parsedPair {
+	pp := parsedPair{modifyIndex: p.ModifyIndex}
+	origin := fmt.Sprintf("consul:%s@%d", p.Key, p.ModifyIndex)
+	key, err := sources.RelativeKey(s.cfg.Prefix, p.Key)
+	pp.key = key
+	if err != nil {
+		pp.problem = &flagset.Problem{Flag: key, Path: "flags." + key, Message: fmt.Sprintf("%v (%s)", err, origin)}
+		return pp
+	}
+	def, ov, err := sources.ParseValue(key, p.Value, origin)
+	if err != nil {
+		prob := sources.ValueProblem(key, origin, err, "")
+		pp.problem = &prob
+		return pp
+	}
+	one := &sources.Result{Definitions: map[string]*flagset.Flag{}, Overlays: map[string]sources.Overlay{}}
+	one.AddParsed(key, origin, def, ov)
+	if pp.def = one.Definitions[key]; pp.def == nil {
+		o := one.Overlays[key]
+		pp.ov = &o
+	}
+	return pp
 }

@@ -150,6 +150,36 @@ func TestFetchUsesTheWatchAnswer(t *testing.T) {
 	}
 }
 
+// TestFetchParsesOnlyChangedKeys: a key whose ModifyIndex did not change keeps its
+// parsed definition; a rewritten key is parsed again.
+func TestFetchParsesOnlyChangedKeys(t *testing.T) {
+	isolateConsulEnv(t)
+	c := testsvc.StartConsul(t)
+	kv := adminKV(t, c)
+	def := `{"state":"ENABLED","variants":{"a":"a","b":"b"},"defaultVariant":"a"}`
+	putKV(t, kv, "flags/same", def)
+	putKV(t, kv, "flags/changed", def)
+	src := newSource(t, Config{Address: c.Addr, Prefix: "flags/"})
+	r1, err := src.Fetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	putKV(t, kv, "flags/changed", strings.Replace(def, `"defaultVariant":"a"`, `"defaultVariant":"b"`, 1))
+	r2, err := src.Fetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.Definitions["same"] != r1.Definitions["same"] {
+		t.Error("an unchanged key was parsed again")
+	}
+	if r2.Definitions["changed"] == r1.Definitions["changed"] || *r2.Definitions["changed"].DefaultVariant != "b" {
+		t.Errorf("the rewritten key was not parsed again: %+v", r2.Definitions["changed"])
+	}
+	if src := r2.Definitions["changed"].Metadata[flagset.MetaSource]; src == r1.Definitions["changed"].Metadata[flagset.MetaSource] {
+		t.Errorf("metadata.source %v does not carry the new ModifyIndex", src)
+	}
+}
+
 // TestBadValuesAreProblems: a value that is not a definition, a patch or a bare value
 // (broken YAML, a YAML bomb, a tag, a sequence) is a per-flag problem naming the flag,
 // the key and its ModifyIndex, never a flag.
