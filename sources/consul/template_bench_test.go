@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,11 +31,12 @@ func consulTemplateBinary(b *testing.B) string {
 	return p
 }
 
-// BenchmarkConsulVsConsulTemplate runs the daemon (default configuration, file
-// output) and consul-template (rendering the same prefix with `ls` into a file)
-// against one Consul dev agent, and measures for each KV put the time until each file
-// holds the new value; both files are polled by the same loop. Use -benchtime=200x.
-// Goal: the daemon's p50 and p99 at most consul-template's.
+// BenchmarkConsulVsConsulTemplate runs the flagsync binary (`flagsync run`, the
+// consul source's default configuration, file output) and consul-template (rendering
+// the same prefix with `ls` into a file), each its own process, against one Consul
+// dev agent, and measures for each KV put the time until each file holds the new
+// value; both files are polled by the same loop. Use -benchtime=200x. Goal: the
+// daemon's p50 and p99 at most consul-template's.
 func BenchmarkConsulVsConsulTemplate(b *testing.B) {
 	bin := consulTemplateBinary(b)
 	c := testsvc.StartConsul(b)
@@ -61,7 +63,28 @@ func BenchmarkConsulVsConsulTemplate(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { cancel(); _ = ct.Wait() })
-	daemonOut := runDaemon(b, c, -1)
+	daemonOut := filepath.Join(dir, "flags.json")
+	cfg := filepath.Join(dir, "flagsync.yaml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, `flagSetId: bench
+sources:
+  - {name: kv, type: consul, address: %q, prefix: flags/}
+schedule: "@every 1h"
+http: {listen: "127.0.0.1:0"}
+outputs:
+  file: {path: %q}
+`, c.Addr, daemonOut), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	flagsync := filepath.Join(dir, "flagsync")
+	if out, err := exec.Command("go", "build", "-o", flagsync, "github.com/flagsync/flagsync/cmd/flagsync").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	d := exec.CommandContext(ctx, flagsync, "run", "-config", cfg)
+	d.Stderr = io.Discard
+	if err := d.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cancel(); _ = d.Wait() })
 
 	ctWant := func(i int) []byte { return []byte("=" + value(i) + ";") }
 	dWant := func(i int) []byte { return []byte(`"` + value(i) + `"`) }
