@@ -307,7 +307,9 @@ func (s *Source) denied(detail string) error {
 }
 
 // Watch runs blocking queries on the prefix and calls changed when its content
-// changed, once when the first query answered and once after recovering from errors. It follows Consul's blocking-query rules: the index is reset to 0 when it
+// changed, once when the first query answered and once after recovering from errors;
+// the answer behind each signal is kept for the next Fetch. It follows Consul's
+// blocking-query rules: the index is reset to 0 when it
 // goes backwards (and after every error, so a restarted agent with fewer writes
 // answers at once instead of waiting for its index to catch up), and an index below 1
 // is treated as 1. Queries are at least MinInterval apart; errors back off
