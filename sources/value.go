@@ -29,7 +29,8 @@ const maxExactInteger = 1 << 53
 //   - A scalar root is a bare value: true/false, a finite number that a float64
 //     holds exactly, or a string (plain, quoted or block). null is an error.
 //   - A mapping root with "variants" is a full definition, decoded by flagset.Parse
-//     like a flag in a document (its alias expansion is bounded there); a mapping
+//     like a flag in a document (its alias expansion is bounded there) and valid on
+//     its own (targeting aside, which may use other sources' $evaluators); a mapping
 //     without it is a patch (only state and defaultVariant, both strings).
 //   - Anything else is an error: a sequence root, more than one document, a
 //     document of only comments, and explicit tags (!!binary, !!str ...) anywhere.
@@ -184,7 +185,24 @@ func parseDefinition(key string, root *yaml.Node) (*flagset.Flag, *Overlay, erro
 	if f == nil {
 		return nil, nil, fmt.Errorf("flags.%s: null definition", key)
 	}
-	return f, nil, nil
+	// A definition replaces the lower-precedence ones whole, so it must be a valid
+	// flag on its own: refusing it here makes it a problem that names the stored
+	// value's origin. Targeting is left to the daemon, which knows the $evaluators
+	// of every source.
+	var ps flagset.Problems
+	for _, p := range flagset.ValidateFlag(key, f, nil) {
+		if !strings.HasPrefix(p.Path, "flags."+key+".targeting") {
+			ps = append(ps, p)
+		}
+	}
+	switch len(ps) {
+	case 0:
+		return f, nil, nil
+	case 1:
+		return nil, nil, ps[0]
+	default:
+		return nil, nil, fmt.Errorf("%w (and %d more problems)", ps[0], len(ps)-1)
+	}
 }
 
 // checkDefinition refuses explicit tags and repeated mapping keys anywhere in a
