@@ -58,6 +58,11 @@ func ParseValue(key string, raw []byte, origin string) (def *flagset.Flag, ov *O
 		if err := plainNode(root); err != nil {
 			return nil, nil, fmt.Errorf("flags.%s: %w", key, err)
 		}
+		if root.Style == 0 && linesOfContent(trimmed) > 1 {
+			// YAML folds a plain scalar's lines into one string: text on several
+			// lines is far more likely a mangled structure than a value.
+			return nil, nil, fmt.Errorf("flags.%s: a bare string on several lines must be quoted or a block scalar (| or >)", key)
+		}
 		v, err := bareValue(root)
 		if err != nil {
 			return nil, nil, fmt.Errorf("flags.%s: %w", key, err)
@@ -96,6 +101,20 @@ func decodeOneDocument(text []byte) (*yaml.Node, error) {
 		return nil, errors.New("holds only YAML comments or document markers, no value")
 	}
 	return doc.Content[0], nil
+}
+
+// linesOfContent counts the lines of text that are not blank, comments or document
+// markers.
+func linesOfContent(text []byte) int {
+	n := 0
+	for line := range bytes.Lines(text) {
+		l := bytes.TrimSpace(line)
+		if len(l) == 0 || l[0] == '#' || string(l) == "---" || string(l) == "..." {
+			continue
+		}
+		n++
+	}
+	return n
 }
 
 func malformed(err error) error {
