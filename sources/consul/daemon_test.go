@@ -110,6 +110,40 @@ func TestDaemonPublishesConsulChanges(t *testing.T) {
 	}
 }
 
+// TestDaemonNeverPublishesBadValues: broken YAML and a YAML bomb written to Consul
+// never reach the published file as string flags; good keys keep being published.
+func TestDaemonNeverPublishesBadValues(t *testing.T) {
+	c := testsvc.StartConsul(t)
+	kv := kvClient(t, c)
+	put := func(k, v string) {
+		t.Helper()
+		if _, err := kv.Put(&api.KVPair{Key: "flags/" + k, Value: []byte(v)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("color", "green")
+	out := runDaemon(t, c, -1)
+	if !waitFileContains(out, []byte(`"green"`), 10*time.Second) {
+		t.Fatal("no first snapshot")
+	}
+	put("brace", "{broken: [")
+	put("plain", "broken: [")
+	put("bomb", "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n")
+	put("color", "blue") // written last: once it is published, the bad values were read
+	if !waitFileContains(out, []byte(`"blue"`), 10*time.Second) {
+		t.Fatal("blue never published")
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"broken", "&a", `"brace"`, `"plain"`, `"bomb"`} {
+		if bytes.Contains(data, []byte(bad)) {
+			t.Errorf("the published file holds %s:\n%s", bad, data)
+		}
+	}
+}
+
 // publishes records the snapshots the daemon publishes (its "published" log records).
 type publishes struct {
 	mu        sync.Mutex
