@@ -186,7 +186,7 @@ func (s *Source) read(ctx context.Context) (paths []string, contents [][]byte, s
 // not a write in progress, and does not hold reading back.
 func (s *Source) untilQuiet(paths []string, now time.Time) time.Duration {
 	var newest time.Time
-	for _, p := range append(paths, s.path) {
+	for _, p := range append(slices.Clip(paths), s.path) {
 		if fi, err := os.Stat(p); err == nil && fi.ModTime().After(newest) {
 			newest = fi.ModTime()
 		}
