@@ -208,10 +208,14 @@ func TestDaemonCoalescesConsulBursts(t *testing.T) {
 	if !waitFileContains(out, []byte(`"v11"`), 10*time.Second) {
 		t.Fatal("v11 never published")
 	}
+	// The file is written before the publish is logged: wait for the log too.
+	for deadline := time.Now().Add(5 * time.Second); pubs.count() < base+2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	pubs.mu.Lock()
 	defer pubs.mu.Unlock()
 	if got := len(pubs.revisions) - base; got != 2 {
-		t.Fatalf("%d publishes for v1..v11, want 2 (v1 at once, then the burst once)", got)
+		t.Fatalf("%d publishes for v1..v11, want 2 (v1 at once, then the burst once); all: %v (base %d)", got, pubs.revisions, base)
 	}
 }
 
