@@ -128,7 +128,7 @@ func New(cfg *Config, opts Options) (*Daemon, error) {
 		if !ok {
 			return nil, fmt.Errorf("sources[%d].type: unknown source type %q", sc.index, sc.Type)
 		}
-		src, err := factory(sc.Name, sc.Node, deps.with(d.log.With("source", sc.Name)))
+		src, err := factory(sc.Name, sc.Node, deps.forSource(sc, d.log.With("source", sc.Name)))
 		if err != nil {
 			return nil, fmt.Errorf("sources[%d].%w", sc.index, err)
 		}
@@ -684,7 +684,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for i, s := range d.srcs {
 		debounces[i] = s.cfg.WatchDebounce
 	}
-	deb := newDebouncer(debounces)
+	deb := newDebouncer(debounces, leadingEdges(d.srcs))
 	wctx, stopWatch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stopWatch(); wg.Wait() }()

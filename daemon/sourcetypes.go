@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sort"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -21,6 +22,16 @@ type SourceDeps struct {
 	// APICall counts one remote API call of source (flagsync_source_api_calls_total);
 	// never nil.
 	APICall func(source, operation string)
+	// WatchDebounce is the source's effective watchDebounce: a file source reads only
+	// files that have been quiet that long.
+	WatchDebounce time.Duration
+}
+
+// forSource is deps for the source of entry sc, logging to l.
+func (deps SourceDeps) forSource(sc SourceConfig, l *slog.Logger) SourceDeps {
+	deps = deps.with(l)
+	deps.WatchDebounce = sc.WatchDebounce
+	return deps
 }
 
 // SourceFactory builds one source from its configuration entry. node is the whole
@@ -37,7 +48,7 @@ var sourceTypes = map[string]SourceFactory{
 		if err := DecodeSourceConfig(node, &c); err != nil {
 			return nil, err
 		}
-		return file.New(name, c)
+		return file.New(name, c, file.Options{Quiet: deps.WatchDebounce})
 	},
 	"env": func(name string, node *yaml.Node, deps SourceDeps) (sources.Source, error) {
 		var c env.Config

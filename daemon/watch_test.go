@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,7 +31,7 @@ flagSetId: prod
 		global string
 		want   []time.Duration // git, kv, kv-slow, ops
 	}{
-		{"", []time.Duration{100 * time.Millisecond, 0, 30 * time.Millisecond, DefaultWatchDebounce}},
+		{"", []time.Duration{100 * time.Millisecond, 100 * time.Millisecond, 30 * time.Millisecond, DefaultWatchDebounce}},
 		{"watchDebounce: 10ms\n", []time.Duration{10 * time.Millisecond, 10 * time.Millisecond, 30 * time.Millisecond, 10 * time.Millisecond}},
 	} {
 		c, err := ParseConfig([]byte(tc.global+srcs), lookupFrom(nil))
@@ -51,7 +52,7 @@ flagSetId: prod
 
 func TestDebouncer(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	b := newDebouncer([]time.Duration{0, 100 * time.Millisecond})
+	b := newDebouncer([]time.Duration{0, 100 * time.Millisecond}, nil)
 	b.changed(0)()
 	b.changed(1)()
 	b.take(t0)
@@ -76,6 +77,45 @@ func TestDebouncer(t *testing.T) {
 	}
 	if due, next := b.fire(fired); due || next != -1 {
 		t.Errorf("after firing nothing is armed: due %v next %v", due, next)
+	}
+}
+
+// TestDebouncerLeadingEdge: a leading-edge source syncs its first change at once and
+// coalesces the changes within its window into one sync at the window's end; a lone
+// change after the window syncs at once again.
+func TestDebouncerLeadingEdge(t *testing.T) {
+	const window = 100 * time.Millisecond
+	t0 := time.Unix(1000, 0)
+	b := newDebouncer([]time.Duration{window}, []bool{true})
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	signal := func(at time.Time) {
+		b.changed(0)()
+		b.take(at)
+	}
+	signal(ms(0))
+	if due, _ := b.fire(ms(0)); !due {
+		t.Fatal("the first change must sync at once")
+	}
+	var syncs []time.Time
+	for n := 10; n <= 250; n += 10 { // a burst: a change every 10ms for 250ms
+		signal(ms(n))
+		if due, next := b.fire(ms(n)); due {
+			syncs = append(syncs, ms(n))
+		} else if next <= 0 {
+			t.Fatalf("at %dms: armed with next %v", n, next)
+		}
+	}
+	// Windows open at 0 (the first sync), 100 and 200: the burst syncs at 100 and 200.
+	want := []time.Time{ms(100), ms(200)}
+	if !slices.Equal(syncs, want) {
+		t.Fatalf("syncs during the burst at %v, want %v", syncs, want)
+	}
+	if due, next := b.fire(ms(300)); !due || next != -1 {
+		t.Fatalf("the burst's tail must sync when the window ends: due %v next %v", due, next)
+	}
+	signal(ms(1000))
+	if due, _ := b.fire(ms(1000)); !due {
+		t.Fatal("a lone change after a quiet window must sync at once")
 	}
 }
 

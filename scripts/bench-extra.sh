@@ -17,6 +17,14 @@ echo "== python/bench/bench.py"
 mkdir -p var
 echo "== sources/consul BenchmarkConsulChangeLatency"
 go test -run '^$' -bench 'ConsulChangeLatency' -benchtime=100x ./sources/consul/ | tee var/bench-consul.txt
+# Consul change -> file, the daemon and consul-template side by side on one agent
+# (goal: daemon p50 and p99 at most consul-template's).
+scripts/ensure-consul-template.sh
+echo "== sources/consul BenchmarkConsulVsConsulTemplate"
+go test -run '^$' -bench 'ConsulVsConsulTemplate' -benchtime=200x ./sources/consul/ | tee var/bench-consul-template.txt
+# File source rewritten in place in 4 KB chunks (goal: 0 partial publishes over 1000).
+echo "== sources/file BenchmarkInPlaceRewrite"
+go test -run '^$' -bench 'InPlaceRewrite' -benchtime=1000x ./sources/file/ | tee var/bench-file-rewrite.txt
 echo "== sources/ssm BenchmarkSync"
 go test -run '^$' -bench '^BenchmarkSync$' -benchtime=5x ./sources/ssm/ | tee var/bench-ssm.txt
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -155,6 +156,26 @@ func (c *Consul) Stop() {
 	defer c.mu.Unlock()
 	c.proc.kill()
 	c.proc = nil
+}
+
+// Pause freezes the agent with SIGSTOP: connections stay open and nothing answers,
+// like a hung server. Resume continues it; Stop and the test's cleanup kill a paused
+// agent too.
+func (c *Consul) Pause() { c.signal(syscall.SIGSTOP) }
+
+// Resume continues an agent frozen by Pause (SIGCONT).
+func (c *Consul) Resume() { c.signal(syscall.SIGCONT) }
+
+func (c *Consul) signal(sig syscall.Signal) {
+	c.t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.proc == nil || c.proc.cmd.Process == nil {
+		c.t.Fatalf("consul agent: not running")
+	}
+	if err := c.proc.cmd.Process.Signal(sig); err != nil {
+		c.t.Fatalf("consul agent: %s: %v", sig, err)
+	}
 }
 
 // waitReady waits for a leader, for the KV endpoint to answer (with ACLs: to accept

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -134,6 +135,17 @@ type Source struct {
 	cfg  Config
 	kv   *api.KV
 	log  *slog.Logger
+
+	mu sync.Mutex
+	// answer is the watch's latest answer that no Fetch has used yet: the sync the
+	// watch's signal starts reads it instead of listing the prefix again.
+	answer api.KVPairs
+	// last is the Result of the pairs whose digest is lastDigest: an unchanged
+	// prefix returns it again without parsing.
+	last       *sources.Result
+	lastDigest [32]byte
+	// parsed is what each KV key of the last Result turned into, by key.
+	parsed map[string]parsedPair
 }
 
 // New builds a source. It does not contact Consul: an unreachable agent is a Fetch
@@ -192,14 +204,51 @@ func NewClient(cfg Config) (*api.Client, error) {
 // Name is the configured source name.
 func (s *Source) Name() string { return s.name }
 
-// Fetch lists the prefix now (not blocking). No keys under the prefix is an empty
-// result; an unreachable or refusing Consul is an error, never "no flags".
+// Fetch returns what the prefix holds. The first Fetch after a watch signal uses
+// the answer of the blocking query that caused the signal (the watch keeps it only
+// while its queries succeed); any other Fetch lists the prefix now (not blocking).
+// No keys under the prefix is an empty result; an unreachable or refusing Consul is
+// an error, never "no flags".
 func (s *Source) Fetch(ctx context.Context) (*sources.Result, error) {
-	pairs, _, err := s.list(ctx, 0)
-	if err != nil {
-		return nil, err
+	s.mu.Lock()
+	pairs := s.answer
+	s.answer = nil
+	s.mu.Unlock()
+	if pairs == nil {
+		var err error
+		if pairs, _, err = s.list(ctx, 0); err != nil {
+			return nil, err
+		}
 	}
-	return s.result(pairs), nil
+	return s.resultOf(pairs), nil
+}
+
+// resultOf is the Result for pairs, the previous one when they are unchanged.
+func (s *Source) resultOf(pairs api.KVPairs) *sources.Result {
+	d := digestOf(pairs)
+	s.mu.Lock()
+	if s.last != nil && d == s.lastDigest {
+		res := s.last
+		s.mu.Unlock()
+		return res
+	}
+	s.mu.Unlock()
+	res := s.result(pairs)
+	s.mu.Lock()
+	s.last, s.lastDigest = res, d
+	s.mu.Unlock()
+	return res
+}
+
+// keepAnswer stores the watch's latest answer for the next Fetch; nil drops it (after
+// a watch error the answer may be outdated).
+func (s *Source) keepAnswer(pairs api.KVPairs, ok bool) {
+	if ok && pairs == nil {
+		pairs = api.KVPairs{} // an empty prefix is an answer too
+	}
+	s.mu.Lock()
+	s.answer = pairs
+	s.mu.Unlock()
 }
 
 // list reads the prefix with the configured consistency; waitIndex > 0 makes it a
@@ -258,7 +307,9 @@ func (s *Source) denied(detail string) error {
 }
 
 // Watch runs blocking queries on the prefix and calls changed when its content
-// changed, once when the first query answered and once after recovering from errors. It follows Consul's blocking-query rules: the index is reset to 0 when it
+// changed, once when the first query answered and once after recovering from errors;
+// the answer behind each signal is kept for the next Fetch. It follows Consul's
+// blocking-query rules: the index is reset to 0 when it
 // goes backwards (and after every error, so a restarted agent with fewer writes
 // answers at once instead of waiting for its index to catch up), and an index below 1
 // is treated as 1. Queries are at least MinInterval apart; errors back off
@@ -285,6 +336,7 @@ func (s *Source) Watch(ctx context.Context, changed func()) error {
 			return ctx.Err()
 		}
 		if err != nil {
+			s.keepAnswer(nil, false)
 			failures++
 			index = 0
 			backoff := backoffFor(failures, s.cfg.MaxBackoff)
@@ -315,6 +367,7 @@ func (s *Source) Watch(ctx context.Context, changed func()) error {
 		// wait for the next full sync) and after an outage (fetches failed meanwhile).
 		d := digestOf(pairs)
 		if !primed || recovered || d != digest {
+			s.keepAnswer(pairs, true)
 			changed()
 		}
 		digest, primed = d, true
@@ -359,31 +412,77 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// parsedPair is what one KV pair turned into at one ModifyIndex: exactly one of def,
+// ov and problem is set. The flags in it are shared by the Results that hold them,
+// which are never mutated.
+type parsedPair struct {
+	modifyIndex uint64
+	key         string
+	def         *flagset.Flag
+	ov          *sources.Overlay
+	problem     *flagset.Problem
+}
+
 // result maps KV pairs to flags: the key relative to the prefix is the flag key
-// (flags/prod/team/x → team/x); folders (keys ending in /) are skipped.
+// (flags/prod/team/x → team/x); folders (keys ending in /) are skipped. A pair whose
+// ModifyIndex is the one parsed last time is not parsed again, so a change of one
+// key in a large prefix costs one parse.
 func (s *Source) result(pairs api.KVPairs) *sources.Result {
 	res := &sources.Result{
 		Definitions: map[string]*flagset.Flag{},
 		Overlays:    map[string]sources.Overlay{},
 	}
+	s.mu.Lock()
+	prev := s.parsed
+	s.mu.Unlock()
+	next := make(map[string]parsedPair, len(pairs))
 	// Sorted so problems come out in a stable order.
 	slices.SortFunc(pairs, func(a, b *api.KVPair) int { return strings.Compare(a.Key, b.Key) })
 	for _, p := range pairs {
 		if strings.HasSuffix(p.Key, "/") {
 			continue
 		}
-		origin := fmt.Sprintf("consul:%s@%d", p.Key, p.ModifyIndex)
-		key, err := sources.RelativeKey(s.cfg.Prefix, p.Key)
-		if err != nil {
-			res.Problems = append(res.Problems, flagset.Problem{Flag: key, Path: "flags." + key, Message: fmt.Sprintf("%v (%s)", err, origin)})
-			continue
+		pp, ok := prev[p.Key]
+		if !ok || pp.modifyIndex != p.ModifyIndex {
+			pp = s.parse(p)
 		}
-		def, ov, err := sources.ParseValue(key, p.Value, origin)
-		if err != nil {
-			res.Problems = append(res.Problems, sources.ValueProblem(key, origin, err, ""))
-			continue
+		next[p.Key] = pp
+		switch {
+		case pp.problem != nil:
+			res.Problems = append(res.Problems, *pp.problem)
+		case pp.def != nil:
+			res.Definitions[pp.key] = pp.def
+		default:
+			res.Overlays[pp.key] = *pp.ov
 		}
-		res.AddParsed(key, origin, def, ov)
 	}
+	s.mu.Lock()
+	s.parsed = next
+	s.mu.Unlock()
 	return res
+}
+
+// parse reads one pair by the shared value rules; origin names key and ModifyIndex.
+func (s *Source) parse(p *api.KVPair) parsedPair {
+	pp := parsedPair{modifyIndex: p.ModifyIndex}
+	origin := fmt.Sprintf("consul:%s@%d", p.Key, p.ModifyIndex)
+	key, err := sources.RelativeKey(s.cfg.Prefix, p.Key)
+	pp.key = key
+	if err != nil {
+		pp.problem = &flagset.Problem{Flag: key, Path: "flags." + key, Message: fmt.Sprintf("%v (%s)", err, origin)}
+		return pp
+	}
+	def, ov, err := sources.ParseValue(key, p.Value, origin)
+	if err != nil {
+		prob := sources.ValueProblem(key, origin, err, "")
+		pp.problem = &prob
+		return pp
+	}
+	one := &sources.Result{Definitions: map[string]*flagset.Flag{}, Overlays: map[string]sources.Overlay{}}
+	one.AddParsed(key, origin, def, ov)
+	if pp.def = one.Definitions[key]; pp.def == nil {
+		o := one.Overlays[key]
+		pp.ov = &o
+	}
+	return pp
 }

@@ -3,6 +3,7 @@ package consul
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,6 +120,111 @@ func TestFetchMapsKeys(t *testing.T) {
 	}
 }
 
+// TestFetchUsesTheWatchAnswer: the Fetch after a watch signal uses the blocking
+// query's answer instead of listing again (it succeeds while Consul is frozen); the
+// answer is used once, later fetches read Consul.
+func TestFetchUsesTheWatchAnswer(t *testing.T) {
+	isolateConsulEnv(t)
+	c := testsvc.StartConsul(t)
+	kv := adminKV(t, c)
+	putKV(t, kv, "flags/x", "v1")
+	src := newSource(t, Config{Address: c.Addr, Prefix: "flags/"})
+	changes := watch(t, src)
+	waitSignal(t, changes, 10*time.Second, "the watch started")
+	if res, err := src.Fetch(context.Background()); err != nil || res.Overlays["x"].Value != "v1" {
+		t.Fatalf("first fetch: %+v, %v", res, err)
+	}
+	putKV(t, kv, "flags/x", "v2")
+	waitSignal(t, changes, 5*time.Second, "a put")
+	c.Pause()
+	defer c.Resume()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if res, err := src.Fetch(ctx); err != nil || res.Overlays["x"].Value != "v2" {
+		t.Fatalf("fetch after the signal with Consul frozen = %+v, %v; want the watch's answer v2", res, err)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel2()
+	if res, err := src.Fetch(ctx2); err == nil {
+		t.Fatalf("second fetch with Consul frozen = %+v; want an error (the answer is used once)", res)
+	}
+}
+
+// TestFetchParsesOnlyChangedKeys: a key whose ModifyIndex did not change keeps its
+// parsed definition; a rewritten key is parsed again.
+func TestFetchParsesOnlyChangedKeys(t *testing.T) {
+	isolateConsulEnv(t)
+	c := testsvc.StartConsul(t)
+	kv := adminKV(t, c)
+	def := `{"state":"ENABLED","variants":{"a":"a","b":"b"},"defaultVariant":"a"}`
+	putKV(t, kv, "flags/same", def)
+	putKV(t, kv, "flags/changed", def)
+	src := newSource(t, Config{Address: c.Addr, Prefix: "flags/"})
+	r1, err := src.Fetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	putKV(t, kv, "flags/changed", strings.Replace(def, `"defaultVariant":"a"`, `"defaultVariant":"b"`, 1))
+	r2, err := src.Fetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.Definitions["same"] != r1.Definitions["same"] {
+		t.Error("an unchanged key was parsed again")
+	}
+	if r2.Definitions["changed"] == r1.Definitions["changed"] || *r2.Definitions["changed"].DefaultVariant != "b" {
+		t.Errorf("the rewritten key was not parsed again: %+v", r2.Definitions["changed"])
+	}
+	if src := r2.Definitions["changed"].Metadata[flagset.MetaSource]; src == r1.Definitions["changed"].Metadata[flagset.MetaSource] {
+		t.Errorf("metadata.source %v does not carry the new ModifyIndex", src)
+	}
+}
+
+// TestBadValuesAreProblems: a value that is not a definition, a patch or a bare value
+// (broken YAML, a YAML bomb, a tag, a sequence) is a per-flag problem naming the flag,
+// the key and its ModifyIndex, never a flag.
+func TestBadValuesAreProblems(t *testing.T) {
+	isolateConsulEnv(t)
+	c := testsvc.StartConsul(t)
+	kv := adminKV(t, c)
+	bomb := "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n" +
+		"d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+	bad := map[string]string{
+		"brace":     "{broken: [",
+		"plain":     "broken: [",
+		"bomb":      bomb,
+		"defbomb":   "variants: {a: 1}\ndefaultVariant: a\nstate: ENABLED\n" + bomb,
+		"tagged":    "!!binary aGVsbG8=",
+		"list":      "- a\n- b",
+		"twodocs":   "true\n---\nfalse",
+		"notfinite": ".inf",
+	}
+	for k, v := range bad {
+		putKV(t, kv, "flags/"+k, v)
+	}
+	putKV(t, kv, "flags/good", "green")
+	res, err := newSource(t, Config{Address: c.Addr, Prefix: "flags/"}).Fetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Definitions) != 0 || len(res.Overlays) != 1 || res.Overlays["good"].Value != "green" {
+		t.Fatalf("definitions %v, overlays %v; want only good", res.Definitions, res.Overlays)
+	}
+	if len(res.Problems) != len(bad) {
+		t.Fatalf("problems = %v, want one per bad value", res.Problems)
+	}
+	for _, p := range res.Problems {
+		pair, _, err := kv.Get("flags/"+p.Flag, nil)
+		if err != nil || pair == nil {
+			t.Fatalf("problem for unknown flag %q: %v", p.Flag, err)
+		}
+		origin := fmt.Sprintf("(consul:flags/%s@%d)", p.Flag, pair.ModifyIndex)
+		if !strings.HasPrefix(p.Path, "flags."+p.Flag) || !strings.HasSuffix(p.Message, origin) {
+			t.Errorf("problem %q does not name its flag, key and ModifyIndex %s", p.Error(), origin)
+		}
+	}
+}
+
 func TestWatchSeesChangesAndSurvivesARestart(t *testing.T) {
 	isolateConsulEnv(t)
 	c := testsvc.StartConsul(t)
@@ -148,6 +254,9 @@ func TestWatchSeesChangesAndSurvivesARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSignal(t, changes, 5*time.Second, "a delete")
+	if res, err := src.Fetch(ctx); err != nil || len(res.Overlays) != 0 {
+		t.Fatalf("after delete: %+v, %v", res, err)
+	}
 
 	// Consul goes away: Fetch fails (it must never look like "no flags").
 	c.Stop()

@@ -25,6 +25,12 @@ import (
 // watchDebounce out of the config (the consul type's default, 0).
 func runDaemon(t testing.TB, c *testsvc.Consul, debounce time.Duration) string {
 	t.Helper()
+	return runDaemonLogging(t, c, debounce, slog.NewTextHandler(io.Discard, nil))
+}
+
+// runDaemonLogging is runDaemon with the daemon's log going to h.
+func runDaemonLogging(t testing.TB, c *testsvc.Consul, debounce time.Duration, h slog.Handler) string {
+	t.Helper()
 	out := filepath.Join(t.TempDir(), "flags.json")
 	yml := fmt.Sprintf(`flagSetId: consul-e2e
 sources:
@@ -45,7 +51,7 @@ outputs:
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	d, err := daemon.New(cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	d, err := daemon.New(cfg, daemon.Options{Logger: slog.New(h)})
 	if err != nil {
 		t.Fatalf("daemon: %v", err)
 	}
@@ -104,15 +110,124 @@ func TestDaemonPublishesConsulChanges(t *testing.T) {
 	}
 }
 
+// TestDaemonNeverPublishesBadValues: broken YAML and a YAML bomb written to Consul
+// never reach the published file as string flags; good keys keep being published.
+func TestDaemonNeverPublishesBadValues(t *testing.T) {
+	c := testsvc.StartConsul(t)
+	kv := kvClient(t, c)
+	put := func(k, v string) {
+		t.Helper()
+		if _, err := kv.Put(&api.KVPair{Key: "flags/" + k, Value: []byte(v)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("color", "green")
+	out := runDaemon(t, c, -1)
+	if !waitFileContains(out, []byte(`"green"`), 10*time.Second) {
+		t.Fatal("no first snapshot")
+	}
+	put("brace", "{broken: [")
+	put("plain", "broken: [")
+	put("bomb", "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n")
+	put("color", "blue") // written last: once it is published, the bad values were read
+	if !waitFileContains(out, []byte(`"blue"`), 10*time.Second) {
+		t.Fatal("blue never published")
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"broken", "&a", `"brace"`, `"plain"`, `"bomb"`} {
+		if bytes.Contains(data, []byte(bad)) {
+			t.Errorf("the published file holds %s:\n%s", bad, data)
+		}
+	}
+}
+
+// publishes records the snapshots the daemon publishes (its "published" log records).
+type publishes struct {
+	mu        sync.Mutex
+	revisions []string
+}
+
+func (p *publishes) Enabled(context.Context, slog.Level) bool { return true }
+func (p *publishes) WithAttrs([]slog.Attr) slog.Handler       { return p }
+func (p *publishes) WithGroup(string) slog.Handler            { return p }
+func (p *publishes) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "published" {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "revision" {
+				p.mu.Lock()
+				p.revisions = append(p.revisions, a.Value.String())
+				p.mu.Unlock()
+			}
+			return true
+		})
+	}
+	return nil
+}
+
+func (p *publishes) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.revisions)
+}
+
+// TestDaemonCoalescesConsulBursts: with a consul source's watchDebounce (here 3s), a
+// change after a quiet time is published without waiting for the window (it shows
+// up long before the window could end), and the changes inside the window that
+// follows — spread over a second, so each would be published on its own without
+// coalescing — become one publish of the last value.
+func TestDaemonCoalescesConsulBursts(t *testing.T) {
+	const window = 3 * time.Second
+	c := testsvc.StartConsul(t)
+	kv := kvClient(t, c)
+	put := func(v string) {
+		t.Helper()
+		if _, err := kv.Put(&api.KVPair{Key: "flags/x", Value: []byte(v)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("v0")
+	pubs := &publishes{}
+	out := runDaemonLogging(t, c, window, pubs)
+	if !waitFileContains(out, []byte(`"v0"`), 10*time.Second) {
+		t.Fatal("no first snapshot")
+	}
+	time.Sleep(window + 500*time.Millisecond) // let the window of the watch's first sync pass
+	base := pubs.count()
+	put("v1")
+	// Leading edge: not held back by the window (a trailing window would take 3s).
+	if !waitFileContains(out, []byte(`"v1"`), window/2) {
+		t.Fatal("v1 was not published before half the window had passed")
+	}
+	for i := 2; i <= 11; i++ {
+		time.Sleep(100 * time.Millisecond)
+		put(fmt.Sprintf("v%d", i))
+	}
+	if !waitFileContains(out, []byte(`"v11"`), 10*time.Second) {
+		t.Fatal("v11 never published")
+	}
+	// The file is written before the publish is logged: wait for the log too.
+	for deadline := time.Now().Add(5 * time.Second); pubs.count() < base+2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	pubs.mu.Lock()
+	defer pubs.mu.Unlock()
+	if got := len(pubs.revisions) - base; got != 2 {
+		t.Fatalf("%d publishes for v1..v11, want 2 (v1 at once, then the burst once); all: %v (base %d)", got, pubs.revisions, base)
+	}
+}
+
 // BenchmarkConsulChangeLatency measures, over b.N changes (use -benchtime=100x), the
 // time from just before a KV put to (1) the source's Watch signalling a change, (2)
 // the source's Fetch returning the new value, and (3) the daemon having published it
-// to its output file, with the default configuration (the consul type's
-// watchDebounce, 0) and with a top-level watchDebounce of 100ms. Goal with the
-// default: daemon p50 ≤ 30 ms, p99 ≤ 200 ms.
+// to its output file, with the default configuration (the consul type's 100ms
+// coalescing window, which a lone change does not wait for) and with watchDebounce 0
+// (no coalescing). Goal with the default: daemon p50 ≤ 30 ms, p99 ≤ 200 ms.
 func BenchmarkConsulChangeLatency(b *testing.B) {
 	b.Run("default", func(b *testing.B) { benchChangeLatency(b, -1) })
-	b.Run("watchDebounce=100ms", func(b *testing.B) { benchChangeLatency(b, daemon.DefaultWatchDebounce) })
+	b.Run("watchDebounce=0", func(b *testing.B) { benchChangeLatency(b, 0) })
 }
 
 func benchChangeLatency(b *testing.B, debounce time.Duration) {
@@ -147,9 +262,9 @@ func benchChangeLatency(b *testing.B, debounce time.Duration) {
 	b.ResetTimer()
 	for i := range b.N {
 		val := fmt.Sprintf("v%d", i+1)
-		// Keep the minimum watch interval (50ms) out of the figures: changes arrive
-		// here faster than a real flag flips.
-		time.Sleep(60 * time.Millisecond)
+		// Keep the minimum watch interval (50ms) and the coalescing window (the consul
+		// type's 100ms watchDebounce) out of the figures: each change is a lone one.
+		time.Sleep(daemon.DefaultWatchDebounce + 20*time.Millisecond)
 		select {
 		case <-changed:
 		default:

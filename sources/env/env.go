@@ -45,8 +45,9 @@ func (s *Source) Name() string { return s.name }
 
 // Fetch implements sources.Source. Each variable is parsed with sources.ParseValue: a
 // bare value or patch becomes an overlay, a JSON/YAML mapping with variants a full
-// definition. A variable that does not parse is a per-flag problem; its value is never
-// repeated in the problem because environment variables often carry secrets.
+// definition. A variable that does not parse is a per-flag problem naming the
+// variable; its value is never repeated because environment variables often carry
+// secrets.
 func (s *Source) Fetch(ctx context.Context) (*sources.Result, error) {
 	res := &sources.Result{
 		Definitions: map[string]*flagset.Flag{},
@@ -63,23 +64,10 @@ func (s *Source) Fetch(ctx context.Context) (*sources.Result, error) {
 		origin := "env:" + name
 		def, ov, err := sources.ParseValue(key, []byte(val), origin)
 		if err != nil {
-			res.Problems = append(res.Problems, flagset.Problem{
-				Flag: key, Path: "flags." + key,
-				Message: "environment variable " + name + ": " + err.Error(),
-			})
+			res.Problems = append(res.Problems, sources.ValueProblem(key, origin, err, ""))
 			continue
 		}
-		if def != nil {
-			if _, set := def.Metadata[flagset.MetaSource]; !set {
-				if def.Metadata == nil {
-					def.Metadata = map[string]any{}
-				}
-				def.Metadata[flagset.MetaSource] = origin
-			}
-			res.Definitions[key] = def
-			continue
-		}
-		res.Overlays[key] = *ov
+		res.AddParsed(key, origin, def, ov)
 	}
 	return res, nil
 }

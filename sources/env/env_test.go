@@ -2,6 +2,7 @@ package env
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/flagsync/flagsync/flagset"
@@ -17,6 +18,7 @@ func TestFetch(t *testing.T) {
 			"FLAGSYNC_FLAG_KILL={\"state\": \"DISABLED\"}",
 			`FLAGSYNC_FLAG_FULL={"state":"ENABLED","variants":{"a":"a"},"defaultVariant":"a"}`,
 			"FLAGSYNC_FLAG_BAD={\"state\": \"MAYBE\"}",
+			"FLAGSYNC_FLAG_BROKEN={broken: [",
 			"FLAGSYNC_FLAG_=ignored",
 		}
 	}
@@ -40,7 +42,10 @@ func TestFetch(t *testing.T) {
 	if f == nil || f.Metadata[flagset.MetaSource] != "env:FLAGSYNC_FLAG_FULL" {
 		t.Errorf("full = %+v", f)
 	}
-	if len(res.Problems) != 1 || res.Problems[0].Flag != "bad" {
+	if len(res.Problems) != 2 || res.Problems[0].Flag != "bad" || res.Problems[0].Path != "flags.bad.state" ||
+		res.Problems[1].Flag != "broken" || res.Problems[1].Path != "flags.broken" ||
+		!strings.HasPrefix(res.Problems[1].Message, "malformed YAML value") ||
+		!strings.HasSuffix(res.Problems[1].Message, "(env:FLAGSYNC_FLAG_BROKEN)") {
 		t.Errorf("problems = %+v", res.Problems)
 	}
 	if len(res.Overlays)+len(res.Definitions) != 5 {

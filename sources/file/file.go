@@ -30,10 +30,21 @@ type Config struct {
 	Path string `yaml:"path"`
 }
 
+// Options are the non-YAML settings of a file source.
+type Options struct {
+	// Quiet is how long the files must have gone unmodified before Fetch trusts what
+	// it reads (the daemon passes the source's watchDebounce). A file rewritten in
+	// place in several writes can be valid YAML when cut short, holding fewer flags;
+	// reading only quiet files keeps such a half-written file out of the snapshot.
+	// 0 reads at once.
+	Quiet time.Duration
+}
+
 // Source reads one file or one directory of flag documents.
 type Source struct {
-	name string
-	path string
+	name  string
+	path  string
+	quiet time.Duration
 
 	mu      sync.Mutex
 	lastSum [sha256.Size]byte // of the file names and contents of the last good fetch
@@ -42,11 +53,14 @@ type Source struct {
 
 // New returns a file source. Path is used as given (relative paths resolve against
 // the working directory).
-func New(name string, c Config) (*Source, error) {
+func New(name string, c Config, opts Options) (*Source, error) {
 	if strings.TrimSpace(c.Path) == "" {
 		return nil, errors.New("path: required")
 	}
-	return &Source{name: name, path: filepath.Clean(c.Path)}, nil
+	if opts.Quiet < 0 {
+		return nil, fmt.Errorf("quiet time must not be negative, got %s", opts.Quiet)
+	}
+	return &Source{name: name, path: filepath.Clean(c.Path), quiet: opts.Quiet}, nil
 }
 
 // Name implements sources.Source.
@@ -100,40 +114,99 @@ func (s *Source) rel(p string) string { return filepath.ToSlash(p) }
 // whole source (the daemon keeps the last good result); a key defined in two files
 // is a per-flag problem and the key is left out (neither file is trusted to win).
 //
+// Changed files modified within the quiet time (Options.Quiet) may be half written:
+// Fetch waits until they have been quiet that long and reads them again, so a file
+// still being written when ctx ends fails the fetch instead of being read.
+//
 // Unchanged content returns the previous Result (results are never mutated), so a
 // scheduled resync of an unchanged tree neither re-parses nor allocates a new copy.
 func (s *Source) Fetch(ctx context.Context) (*sources.Result, error) {
-	paths, err := s.files()
-	if err != nil {
-		return nil, err
+	for {
+		paths, contents, sum, busy, err := s.read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		if s.lastRes != nil && sum == s.lastSum {
+			res := s.lastRes
+			s.mu.Unlock()
+			return res, nil
+		}
+		s.mu.Unlock()
+		if busy > 0 {
+			if !sleep(ctx, busy) {
+				return nil, fmt.Errorf("file source %s: still being written (not quiet for %s): %w", s.path, s.quiet, ctx.Err())
+			}
+			continue
+		}
+		res, err := s.parse(paths, contents)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		s.lastSum, s.lastRes = sum, res
+		s.mu.Unlock()
+		return res, nil
 	}
-	contents := make([][]byte, len(paths))
+}
+
+// read reads every document and hashes names and contents. busy > 0 means some file
+// (or, for a directory, the directory) was modified less than the quiet time ago,
+// before or during the read, and tells how long until it is quiet.
+func (s *Source) read(ctx context.Context) (paths []string, contents [][]byte, sum [sha256.Size]byte, busy time.Duration, err error) {
+	paths, err = s.files()
+	if err != nil {
+		return nil, nil, sum, 0, err
+	}
+	contents = make([][]byte, len(paths))
 	h := sha256.New()
 	for i, p := range paths {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, sum, 0, err
 		}
 		data, err := os.ReadFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("file source %s: %w", p, err)
+			return nil, nil, sum, 0, fmt.Errorf("file source %s: %w", p, err)
 		}
 		contents[i] = data
 		fmt.Fprintf(h, "%s\x00%d\x00", p, len(data))
 		h.Write(data)
 	}
-	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.lastRes != nil && sum == s.lastSum {
-		return s.lastRes, nil
+	if s.quiet > 0 {
+		// Checked after reading: a write during the read is recent too.
+		busy = s.untilQuiet(paths, time.Now())
 	}
-	res, err := s.parse(paths, contents)
-	if err != nil {
-		return nil, err
+	return paths, contents, sum, busy, nil
+}
+
+// untilQuiet is how long until the newest modification time among paths (and the
+// directory, whose time changes when files come and go) is Quiet old; 0 when it
+// already is. A time further in the future than Quiet is clock skew (a copied file),
+// not a write in progress, and does not hold reading back.
+func (s *Source) untilQuiet(paths []string, now time.Time) time.Duration {
+	var newest time.Time
+	for _, p := range append(slices.Clip(paths), s.path) {
+		if fi, err := os.Stat(p); err == nil && fi.ModTime().After(newest) {
+			newest = fi.ModTime()
+		}
 	}
-	s.lastSum, s.lastRes = sum, res
-	return res, nil
+	wait := newest.Add(s.quiet).Sub(now)
+	if wait <= 0 || wait > 2*s.quiet {
+		return 0
+	}
+	return wait
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 func (s *Source) parse(paths []string, contents [][]byte) (*sources.Result, error) {

@@ -2,6 +2,7 @@ package file
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,7 +36,7 @@ func TestFetchSingleFileSetsSource(t *testing.T) {
     defaultVariant: x
     metadata: {source: "team-b"}
 `)
-	s, err := New("git", Config{Path: p})
+	s, err := New("git", Config{Path: p}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +61,7 @@ func TestFetchDirectoryLexicalAndDuplicates(t *testing.T) {
 	write(t, filepath.Join(dir, "20-b.json"), `{"flags":{"a":{"state":"ENABLED","variants":{"x":"x"},"defaultVariant":"x"},"b":{"state":"ENABLED","variants":{"x":"x"},"defaultVariant":"x"}}}`)
 	write(t, filepath.Join(dir, ".hidden.yaml"), "not: [valid")
 	write(t, filepath.Join(dir, "notes.txt"), "ignored")
-	s, _ := New("dir", Config{Path: dir})
+	s, _ := New("dir", Config{Path: dir}, Options{})
 	res, err := s.Fetch(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +82,7 @@ func TestFetchParseErrorFailsSource(t *testing.T) {
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "a.yaml"), flagA)
 	write(t, filepath.Join(dir, "b.yaml"), "flags: {b: [unclosed")
-	s, _ := New("dir", Config{Path: dir})
+	s, _ := New("dir", Config{Path: dir}, Options{})
 	if _, err := s.Fetch(context.Background()); err == nil || !strings.Contains(err.Error(), "b.yaml") {
 		t.Fatalf("err = %v, want a parse error naming b.yaml", err)
 	}
@@ -89,14 +90,14 @@ func TestFetchParseErrorFailsSource(t *testing.T) {
 	if _, err := s.Fetch(context.Background()); err == nil || !strings.Contains(err.Error(), "flgas: unknown top-level field") {
 		t.Fatalf("err = %v, want the misspelt key named", err)
 	}
-	s2, _ := New("missing", Config{Path: filepath.Join(dir, "nope.yaml")})
+	s2, _ := New("missing", Config{Path: filepath.Join(dir, "nope.yaml")}, Options{})
 	if _, err := s2.Fetch(context.Background()); err == nil {
 		t.Fatal("missing file must fail the source")
 	}
 }
 
 func TestNewRequiresPath(t *testing.T) {
-	if _, err := New("x", Config{}); err == nil || err.Error() != "path: required" {
+	if _, err := New("x", Config{}, Options{}); err == nil || err.Error() != "path: required" {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -105,7 +106,7 @@ func TestWatchSeesWritesAndRenames(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "flags.yaml")
 	write(t, p, flagA)
-	s, _ := New("git", Config{Path: p})
+	s, _ := New("git", Config{Path: p}, Options{})
 	var n atomic.Int32
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -138,7 +139,7 @@ func TestFetchUnchangedReusesResult(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "flags.yaml")
 	write(t, p, flagA)
-	s, _ := New("git", Config{Path: p})
+	s, _ := New("git", Config{Path: p}, Options{})
 	r1, err := s.Fetch(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +171,7 @@ func TestWatchSurvivesDirectoryRecreation(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(t, filepath.Join(dir, "a.yaml"), flagA)
-	s, _ := New("dir", Config{Path: dir})
+	s, _ := New("dir", Config{Path: dir}, Options{})
 	var n atomic.Int32
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -203,5 +204,45 @@ func TestWatchSurvivesDirectoryRecreation(t *testing.T) {
 	}
 	if n.Load() == before {
 		t.Fatal("the new directory is not watched")
+	}
+}
+
+// TestFetchWaitsForFilesBeingWritten: with a quiet time, a file modified within it
+// may be half written: Fetch reads it only once it has been quiet that long.
+func TestFetchWaitsForFilesBeingWritten(t *testing.T) {
+	const quiet = time.Second
+	dir := t.TempDir()
+	p := filepath.Join(dir, "flags.yaml")
+	full := flagA + strings.Replace(flagA[len("flags:\n"):], "  a:", "  b:", 1)
+	write(t, p, full)
+	s, _ := New("git", Config{Path: p}, Options{Quiet: quiet})
+	if r, err := s.Fetch(context.Background()); err != nil || len(r.Definitions) != 2 {
+		t.Fatalf("first fetch: %v %+v", err, r)
+	}
+	// A writer that truncates, writes one flag (valid YAML on its own), then the rest.
+	write(t, p, flagA)
+	rest := make(chan error, 1)
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+		if err == nil {
+			_, err = f.WriteString(full[len(flagA):])
+			err = errors.Join(err, f.Close())
+		}
+		rest <- err
+	}()
+	r, err := s.Fetch(context.Background())
+	if err := <-rest; err != nil {
+		t.Fatal(err)
+	}
+	if err != nil || len(r.Definitions) != 2 {
+		t.Fatalf("fetch during the write = %+v, %v; want both flags", r, err)
+	}
+	// A file that never goes quiet within the fetch's deadline fails the fetch.
+	write(t, p, flagA)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := s.Fetch(ctx); err == nil || !strings.Contains(err.Error(), "still being written") {
+		t.Fatalf("err = %v, want still being written", err)
 	}
 }
