@@ -4,11 +4,13 @@
 package file
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -28,12 +30,23 @@ import (
 type Config struct {
 	// Path is a .yaml/.yml/.json file or a directory of them (not recursive).
 	Path string `yaml:"path"`
+	// MaxBytes bounds the bytes one fetch reads (all files of a directory together);
+	// 0 means DefaultMaxBytes. At most flagset.MaxDocumentSize.
+	MaxBytes int64 `yaml:"maxBytes"`
 }
+
+// DefaultMaxBytes is the input limit of a file source. The daemon peaks at up to
+// about 29 times its input (measured with the densest input, tiny flags: parsed
+// definitions, the compiled set and the previous snapshot held at once; see
+// docs/CONFIG.md, "Memory"), so 8 MiB keeps the largest accepted input under the
+// chart's default memory limit of 256 Mi.
+const DefaultMaxBytes = 8 << 20
 
 // Source reads one file or one directory of flag documents.
 type Source struct {
-	name string
-	path string
+	name     string
+	path     string
+	maxBytes int64
 
 	mu      sync.Mutex
 	lastSum [sha256.Size]byte // of the file names and contents of the last good fetch
@@ -46,7 +59,13 @@ func New(name string, c Config) (*Source, error) {
 	if strings.TrimSpace(c.Path) == "" {
 		return nil, errors.New("path: required")
 	}
-	return &Source{name: name, path: filepath.Clean(c.Path)}, nil
+	switch {
+	case c.MaxBytes == 0:
+		c.MaxBytes = DefaultMaxBytes
+	case c.MaxBytes < 0 || c.MaxBytes > flagset.MaxDocumentSize:
+		return nil, fmt.Errorf("maxBytes: must be between 1 and %d (64 MiB), got %d", flagset.MaxDocumentSize, c.MaxBytes)
+	}
+	return &Source{name: name, path: filepath.Clean(c.Path), maxBytes: c.MaxBytes}, nil
 }
 
 // Name implements sources.Source.
@@ -109,14 +128,20 @@ func (s *Source) Fetch(ctx context.Context) (*sources.Result, error) {
 	}
 	contents := make([][]byte, len(paths))
 	h := sha256.New()
+	left := s.maxBytes
 	for i, p := range paths {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		data, err := os.ReadFile(p)
+		data, err := readLimited(p, left)
+		if errors.Is(err, errTooLarge) {
+			return nil, fmt.Errorf("file source %s: more than maxBytes %d bytes (%.1f MiB) to read; raise maxBytes together with the memory limit (docs/CONFIG.md, Memory): %w",
+				s.path, s.maxBytes, float64(s.maxBytes)/(1<<20), err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("file source %s: %w", p, err)
 		}
+		left -= int64(len(data))
 		contents[i] = data
 		fmt.Fprintf(h, "%s\x00%d\x00", p, len(data))
 		h.Write(data)
@@ -134,6 +159,33 @@ func (s *Source) Fetch(ctx context.Context) (*sources.Result, error) {
 	}
 	s.lastSum, s.lastRes = sum, res
 	return res, nil
+}
+
+var errTooLarge = errors.New("input too large")
+
+// readLimited reads the file at p, failing with errTooLarge when it is longer than
+// limit, without reading (or allocating for) more than limit+1 bytes.
+func readLimited(p string, limit int64) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size := int64(0)
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	if size > limit {
+		return nil, fmt.Errorf("%s is %d bytes: %w", p, size, errTooLarge)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, limit+1)); err != nil {
+		return nil, err
+	}
+	if int64(buf.Len()) > limit {
+		return nil, fmt.Errorf("%s grew past %d bytes while read: %w", p, limit, errTooLarge)
+	}
+	return buf.Bytes(), nil
 }
 
 func (s *Source) parse(paths []string, contents [][]byte) (*sources.Result, error) {
