@@ -466,7 +466,7 @@ func (d *Daemon) checkOutput(ctx context.Context, o *outputState, cur *snapshot)
 		d.metrics.OutputErrors.WithLabelValues(o.out.name()).Inc()
 		return fmt.Errorf("check: %w", err)
 	}
-	if was == cur.revision && h.revision != cur.revision {
+	if was == cur.revision && h.revision != cur.revision && !leftToLeader(o.out) {
 		d.metrics.OutputRepairs.WithLabelValues(o.out.name()).Inc()
 		holds := h.revision
 		if holds == "" {
@@ -476,6 +476,13 @@ func (d *Daemon) checkOutput(ctx context.Context, o *outputState, cur *snapshot)
 			"revision", cur.revision, "generation", cur.generation, "holds", holds, "holdsGeneration", h.generation)
 	}
 	return nil
+}
+
+// leftToLeader tells whether out is a Redis output this replica does not write
+// (an HA standby): what it holds there is the leader's business, not a repair.
+func leftToLeader(out output) bool {
+	r, ok := out.(*redisOutput)
+	return ok && r.el != nil && !r.el.IsLeader()
 }
 
 // publishOutcome is the result of a sync that made a new snapshot ("published"),
