@@ -460,6 +460,9 @@ func (d *Daemon) checkOutput(ctx context.Context, o *outputState, cur *snapshot)
 		o.lastError, o.lastErrorAt = "check: "+err.Error(), now
 	} else {
 		o.revision, o.generation = h.revision, h.generation
+		if h.revision == cur.revision {
+			o.lastError = "" // answered and holds it: an earlier check failure is over
+		}
 	}
 	d.mu.Unlock()
 	if err != nil {

@@ -137,6 +137,12 @@ func TestUnreachableRedisIsNotUpToDate(t *testing.T) {
 	if !st.Outputs[0].UpToDate {
 		t.Errorf("file output: %+v", st.Outputs[0])
 	}
+	// Back (empty): the next sync refills it and the status is clean again.
+	h.redis.Start()
+	h.mustSync()
+	if o := h.d.Status().Outputs[1]; !o.UpToDate || o.LastError != "" {
+		t.Errorf("redis back and refilled but status says %+v", o)
+	}
 }
 
 // fullDir returns a directory no file can be written into: a full tmpfs when the test
