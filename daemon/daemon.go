@@ -80,7 +80,8 @@ type sourceState struct {
 type outputState struct {
 	out output
 
-	revision    string // the revision the output is known to hold ("" unknown)
+	revision    string // the revision the output held when last checked or written ("" none or unknown)
+	generation  int64  // its generation
 	lastSuccess time.Time
 	lastError   string
 	lastErrorAt time.Time
@@ -254,7 +255,7 @@ func (d *Daemon) loadPrevious(ctx context.Context) {
 		if prev == nil {
 			continue
 		}
-		o.revision = prev.revision
+		o.revision, o.generation = prev.revision, prev.generation
 		d.lastGen = max(d.lastGen, prev.generation)
 		if prev.set != nil && (d.current == nil || prev.generation > d.current.generation) {
 			d.current = prev
@@ -271,7 +272,7 @@ var ErrGuard = errors.New("guard refused the publish")
 
 // Report is the outcome of one sync.
 type Report struct {
-	Result     string // published, unchanged, refused or failed
+	Result     string // published, partial (some output failed), unchanged, refused or failed
 	Revision   string
 	Generation int64
 	Flags      int
@@ -289,6 +290,7 @@ func (d *Daemon) Sync(ctx context.Context, force bool) (Report, error) {
 	d.initOnce.Do(func() { d.loadPrevious(ctx) })
 	start := d.now()
 	rep, err := d.sync(ctx, force)
+	rep.Result = d.publishOutcome(rep.Result)
 	rep.Duration = d.now().Sub(start)
 	d.metrics.SyncDuration.WithLabelValues(rep.Result).Observe(rep.Duration.Seconds())
 	d.mu.Lock()
@@ -525,10 +527,9 @@ func (d *Daemon) catchUp(ctx context.Context) error {
 	for attempt := 0; attempt < 2; attempt++ {
 		restamp := false
 		for _, o := range d.outs {
-			if rev, ok := o.out.check(pctx); ok {
-				d.mu.Lock()
-				o.revision = rev
-				d.mu.Unlock()
+			if err := d.checkOutput(pctx, o, cur); err != nil {
+				errs = append(errs, fmt.Errorf("output %s: %w", o.out.name(), err))
+				continue
 			}
 			d.mu.Lock()
 			held := o.revision == cur.revision
@@ -564,7 +565,7 @@ func (d *Daemon) catchUp(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("output %s: %w", o.out.name(), err))
 				continue
 			}
-			o.revision, o.lastSuccess, o.lastError = cur.revision, now, ""
+			o.revision, o.generation, o.lastSuccess, o.lastError = cur.revision, cur.generation, now, ""
 			d.ready = true
 			d.mu.Unlock()
 			d.metrics.Publishes.WithLabelValues(o.out.name()).Inc()
@@ -698,6 +699,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 
+	repairs := make(chan struct{}, 1)
+	d.watchOutputs(wctx, &wg, signal(repairs))
+
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
 	retry := time.NewTimer(time.Hour)
@@ -747,6 +751,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 			afterSync()
 		case <-cleanups:
 			_, _ = d.Cleanup(ctx)
+		case <-repairs:
+			d.syncMu.Lock()
+			_ = d.catchUp(ctx)
+			d.syncMu.Unlock()
+			afterSync()
 		case <-retry.C:
 			d.syncMu.Lock()
 			_ = d.catchUp(ctx)
@@ -788,7 +797,8 @@ type SourceStatus struct {
 type OutputStatus struct {
 	Name        string     `json:"name"`
 	Target      string     `json:"target"`
-	Revision    string     `json:"revision,omitempty"`
+	Revision    string     `json:"revision,omitempty"`   // what the output held when last checked or written
+	Generation  int64      `json:"generation,omitempty"` // its generation
 	UpToDate    bool       `json:"upToDate"`
 	LastSuccess *time.Time `json:"lastSuccess,omitempty"`
 	LastError   string     `json:"lastError,omitempty"`
@@ -846,7 +856,7 @@ func (d *Daemon) Status() Status {
 		st.Sources = append(st.Sources, ss)
 	}
 	for _, o := range d.outs {
-		os := OutputStatus{Name: o.out.name(), Target: o.out.target(), Revision: o.revision, LastError: o.lastError}
+		os := OutputStatus{Name: o.out.name(), Target: o.out.target(), Revision: o.revision, Generation: o.generation, LastError: o.lastError}
 		os.UpToDate = d.current != nil && o.revision == d.current.revision
 		if !o.lastSuccess.IsZero() {
 			t := o.lastSuccess

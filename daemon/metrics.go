@@ -21,6 +21,7 @@ type Metrics struct {
 	FlagsPublished    prometheus.Gauge
 	Publishes         *prometheus.CounterVec
 	OutputErrors      *prometheus.CounterVec
+	OutputRepairs     *prometheus.CounterVec
 	GuardTrips        prometheus.Counter
 	FlagErrors        *prometheus.CounterVec
 	SourceAPICalls    *prometheus.CounterVec
@@ -55,6 +56,10 @@ func NewMetrics() *Metrics {
 			Name: "flagsync_publishes_total",
 			Help: "Snapshots written by output.",
 		}, []string{"output"}),
+		OutputRepairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flagsync_output_repairs_total",
+			Help: "Times an output was found no longer holding the current snapshot (deleted, replaced, Redis restarted empty) and was rewritten.",
+		}, []string{"output"}),
 		OutputErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flagsync_output_errors_total",
 			Help: "Failed snapshot writes by output.",
@@ -86,7 +91,7 @@ func NewMetrics() *Metrics {
 	}
 	m.Registry.MustRegister(m.FlagsExpiry, m.CleanupActions)
 	m.Registry.MustRegister(m.SourceAPICalls, m.SyncDuration, m.SourceErrors, m.SourceLastSuccess, m.FlagsPublished,
-		m.Publishes, m.OutputErrors, m.GuardTrips, m.FlagErrors,
+		m.Publishes, m.OutputErrors, m.OutputRepairs, m.GuardTrips, m.FlagErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

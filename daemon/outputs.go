@@ -1,16 +1,22 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/flagsync/flagsync/flagset"
@@ -25,11 +31,24 @@ type output interface {
 	target() string
 	// load returns the snapshot the output holds (nil, nil when it holds none).
 	load(ctx context.Context) (*snapshot, error)
-	// check cheaply returns the revision the output holds now, when it can tell;
-	// Redis can lose its data on a restart, a file we wrote ourselves cannot.
-	check(ctx context.Context) (revision string, ok bool)
+	// held returns what the output holds now (the zero holding when it holds no
+	// snapshot), cheaply when nothing changed since the daemon last looked. An error
+	// means it cannot tell (Redis unreachable).
+	held(ctx context.Context) (holding, error)
+	// publish writes s unless the output holds a newer generation (*staleError).
 	publish(ctx context.Context, s *snapshot) error
+	// watch calls changed whenever what the output holds may have changed behind the
+	// daemon's back (a file deleted or replaced, a Redis restarted empty or written by
+	// another process), until ctx ends. changed must not block.
+	watch(ctx context.Context, changed func())
 	close()
+}
+
+// holding is the snapshot an output holds: its revision and generation ("" and 0
+// when it holds none, or something that is not a snapshot).
+type holding struct {
+	revision   string
+	generation int64
 }
 
 // staleError reports that an output already holds a newer generation.
@@ -58,6 +77,33 @@ func snapshotFrom(data []byte) (*snapshot, error) {
 type fileOutput struct {
 	path string
 	mode os.FileMode
+
+	mu    sync.Mutex
+	known *fileHolding // the file as last written, loaded or read by the daemon
+}
+
+// fileHolding is what a file held when the daemon last looked at it, identified by
+// its stamp so a later look costs one stat while the file is untouched.
+type fileHolding struct {
+	stamp fileStamp
+	holding
+}
+
+// fileStamp identifies one version of a file: an atomic replace (ours or another
+// writer's) makes a new inode, an edit in place changes the size or mtime. The
+// ctime is left out because our own rename changes it.
+type fileStamp struct {
+	dev, ino uint64
+	size     int64
+	mtime    time.Time
+}
+
+func stampOf(fi os.FileInfo) fileStamp {
+	st := fileStamp{size: fi.Size(), mtime: fi.ModTime()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.dev, st.ino = uint64(sys.Dev), sys.Ino //nolint:unconvert // Dev is int32 on some platforms
+	}
+	return st
 }
 
 func (f *fileOutput) name() string   { return "file" }
@@ -73,10 +119,19 @@ func (f *fileOutput) load(context.Context) (*snapshot, error) {
 			_ = os.Remove(p)
 		}
 	}
-	data, err := os.ReadFile(f.path)
+	fh, err := os.Open(f.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", f.path, err)
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", f.path, err)
+	}
+	data, err := readSnapshotFile(fh, fi)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", f.path, err)
 	}
@@ -84,16 +139,153 @@ func (f *fileOutput) load(context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.path, err)
 	}
+	f.remember(fileHolding{stamp: stampOf(fi), holding: holding{revision: s.revision, generation: s.generation}})
 	return s, nil
 }
 
-func (f *fileOutput) check(context.Context) (string, bool) { return "", false }
+func (f *fileOutput) remember(h fileHolding) {
+	f.mu.Lock()
+	f.known = &h
+	f.mu.Unlock()
+}
 
-func (f *fileOutput) publish(_ context.Context, s *snapshot) error {
+// held stats the file; only when it is not the version the daemon last saw does it
+// read the file's metadata. A file that cannot be read or is not a snapshot holds
+// nothing (it is rewritten).
+func (f *fileOutput) held(context.Context) (holding, error) {
+	fh, err := os.Open(f.path)
+	if err != nil {
+		return holding{}, nil
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return holding{}, nil
+	}
+	st := stampOf(fi)
+	f.mu.Lock()
+	known := f.known
+	f.mu.Unlock()
+	if known != nil && known.stamp == st {
+		return known.holding, nil
+	}
+	data, err := readSnapshotFile(fh, fi)
+	if err != nil {
+		return holding{}, nil
+	}
+	h := holdingOf(data)
+	f.remember(fileHolding{stamp: st, holding: h})
+	return h, nil
+}
+
+// readSnapshotFile reads an open snapshot file, at most flagset.MaxDocumentSize+1
+// bytes (a larger one is refused by every reader anyway).
+func readSnapshotFile(fh *os.File, fi os.FileInfo) ([]byte, error) {
+	buf := bytes.NewBuffer(make([]byte, 0, min(fi.Size(), flagset.MaxDocumentSize)+bytes.MinRead))
+	_, err := buf.ReadFrom(io.LimitReader(fh, flagset.MaxDocumentSize+1))
+	return buf.Bytes(), err
+}
+
+// holdingOf reads the revision and generation a snapshot document declares in its
+// metadata, without decoding its flags ("" and 0 when it is not a JSON object).
+func holdingOf(data []byte) holding {
+	var doc struct {
+		Metadata struct {
+			Version    string      `json:"version"`
+			Generation json.Number `json:"flagsync.generation"`
+		} `json:"metadata"`
+	}
+	if json.Unmarshal(data, &doc) != nil {
+		return holding{}
+	}
+	gen, _ := doc.Metadata.Generation.Int64()
+	if gen == 0 { // written as a float by a non-canonical writer
+		g, _ := doc.Metadata.Generation.Float64()
+		gen = int64(g)
+	}
+	return holding{revision: doc.Metadata.Version, generation: gen}
+}
+
+// publish refuses to put a file behind the generation it holds (readers reject a
+// generation going backwards): another writer's newer snapshot, e.g. a
+// `flagsync sync --force` run beside the daemon, makes the daemon re-stamp above it.
+func (f *fileOutput) publish(ctx context.Context, s *snapshot) error {
+	if h, _ := f.held(ctx); h.revision != s.revision && h.generation >= s.generation {
+		return &staleError{current: h.generation}
+	}
 	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
 		return fmt.Errorf("create directory for %s: %w", f.path, err)
 	}
-	return transport.WriteFileAtomic(f.path, s.bytes, f.mode)
+	fi, err := transport.WriteFileAtomicStat(f.path, s.bytes, f.mode)
+	if err != nil {
+		return err
+	}
+	f.remember(fileHolding{stamp: stampOf(fi), holding: holding{revision: s.revision, generation: s.generation}})
+	return nil
+}
+
+// watch follows the file's directory with fsnotify: any event naming the file
+// (removed, replaced, written) may mean it no longer holds the daemon's snapshot.
+// Our own writes trigger it too; the check that follows is then one stat.
+func (f *fileOutput) watch(ctx context.Context, changed func()) {
+	dir, base := filepath.Dir(f.path), filepath.Base(f.path)
+	for {
+		watched, _ := watchFileOnce(ctx, dir, base, changed)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := time.Second // the directory is missing: the next publish creates it
+		if watched {
+			// The directory went away (with the file) or the watcher broke: look now,
+			// then watch again once it is back.
+			changed()
+			wait = 100 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// watchFileOnce watches dir until it is removed, the watcher fails or ctx ends;
+// watched tells whether the watch was ever set up.
+func watchFileOnce(ctx context.Context, dir, base string, changed func()) (watched bool, err error) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return false, fmt.Errorf("watch %s: %w", dir, err)
+	}
+	defer w.Close()
+	if err := w.Add(dir); err != nil {
+		return false, fmt.Errorf("watch %s: %w", dir, err)
+	}
+	// Events before the watch existed are lost: look once now.
+	changed()
+	for {
+		select {
+		case <-ctx.Done():
+			return true, ctx.Err()
+		case ev, ok := <-w.Events:
+			if !ok {
+				return true, errors.New("watcher closed")
+			}
+			if filepath.Clean(ev.Name) == filepath.Clean(dir) {
+				if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+					return true, errors.New("watched directory removed")
+				}
+				continue
+			}
+			if filepath.Base(ev.Name) == base {
+				changed()
+			}
+		case err, ok := <-w.Errors:
+			if !ok {
+				return true, errors.New("watcher closed")
+			}
+			return true, fmt.Errorf("watch %s: %w", dir, err)
+		}
+	}
 }
 
 // redisOutput publishes with transport.Publish (atomic, never backwards); with an
@@ -103,6 +295,9 @@ type redisOutput struct {
 	prefix   string
 	redacted string
 	el       ha.Elector
+
+	mu   sync.Mutex
+	seen *redisSeen // what the last look found, or the last successful write
 }
 
 func newRedisOutput(c *RedisOutputConfig, el ha.Elector) (*redisOutput, error) {
@@ -182,15 +377,51 @@ func (r *redisOutput) load(ctx context.Context) (*snapshot, error) {
 	return s, nil
 }
 
-func (r *redisOutput) check(ctx context.Context) (string, bool) {
-	rev, err := r.client.Get(ctx, transport.KeysFor(r.prefix).Revision).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", true
-	}
+func (r *redisOutput) held(ctx context.Context) (holding, error) {
+	rev, gen, err := transport.ReadHeld(ctx, r.client, r.prefix)
 	if err != nil {
-		return "", false
+		return holding{}, err
 	}
-	return rev, true
+	return holding{revision: rev, generation: gen}, nil
+}
+
+// redisCheckInterval is how often the Redis output's revision key is read between
+// syncs: one GET of a short string, so that a Redis restarted empty (or written by
+// another process) is noticed and refilled within about a second, not at the next
+// scheduled sync while new readers fail to start.
+const redisCheckInterval = 500 * time.Millisecond
+
+// redisSeen is one look at the Redis revision key.
+type redisSeen struct {
+	revision string
+	ok       bool // Redis answered
+}
+
+// watch reads the revision key every redisCheckInterval and reports each change from
+// what was last seen or written: a different revision, the key gone (restarted
+// empty, flushed), or Redis answering again after failing (reconnected). Comparing
+// with the last look, not with the daemon's snapshot, reports a standby's leader
+// once per change instead of at every look.
+func (r *redisOutput) watch(ctx context.Context, changed func()) {
+	t := time.NewTicker(redisCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rev, err := transport.ReadRevision(ctx, r.client, r.prefix)
+		now := redisSeen{revision: rev, ok: err == nil || errors.Is(err, transport.ErrNoSnapshot)}
+		r.mu.Lock()
+		last := r.seen
+		r.seen = &now
+		r.mu.Unlock()
+		// Down: the catch-up retries with backoff; report when it answers again.
+		if now.ok && (last == nil || *last != now) {
+			changed()
+		}
+	}
 }
 
 func (r *redisOutput) publish(ctx context.Context, s *snapshot) error {
@@ -206,5 +437,94 @@ func (r *redisOutput) publish(ctx context.Context, s *snapshot) error {
 	if errors.As(err, &stale) {
 		return &staleError{current: stale.Current}
 	}
+	if err == nil {
+		r.mu.Lock()
+		r.seen = &redisSeen{revision: s.revision, ok: true}
+		r.mu.Unlock()
+	}
 	return err
+}
+
+// checkOutput records what o holds now. An output found no longer holding the
+// snapshot the daemon last saw in it (file deleted or replaced, Redis restarted
+// empty or overwritten) is reported loudly; catchUp then rewrites it. An output that
+// cannot be checked holds nothing known: its status says so, with the error, and it
+// counts as lagging until a check succeeds.
+func (d *Daemon) checkOutput(ctx context.Context, o *outputState, cur *snapshot) error {
+	h, err := o.out.held(ctx)
+	now := d.now().UTC()
+	d.mu.Lock()
+	was := o.revision
+	if err != nil {
+		o.revision, o.generation = "", 0
+		o.lastError, o.lastErrorAt = "check: "+err.Error(), now
+	} else {
+		o.revision, o.generation = h.revision, h.generation
+		if h.revision == cur.revision {
+			o.lastError = "" // answered and holds it: an earlier check failure is over
+		}
+	}
+	d.mu.Unlock()
+	if err != nil {
+		d.metrics.OutputErrors.WithLabelValues(o.out.name()).Inc()
+		return fmt.Errorf("check: %w", err)
+	}
+	if was == cur.revision && h.revision != cur.revision && !leftToLeader(o.out) {
+		d.metrics.OutputRepairs.WithLabelValues(o.out.name()).Inc()
+		holds := h.revision
+		if holds == "" {
+			holds = "no snapshot"
+		}
+		d.log.Warn("output no longer holds the current snapshot; rewriting it", "output", o.out.name(), "target", o.out.target(),
+			"revision", cur.revision, "generation", cur.generation, "holds", holds, "holdsGeneration", h.generation)
+	}
+	return nil
+}
+
+// leftToLeader tells whether out is a Redis output this replica does not write
+// (an HA standby): what it holds there is the leader's business, not a repair.
+func leftToLeader(out output) bool {
+	r, ok := out.(*redisOutput)
+	return ok && r.el != nil && !r.el.IsLeader()
+}
+
+// publishOutcome is the result of a sync that made a new snapshot ("published"),
+// corrected by what reached the outputs: "failed" when no output holds it,
+// "partial" when some do and another failed. Other results pass through.
+func (d *Daemon) publishOutcome(result string) string {
+	if result != "published" {
+		return result
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.current == nil {
+		return result
+	}
+	holding, failed := 0, 0
+	for _, o := range d.outs {
+		if o.revision == d.current.revision {
+			holding++
+		} else {
+			failed++
+		}
+	}
+	switch {
+	case holding == 0 && failed > 0:
+		return "failed"
+	case failed > 0:
+		return "partial"
+	}
+	return result
+}
+
+// watchOutputs runs every output's watch until ctx ends; repair is called (it must
+// not block) when an output may no longer hold the current snapshot.
+func (d *Daemon) watchOutputs(ctx context.Context, wg *sync.WaitGroup, repair func()) {
+	for _, o := range d.outs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o.out.watch(ctx, repair)
+		}()
+	}
 }

@@ -39,3 +39,12 @@ if [ -s var/bench-go.txt ] && grep -q '^BenchmarkDaemonRSS' var/bench-go.txt; th
 else
   go test -run '^$' -bench '^Benchmark(Sync|WatchLatency|DaemonRSS)$' -benchtime 1x ./daemon/ | tee var/bench-daemon.txt
 fi
+
+# Outputs (issue #12 §4, §7): output file deleted -> back (goal <= 1 s), Redis restarted
+# empty -> refilled (goal <= 2 s), p50/p99/max over 20 faults each; peak RSS of
+# `flagsync run` on the largest input a file source accepts (goal: under the chart's
+# 256 Mi memory limit).
+echo "== daemon BenchmarkOutputRepair (p50/p99/max ms)"
+go test -run '^$' -bench '^BenchmarkOutputRepair$' -benchtime 20x ./daemon/ | tee var/bench-output-repair.txt
+echo "== scripts/measure-input-rss.sh (VmHWM of the largest accepted input)"
+scripts/measure-input-rss.sh | tee var/bench-input-rss.txt

@@ -177,11 +177,20 @@ func ReadGeneration(ctx context.Context, c redis.UniversalClient, prefix string)
 // WriteFileAtomic replaces path with data so that readers see either the old or the new
 // content, never a mix: temp file in the same directory, write, fsync, chmod, rename,
 // fsync the directory. If path is a symlink, the link itself is replaced.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
+	_, err := WriteFileAtomicStat(path, data, mode)
+	return err
+}
+
+// WriteFileAtomicStat is WriteFileAtomic that also returns the written file's
+// FileInfo, taken before the rename (which keeps its inode, size and mtime), so a
+// writer can later tell its own file from one another process put in its place,
+// even if that happened right after the rename.
+func WriteFileAtomicStat(path string, data []byte, mode os.FileMode) (fi os.FileInfo, err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
 	defer func() {
 		if err != nil {
@@ -190,29 +199,32 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 		}
 	}()
 	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+		return nil, fmt.Errorf("write %s: %w", tmp.Name(), err)
 	}
 	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", tmp.Name(), err)
+		return nil, fmt.Errorf("fsync %s: %w", tmp.Name(), err)
 	}
 	if err = tmp.Chmod(mode); err != nil {
-		return fmt.Errorf("chmod %s: %w", tmp.Name(), err)
+		return nil, fmt.Errorf("chmod %s: %w", tmp.Name(), err)
+	}
+	if fi, err = tmp.Stat(); err != nil {
+		return nil, fmt.Errorf("stat %s: %w", tmp.Name(), err)
 	}
 	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp.Name(), err)
+		return nil, fmt.Errorf("close %s: %w", tmp.Name(), err)
 	}
 	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("rename %s: %w", path, err)
+		return nil, fmt.Errorf("rename %s: %w", path, err)
 	}
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("open dir %s: %w", dir, err)
+		return nil, fmt.Errorf("open dir %s: %w", dir, err)
 	}
 	defer d.Close()
 	if err = d.Sync(); err != nil {
-		return fmt.Errorf("fsync dir %s: %w", dir, err)
+		return nil, fmt.Errorf("fsync dir %s: %w", dir, err)
 	}
-	return nil
+	return fi, nil
 }
 
 // ReadWithRevision returns the snapshot JSON and its revision in one atomic MGET, so
@@ -244,4 +256,22 @@ func ReadRevision(ctx context.Context, c redis.UniversalClient, prefix string) (
 		return "", fmt.Errorf("redis get %s: %w", k.Revision, err)
 	}
 	return rev, nil
+}
+
+// ReadHeld returns the revision and generation stored under prefix in one atomic
+// MGET ("" and 0 when there is no snapshot): what a writer checks to know whether
+// Redis still holds its snapshot.
+func ReadHeld(ctx context.Context, c redis.UniversalClient, prefix string) (revision string, generation int64, err error) {
+	k := KeysFor(prefix)
+	vals, err := c.MGet(ctx, k.Revision, k.Generation).Result()
+	if err != nil {
+		return "", 0, fmt.Errorf("redis mget %s %s: %w", k.Revision, k.Generation, err)
+	}
+	revision, _ = vals[0].(string)
+	if g, ok := vals[1].(string); ok {
+		if generation, err = strconv.ParseInt(g, 10, 64); err != nil {
+			return "", 0, fmt.Errorf("redis get %s: not a generation: %w", k.Generation, err)
+		}
+	}
+	return revision, generation, nil
 }

@@ -28,6 +28,17 @@ const defaultConfigPath = "flagsync.yaml"
 // is set (see docs/CONFIG.md, "Memory").
 const defaultMemoryLimit = 40 << 20
 
+// setDefaultMemoryLimit sets the soft Go memory limit unless GOMEMLIMIT is set.
+// Each sync builds a new snapshot next to the previous one and then drops it;
+// without a limit the Go heap grows to twice the peak before collecting. A soft
+// limit keeps a 10k-flag daemon well under 64 MB. It is soft: a larger flag set
+// still works (the GC just runs more often); set GOMEMLIMIT to override.
+func setDefaultMemoryLimit() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
+}
+
 func init() {
 	register("run", command{summary: "run the sync daemon (schedule + watch) with its HTTP status endpoints", run: runDaemon})
 }
@@ -53,13 +64,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	level := new(slog.LevelVar)
 	logger := newLogger(cfg.Log, level, stderr)
-	if os.Getenv("GOMEMLIMIT") == "" {
-		// Each sync builds a new snapshot next to the previous one and then drops
-		// it; without a limit the Go heap grows to twice the peak before collecting.
-		// A soft limit keeps a 10k-flag daemon well under 64 MB. It is soft: a larger
-		// flag set still works (the GC just runs more often); set GOMEMLIMIT to override.
-		debug.SetMemoryLimit(defaultMemoryLimit)
-	}
+	setDefaultMemoryLimit()
 	// go-redis logs dial failures through the standard logger; route them to slog at
 	// debug: the daemon already reports output errors in its own log and status.
 	redis.SetLogger(redisLog{logger})

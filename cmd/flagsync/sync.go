@@ -40,6 +40,7 @@ func syncOnce(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return code
 	}
 	logger := newLogger(cfg.Log, new(slog.LevelVar), stderr)
+	setDefaultMemoryLimit() // a cron job shares the daemon's memory budget
 	d, err := daemon.New(cfg, daemon.Options{Logger: logger})
 	if err != nil {
 		fmt.Fprintf(stderr, "flagsync sync: config %s: %v\n", path, err)

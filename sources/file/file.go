@@ -4,11 +4,13 @@
 package file
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -28,7 +30,17 @@ import (
 type Config struct {
 	// Path is a .yaml/.yml/.json file or a directory of them (not recursive).
 	Path string `yaml:"path"`
+	// MaxBytes bounds the bytes one fetch reads (all files of a directory together);
+	// 0 means DefaultMaxBytes. At most flagset.MaxDocumentSize.
+	MaxBytes int64 `yaml:"maxBytes"`
 }
+
+// DefaultMaxBytes is the input limit of a file source. The daemon peaks at up to
+// about 29 times its input (measured with the densest input, tiny flags: parsed
+// definitions, the compiled set and the previous snapshot held at once; see
+// docs/CONFIG.md, "Memory"), so 8 MiB keeps the largest accepted input under the
+// chart's default memory limit of 256 Mi.
+const DefaultMaxBytes = 8 << 20
 
 // Options are the non-YAML settings of a file source.
 type Options struct {
@@ -42,9 +54,10 @@ type Options struct {
 
 // Source reads one file or one directory of flag documents.
 type Source struct {
-	name  string
-	path  string
-	quiet time.Duration
+	name     string
+	path     string
+	quiet    time.Duration
+	maxBytes int64
 
 	mu      sync.Mutex
 	lastSum [sha256.Size]byte // of the file names and contents of the last good fetch
@@ -60,7 +73,13 @@ func New(name string, c Config, opts Options) (*Source, error) {
 	if opts.Quiet < 0 {
 		return nil, fmt.Errorf("quiet time must not be negative, got %s", opts.Quiet)
 	}
-	return &Source{name: name, path: filepath.Clean(c.Path), quiet: opts.Quiet}, nil
+	switch {
+	case c.MaxBytes == 0:
+		c.MaxBytes = DefaultMaxBytes
+	case c.MaxBytes < 0 || c.MaxBytes > flagset.MaxDocumentSize:
+		return nil, fmt.Errorf("maxBytes: must be between 1 and %d (64 MiB), got %d", flagset.MaxDocumentSize, c.MaxBytes)
+	}
+	return &Source{name: name, path: filepath.Clean(c.Path), quiet: opts.Quiet, maxBytes: c.MaxBytes}, nil
 }
 
 // Name implements sources.Source.
@@ -160,14 +179,20 @@ func (s *Source) read(ctx context.Context) (paths []string, contents [][]byte, s
 	}
 	contents = make([][]byte, len(paths))
 	h := sha256.New()
+	left := s.maxBytes
 	for i, p := range paths {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, sum, 0, err
 		}
-		data, err := os.ReadFile(p)
+		data, err := readLimited(p, left)
+		if errors.Is(err, errTooLarge) {
+			return nil, nil, sum, 0, fmt.Errorf("file source %s: more than maxBytes %d bytes (%.1f MiB) to read; raise maxBytes together with the memory limit (docs/CONFIG.md, Memory): %w",
+				s.path, s.maxBytes, float64(s.maxBytes)/(1<<20), err)
+		}
 		if err != nil {
 			return nil, nil, sum, 0, fmt.Errorf("file source %s: %w", p, err)
 		}
+		left -= int64(len(data))
 		contents[i] = data
 		fmt.Fprintf(h, "%s\x00%d\x00", p, len(data))
 		h.Write(data)
@@ -207,6 +232,33 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+var errTooLarge = errors.New("input too large")
+
+// readLimited reads the file at p, failing with errTooLarge when it is longer than
+// limit, without reading (or allocating for) more than limit+1 bytes.
+func readLimited(p string, limit int64) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size := int64(0)
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	if size > limit {
+		return nil, fmt.Errorf("%s is %d bytes: %w", p, size, errTooLarge)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, limit+1)); err != nil {
+		return nil, err
+	}
+	if int64(buf.Len()) > limit {
+		return nil, fmt.Errorf("%s grew past %d bytes while read: %w", p, limit, errTooLarge)
+	}
+	return buf.Bytes(), nil
 }
 
 func (s *Source) parse(paths []string, contents [][]byte) (*sources.Result, error) {
