@@ -125,6 +125,9 @@ type GuardsConfig struct {
 	// source's (and the whole set's) baseline, so deletions one at a time add up;
 	// 0 means DefaultBaselineWindow.
 	BaselineWindow time.Duration `yaml:"baselineWindow"`
+	// StateFile keeps the guard state (accepted keys, baselines, holds) across
+	// restarts and `flagsync sync --once` runs; see Config.StatePath for the default.
+	StateFile string `yaml:"stateFile"`
 }
 
 // Window is baselineWindow or its default.

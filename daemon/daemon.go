@@ -69,6 +69,11 @@ type Daemon struct {
 	whole      guardState // the whole-set removal baseline (under syncMu)
 	holds      []HoldStatus
 	rejections []rejection
+
+	// The guard state file (state.go), under syncMu.
+	stateLoaded bool
+	stateInfo   stateFileInfo
+	stateSaved  []byte
 	findings   []lifecycle.Finding // flags expiring, in grace, expired or invalid at the last sync
 }
 
@@ -427,6 +432,8 @@ type build struct {
 // flag invalid) keeps the source's accepted contribution; per source, removals beyond
 // the guard are withheld while the source is held. Callers hold syncMu.
 func (d *Daemon) publish(ctx context.Context, force bool) (Report, error) {
+	d.loadState()
+	defer d.saveState()
 	var missing []string
 	var plans []*sourcePlan
 	var flagErrs []FlagError
@@ -1055,7 +1062,7 @@ func (d *Daemon) Status() Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	holds := append([]HoldStatus{}, d.holds...)
-	st := Status{Holds: holds, Rejected: append([]rejection{}, d.rejections...),FlagSetID: d.cfg.FlagSetID, Ready: d.ready, FlagErrors: append([]FlagError{}, d.flagErrors...), Guard: d.guard,
+	st := Status{Holds: holds, Rejected: append([]rejection{}, d.rejections...), FlagSetID: d.cfg.FlagSetID, Ready: d.ready, FlagErrors: append([]FlagError{}, d.flagErrors...), Guard: d.guard,
 		Expiry: append([]lifecycle.Finding{}, d.findings...)}
 	if d.current != nil {
 		st.Revision, st.Generation, st.Flags = d.current.revision, d.current.generation, len(d.current.keys)
