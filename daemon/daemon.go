@@ -74,7 +74,7 @@ type Daemon struct {
 	stateLoaded bool
 	stateInfo   stateFileInfo
 	stateSaved  []byte
-	findings   []lifecycle.Finding // flags expiring, in grace, expired or invalid at the last sync
+	findings    []lifecycle.Finding // flags expiring, in grace, expired or invalid at the last sync
 }
 
 type sourceState struct {

@@ -100,14 +100,14 @@ func (d *Daemon) guardSource(p *sourcePlan, now time.Time) error {
 		return nil
 	}
 	if g.held != nil {
-		back := true
+		// A withheld flag that is back is no longer withheld; the hold ends when
+		// none is left (a partial restore keeps the others withheld).
 		for k := range g.held {
-			if !p.has(k) {
-				back = false
-				break
+			if p.has(k) {
+				delete(g.held, k)
 			}
 		}
-		if !back {
+		if len(g.held) > 0 {
 			for _, k := range p.removed {
 				g.held[k] = true
 			}
@@ -148,7 +148,7 @@ func (d *Daemon) startHold(p *sourcePlan, reason string, now time.Time) {
 
 // endHold ends the hold of s (why: back within bounds, or an operator release).
 func (d *Daemon) endHold(s *sourceState, why string, now time.Time) {
-	withheld := slices.Sorted(mapKeys(s.guard.held))
+	withheld := slices.Sorted(mapKeys(s.guard.held)) // what is still withheld (none when back)
 	s.guard.held, s.guard.reason, s.guard.heldSince = nil, "", time.Time{}
 	d.metrics.SourceHeld.WithLabelValues(s.cfg.Name).Set(0)
 	d.metrics.GuardReleases.WithLabelValues(s.cfg.Name).Inc()

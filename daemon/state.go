@@ -1,8 +1,8 @@
 package daemon
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io/fs"
