@@ -67,6 +67,9 @@ type Daemon struct {
 	flagErrors []FlagError
 	guard      string     // why the last publish was refused or a source is held
 	whole      guardState // the whole-set removal baseline (under syncMu)
+	// releaseWhole: an operator release waits for the next publish, which then
+	// skips the whole-set guard and starts its baseline over (under syncMu).
+	releaseWhole bool
 	holds      []HoldStatus
 	rejections []rejection
 
@@ -91,6 +94,9 @@ type sourceState struct {
 	accepted accepted             // what the source contributed to the accepted snapshot
 	guard    guardState           // its removal guard and hold
 	rejected map[string]rejection // its values rejected at the last publish, by flag
+	// reconfigured: a reload changed this source's entry, so the guard state saved
+	// for its old entry does not describe it (state.go skips it).
+	reconfigured bool
 }
 
 type outputState struct {
@@ -222,6 +228,9 @@ func (d *Daemon) InheritSources(old *Daemon) {
 	d.whole = whole
 	for _, s := range d.srcs {
 		c, ok := prev[s.cfg.Name]
+		if ok && !sameSourceConfig(s.cfg, c.cfg) {
+			s.reconfigured = true
+		}
 		if !ok || s.last != nil || !sameSourceConfig(s.cfg, c.cfg) {
 			continue
 		}
@@ -375,6 +384,7 @@ func (d *Daemon) Release(ctx context.Context, name string) (Report, error) {
 	if !found {
 		return Report{Result: "failed"}, fmt.Errorf("%w: %q", ErrUnknownSource, name)
 	}
+	d.releaseWhole = true
 	d.log.Info("guard: release requested by an operator", "source", cmpOr(name, "(all)"))
 	start := d.now()
 	rep, err := d.publish(ctx, false)
@@ -476,7 +486,9 @@ func (d *Daemon) publish(ctx context.Context, force bool) (Report, error) {
 	d.mu.Lock()
 	cur := d.current
 	d.mu.Unlock()
-	if !force && cur != nil && cur.revision != b.set.Revision() {
+	releaseWhole := force || d.releaseWhole
+	d.releaseWhole = false
+	if !releaseWhole && cur != nil && cur.revision != b.set.Revision() {
 		if msg, removed := d.checkWhole(cur, b.keys, now); msg != "" {
 			// Hold the sources whose removals make the set shrink too much; refuse
 			// the whole publish only when that is not enough (e.g. expiry removals).
@@ -524,7 +536,7 @@ func (d *Daemon) publish(ctx context.Context, force bool) (Report, error) {
 		rep.Result = "published"
 		d.notifyPublish(cur, snap)
 	}
-	d.accept(plans, cur, b.keys, now, force)
+	d.accept(plans, cur, b.keys, now, releaseWhole)
 	for _, p := range plans {
 		if p.s.guard.held != nil {
 			rep.Held = append(rep.Held, p.s.cfg.Name)

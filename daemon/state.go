@@ -108,7 +108,8 @@ func (d *Daemon) loadState() {
 	d.whole.recent = st.Whole.Recent
 	for _, s := range d.srcs {
 		e := st.Sources[s.cfg.Name]
-		if e == nil {
+		if e == nil || s.reconfigured {
+			s.reconfigured = false // from now on, the file is this entry's
 			continue
 		}
 		s.guard.recent = e.Recent
