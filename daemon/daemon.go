@@ -70,8 +70,8 @@ type Daemon struct {
 	// releaseWhole: an operator release waits for the next publish, which then
 	// skips the whole-set guard and starts its baseline over (under syncMu).
 	releaseWhole bool
-	holds      []HoldStatus
-	rejections []rejection
+	holds        []HoldStatus
+	rejections   []rejection
 
 	// The guard state file (state.go), under syncMu.
 	stateLoaded bool
