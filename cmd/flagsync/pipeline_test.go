@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -344,4 +345,51 @@ func TestBadValueKeepsFlag(t *testing.T) {
 	if n := len(e.hook.of(notify.TypeRejectionCleared, "beta_mode")); n != 1 {
 		t.Errorf("%d cleared notifications, want 1", n)
 	}
+}
+
+// TestFrozenStoreDelaysNobody: with the Consul agent frozen (SIGSTOP) and its fetch
+// timeout at 10 minutes, file changes still publish (they fetch only the file and
+// use Consul's last good result), and so does a scheduled fetch that hangs on the
+// frozen agent. After SIGCONT, Consul changes publish again.
+func TestFrozenStoreDelaysNobody(t *testing.T) {
+	bin := buildFlagsync(t)
+	e := newPipelineEnv(t, bin, flagDoc("g0"))
+	cfg, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(cfg), "prefix: flags/}", "prefix: flags/, timeout: 10m}", 1)
+	text = strings.Replace(text, `schedule: "@every 1h"`, `schedule: "@every 1s"`, 1)
+	e.writeConfig(text)
+	e.kv("PUT", "from_kv", "true")
+	p := e.start()
+	p.waitReady()
+	eventually(t, "kv flag published", func() bool { _, ok := e.published()["from_kv"]; return ok })
+
+	if err := e.consul.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	thaw := func() {
+		if !thawed {
+			thawed = true
+			_ = e.consul.Signal(syscall.SIGCONT)
+		}
+	}
+	defer thaw()
+	for i := 1; i <= 3; i++ {
+		keys := []string{"g0"}
+		for j := 1; j <= i; j++ {
+			keys = append(keys, fmt.Sprintf("g%d", j))
+		}
+		e.writeFlags(flagDoc(keys...))
+		eventually(t, fmt.Sprintf("file change %d published while Consul is frozen\n%s", i, p.out.String()), func() bool {
+			pub := e.published()
+			_, kv := pub["from_kv"]
+			return len(pub) == i+2 && kv
+		})
+	}
+	thaw()
+	e.kv("PUT", "after_thaw", "true")
+	eventually(t, "Consul change after SIGCONT", func() bool { _, ok := e.published()["after_thaw"]; return ok })
 }
