@@ -1,8 +1,10 @@
-// Package daemon is the flagsync sync pipeline: fetch every configured source
-// concurrently, merge by precedence, validate with flagset, apply the guards, and
-// publish one snapshot atomically to a JSON file and to Redis — on a cron schedule
-// and shortly after a source reports a change. It also serves health, metrics and
-// status over HTTP.
+// Package daemon is the flagsync sync pipeline: fetch each configured source on its
+// own (a hung store delays nobody), merge the latest results by precedence, validate
+// with flagset, keep each flag's last accepted value when a source gives a bad one,
+// apply the per-source and whole-set guards (holding a source that lost too many
+// flags), and publish one snapshot atomically to a JSON file and to Redis — on a
+// cron schedule and shortly after a source reports a change. It also serves health,
+// metrics and status over HTTP.
 package daemon
 
 import (
