@@ -26,6 +26,7 @@ const (
 	DefaultSourceTimeout      = 10 * time.Second
 	DefaultListen             = "127.0.0.1:8080"
 	DefaultMaxRemovedFraction = 0.5
+	DefaultBaselineWindow     = 24 * time.Hour
 	DefaultFileMode           = 0o644
 )
 
@@ -116,10 +117,25 @@ type HTTPConfig struct {
 	OFREP OFREPConfig `yaml:"ofrep"`
 }
 
-// GuardsConfig are the safety checks before a publish.
+// GuardsConfig are the safety checks before a publish (docs/CONFIG.md "guards").
 type GuardsConfig struct {
 	MaxRemovedFraction *float64 `yaml:"maxRemovedFraction"`
 	AllowEmpty         bool     `yaml:"allowEmpty"`
+	// BaselineWindow is how long a published removal still counts against its
+	// source's (and the whole set's) baseline, so deletions one at a time add up;
+	// 0 means DefaultBaselineWindow.
+	BaselineWindow time.Duration `yaml:"baselineWindow"`
+	// StateFile keeps the guard state (accepted keys, baselines, holds) across
+	// restarts and `flagsync sync --once` runs; see Config.StatePath for the default.
+	StateFile string `yaml:"stateFile"`
+}
+
+// Window is baselineWindow or its default.
+func (g GuardsConfig) Window() time.Duration {
+	if g.BaselineWindow <= 0 {
+		return DefaultBaselineWindow
+	}
+	return g.BaselineWindow
 }
 
 // RemovedFraction is maxRemovedFraction or its default.
@@ -315,6 +331,9 @@ func (c *Config) validate() error {
 	}
 	if f := c.Guards.RemovedFraction(); f < 0 || f > 1 {
 		return fmt.Errorf("guards.maxRemovedFraction: must be between 0 and 1, got %v", f)
+	}
+	if c.Guards.BaselineWindow < 0 {
+		return fmt.Errorf("guards.baselineWindow: must not be negative, got %s", c.Guards.BaselineWindow)
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "":

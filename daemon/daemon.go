@@ -1,8 +1,10 @@
-// Package daemon is the flagsync sync pipeline: fetch every configured source
-// concurrently, merge by precedence, validate with flagset, apply the guards, and
-// publish one snapshot atomically to a JSON file and to Redis — on a cron schedule
-// and shortly after a source reports a change. It also serves health, metrics and
-// status over HTTP.
+// Package daemon is the flagsync sync pipeline: fetch each configured source on its
+// own (a hung store delays nobody), merge the latest results by precedence, validate
+// with flagset, keep each flag's last accepted value when a source gives a bad one,
+// apply the per-source and whole-set guards (holding a source that lost too many
+// flags), and publish one snapshot atomically to a JSON file and to Redis — on a
+// cron schedule and shortly after a source reports a change. It also serves health,
+// metrics and status over HTTP.
 package daemon
 
 import (
@@ -10,8 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -63,8 +67,19 @@ type Daemon struct {
 	ready      bool
 	lastSync   SyncStatus
 	flagErrors []FlagError
-	guard      string
-	findings   []lifecycle.Finding // flags expiring, in grace, expired or invalid at the last sync
+	guard      string     // why the last publish was refused or a source is held
+	whole      guardState // the whole-set removal baseline (under syncMu)
+	// releaseWhole: an operator release waits for the next publish, which then
+	// skips the whole-set guard and starts its baseline over (under syncMu).
+	releaseWhole bool
+	holds        []HoldStatus
+	rejections   []rejection
+
+	// The guard state file (state.go), under syncMu.
+	stateLoaded bool
+	stateInfo   stateFileInfo
+	stateSaved  []byte
+	findings    []lifecycle.Finding // flags expiring, in grace, expired or invalid at the last sync
 }
 
 type sourceState struct {
@@ -75,6 +90,15 @@ type sourceState struct {
 	lastSuccess time.Time
 	lastError   string
 	lastErrorAt time.Time
+	flight      *fetchFlight // the fetch in progress, nil when none (under Daemon.mu)
+
+	// Below: the publish state, touched only under Daemon.syncMu.
+	accepted accepted             // what the source contributed to the accepted snapshot
+	guard    guardState           // its removal guard and hold
+	rejected map[string]rejection // its values rejected at the last publish, by flag
+	// reconfigured: a reload changed this source's entry, so the guard state saved
+	// for its old entry does not describe it (state.go skips it).
+	reconfigured bool
 }
 
 type outputState struct {
@@ -181,30 +205,54 @@ func (d *Daemon) InheritSources(old *Daemon) {
 		cfg         SourceConfig
 		last        *sources.Result
 		lastSuccess time.Time
+		accepted    accepted
+		guard       guardState
+		rejected    map[string]rejection
 	}
-	// Copy under old.mu, then write under d.mu: never both locks at once.
-	old.mu.Lock()
+	// The publish state is read under old.syncMu (old has stopped syncing by now, the
+	// lock only orders memory); the results under old.mu; d's under d.mu. Never two
+	// of them at once.
+	old.syncMu.Lock()
 	prev := make(map[string]carried, len(old.srcs))
 	for _, s := range old.srcs {
-		if s.last != nil {
-			prev[s.cfg.Name] = carried{cfg: s.cfg, last: s.last, lastSuccess: s.lastSuccess}
-		}
+		prev[s.cfg.Name] = carried{cfg: s.cfg, accepted: s.accepted, guard: s.guard, rejected: s.rejected}
+	}
+	whole := old.whole
+	old.syncMu.Unlock()
+	old.mu.Lock()
+	for _, s := range old.srcs {
+		c := prev[s.cfg.Name]
+		c.last, c.lastSuccess = s.last, s.lastSuccess
+		prev[s.cfg.Name] = c
 	}
 	old.mu.Unlock()
 	n := 0
-	d.mu.Lock()
+	d.syncMu.Lock()
+	d.whole = whole
 	for _, s := range d.srcs {
 		c, ok := prev[s.cfg.Name]
+		if ok && !sameSourceConfig(s.cfg, c.cfg) {
+			s.reconfigured = true
+		}
 		if !ok || s.last != nil || !sameSourceConfig(s.cfg, c.cfg) {
 			continue
 		}
+		// A hold, its baseline and the accepted contributions answer the same
+		// question as before: a reload must not publish a removal the guard holds,
+		// nor a value the daemon rejected.
+		s.accepted, s.guard, s.rejected = c.accepted, c.guard, c.rejected
+		if c.last == nil {
+			continue
+		}
+		d.mu.Lock()
 		// Results are never mutated once returned, so both daemons may share it.
 		s.last, s.lastSuccess = c.last, c.lastSuccess
+		d.mu.Unlock()
 		n++
 		// The gauge follows lastSuccess (Options.Metrics may be a new set).
 		d.metrics.SourceLastSuccess.WithLabelValues(s.cfg.Name).Set(float64(c.lastSuccess.UnixMilli()) / 1000)
 	}
-	d.mu.Unlock()
+	d.syncMu.Unlock()
 	d.log.Info("sources carried their last good result over the reload", "carried", n, "sources", len(d.srcs))
 }
 
@@ -267,29 +315,94 @@ func (d *Daemon) loadPrevious(ctx context.Context) {
 	}
 }
 
-// ErrGuard is wrapped by a sync refused by a guard.
+// ErrGuard is wrapped by a sync refused by a guard, and by one during which a source
+// is held (ErrHeld).
 var ErrGuard = errors.New("guard refused the publish")
+
+// ErrHeld is wrapped by a sync that published without a held source's removals.
+var ErrHeld = fmt.Errorf("%w: source held", ErrGuard)
 
 // Report is the outcome of one sync.
 type Report struct {
-	Result     string // published, partial (some output failed), unchanged, refused or failed
+	Result     string // published, partial (some output failed), unchanged, held (nothing else changed), refused or failed
 	Revision   string
 	Generation int64
 	Flags      int
 	FlagErrors []FlagError
-	Duration   time.Duration
+	// Held names the sources held by their guard during this sync.
+	Held     []string
+	Duration time.Duration
 }
 
-// Sync runs one full sync: fetch, merge, validate, guard, publish. force skips the
-// guards and publishes even while a source has never fetched successfully. The error
-// is non-nil when a source failed, a guard refused, or an output failed; the Report
-// says what was published anyway.
+// Sync fetches every source (waiting for each, with its timeout) and publishes: merge,
+// validate, guard, publish. force releases every held source, skips the whole-set
+// guard and publishes even while a source has never fetched successfully. The error
+// is non-nil when a source failed, a guard refused or held, or an output failed; the
+// Report says what was published anyway.
 func (d *Daemon) Sync(ctx context.Context, force bool) (Report, error) {
 	d.syncMu.Lock()
 	defer d.syncMu.Unlock()
 	d.initOnce.Do(func() { d.loadPrevious(ctx) })
 	start := d.now()
-	rep, err := d.sync(ctx, force)
+	errs := d.fetchAll(ctx)
+	var rep Report
+	var err error
+	if ctx.Err() != nil {
+		rep, err = Report{Result: "failed"}, ctx.Err()
+	} else {
+		rep, err = d.publish(ctx, force)
+	}
+	return d.finishSync(ctx, start, force, rep, errors.Join(append(errs, err)...))
+}
+
+// publishLatest publishes with the latest result of every source, fetching nothing:
+// the Run loop calls it when a fetch finished, so one source's change never waits
+// for another source.
+func (d *Daemon) publishLatest(ctx context.Context) (Report, error) {
+	d.syncMu.Lock()
+	defer d.syncMu.Unlock()
+	d.initOnce.Do(func() { d.loadPrevious(ctx) })
+	start := d.now()
+	rep, err := d.publish(ctx, false)
+	return d.finishSync(ctx, start, false, rep, err)
+}
+
+// ErrUnknownSource is returned by Release for a source name not configured.
+var ErrUnknownSource = errors.New("no such source")
+
+// Release is the operator's release of a held source (all sources when name is ""):
+// the next publish, run now with the latest results, takes the source's removals,
+// and its baseline starts over from what it has now. Releasing a source that is not
+// held only resets its baseline.
+func (d *Daemon) Release(ctx context.Context, name string) (Report, error) {
+	d.syncMu.Lock()
+	defer d.syncMu.Unlock()
+	d.initOnce.Do(func() { d.loadPrevious(ctx) })
+	found := false
+	for _, s := range d.srcs {
+		if name == "" || s.cfg.Name == name {
+			s.guard.release, found = true, true
+		}
+	}
+	if !found {
+		return Report{Result: "failed"}, fmt.Errorf("%w: %q", ErrUnknownSource, name)
+	}
+	d.releaseWhole = true
+	d.log.Info("guard: release requested by an operator", "source", cmpOr(name, "(all)"))
+	start := d.now()
+	rep, err := d.publish(ctx, false)
+	return d.finishSync(ctx, start, false, rep, err)
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// finishSync records and logs the outcome of a sync.
+func (d *Daemon) finishSync(ctx context.Context, start time.Time, force bool, rep Report, err error) (Report, error) {
 	rep.Result = d.publishOutcome(rep.Result)
 	rep.Duration = d.now().Sub(start)
 	d.metrics.SyncDuration.WithLabelValues(rep.Result).Observe(rep.Duration.Seconds())
@@ -301,15 +414,19 @@ func (d *Daemon) Sync(ctx context.Context, force bool) (Report, error) {
 	d.mu.Unlock()
 	lvl := slog.LevelInfo
 	switch {
-	case errors.Is(err, ErrGuard):
+	case rep.Result == "refused":
 		lvl = slog.LevelError
 	case err != nil:
+		// A hold is reported at ERROR once, when it starts (guard.go).
 		lvl = slog.LevelWarn
 	case rep.Result == "unchanged":
 		lvl = slog.LevelDebug
 	}
 	attrs := []any{"result", rep.Result, "revision", rep.Revision, "generation", rep.Generation,
 		"flags", rep.Flags, "flagErrors", len(rep.FlagErrors), "duration", rep.Duration.Round(time.Microsecond)}
+	if len(rep.Held) > 0 {
+		attrs = append(attrs, "held", strings.Join(rep.Held, ","))
+	}
 	if err != nil {
 		attrs = append(attrs, "err", err)
 	}
@@ -317,14 +434,22 @@ func (d *Daemon) Sync(ctx context.Context, force bool) (Report, error) {
 	return rep, err
 }
 
-func (d *Daemon) sync(ctx context.Context, force bool) (Report, error) {
-	var errs []error
-	errs = append(errs, d.fetchAll(ctx)...)
-	if ctx.Err() != nil {
-		return Report{Result: "failed"}, ctx.Err()
-	}
-	results := make([]sourceResult, 0, len(d.srcs))
+// build is one candidate snapshot: the plans merged, validated and expiry-handled.
+type build struct {
+	set      *flagset.Set
+	keys     []string
+	flagErrs []FlagError
+}
+
+// publish builds the snapshot from the latest result of every source and publishes
+// it. Per flag, a value a source cannot give (does not parse, does not fit, makes the
+// flag invalid) keeps the source's accepted contribution; per source, removals beyond
+// the guard are withheld while the source is held. Callers hold syncMu.
+func (d *Daemon) publish(ctx context.Context, force bool) (Report, error) {
+	d.loadState()
+	defer d.saveState()
 	var missing []string
+	var plans []*sourcePlan
 	var flagErrs []FlagError
 	d.mu.Lock()
 	for _, s := range d.srcs {
@@ -332,7 +457,7 @@ func (d *Daemon) sync(ctx context.Context, force bool) (Report, error) {
 			missing = append(missing, s.cfg.Name)
 			continue
 		}
-		results = append(results, sourceResult{name: s.cfg.Name, res: s.last})
+		plans = append(plans, newPlan(s, s.last))
 		for _, p := range s.last.Problems {
 			flagErrs = append(flagErrs, FlagError{Flag: p.Flag, Path: p.Path, Message: p.Message, Source: s.cfg.Name})
 		}
@@ -342,67 +467,89 @@ func (d *Daemon) sync(ctx context.Context, force bool) (Report, error) {
 		// Publishing without a source that never answered would delete its flags.
 		err := fmt.Errorf("not publishing: source(s) %s never fetched successfully yet (use --force to publish without them)", strings.Join(missing, ", "))
 		_ = d.catchUp(ctx) // output errors are in the status; this error says more
-		return Report{Result: "failed"}, errors.Join(append(errs, err)...)
+		return Report{Result: "failed"}, err
 	}
-
-	merged, mergeProblems := merge(results)
-	for _, p := range mergeProblems {
-		flagErrs = append(flagErrs, FlagError{Flag: p.Flag, Path: p.Path, Message: p.Message, Source: "merge"})
+	now := d.now()
+	if force {
+		for _, p := range plans {
+			p.s.guard.release = true
+		}
 	}
-	merged.Metadata = map[string]any{flagset.MetaFlagSetID: d.cfg.FlagSetID}
-	// One compile validates the merged document, computes its revision and is the
-	// set served once published (stamped, not compiled again).
-	set, validateProblems := flagset.CompileStrict(merged)
-	merged = nil // the set holds what is published; let the rest go before encoding
-	if set.Revision() == "" {
-		return Report{Result: "failed", FlagErrors: flagErrs}, fmt.Errorf("revision: %w", validateProblems)
+	var guardErrs []error
+	for _, p := range plans {
+		if err := d.guardSource(p, now); err != nil {
+			guardErrs = append(guardErrs, err)
+		}
 	}
-	for _, p := range validateProblems {
-		flagErrs = append(flagErrs, FlagError{Flag: p.Flag, Path: p.Path, Message: p.Message, Source: "validate"})
-	}
-	for _, fe := range flagErrs {
-		d.metrics.FlagErrors.WithLabelValues(fe.Source).Inc()
-	}
-	set, err := d.applyExpiry(set)
+	b, err := d.buildPlans(plans, flagErrs)
 	if err != nil {
-		return Report{Result: "failed", FlagErrors: flagErrs}, err
+		d.reportRejections(plans, now)
+		return Report{Result: "failed", FlagErrors: b.flagErrs}, err
 	}
-	rev := set.Revision()
-	keys := set.Keys()
 
 	d.mu.Lock()
-	d.flagErrors = flagErrs
 	cur := d.current
 	d.mu.Unlock()
-	rep := Report{Result: "unchanged", Revision: rev, Flags: len(keys), FlagErrors: flagErrs}
-	if cur == nil || cur.revision != rev {
-		if !force && cur != nil {
-			if msg, removed := d.checkGuards(cur.keys, keys); msg != "" {
-				d.metrics.GuardTrips.Inc()
-				d.mu.Lock()
-				repeated := d.guard == msg
-				d.guard = msg
-				d.mu.Unlock()
-				if !repeated && d.notifying() { // one alert per finding, not one per sync while it lasts
-					d.notifier.Notify(notify.GuardEvent(d.cfg.FlagSetID, msg, removed, d.now()))
+	releaseWhole := force || d.releaseWhole
+	d.releaseWhole = false
+	if !releaseWhole && cur != nil && cur.revision != b.set.Revision() {
+		if msg, removed := d.checkWhole(cur, b.keys, now); msg != "" {
+			// Hold the sources whose removals make the set shrink too much; refuse
+			// the whole publish only when that is not enough (e.g. expiry removals).
+			heldMore := false
+			for _, p := range plans {
+				if p.s.guard.held == nil && !p.s.guard.release && len(p.removed) > 0 {
+					d.startHold(p, "whole set: "+msg, now)
+					guardErrs = append(guardErrs, fmt.Errorf("%w: source %s held: whole set: %s", ErrHeld, p.s.cfg.Name, msg))
+					heldMore = true
 				}
-				rep.Result = "refused"
-				rep.Revision, rep.Flags, rep.Generation = cur.revision, len(cur.keys), cur.generation
-				_ = d.catchUp(ctx) // output errors are in the status; the guard is the news
-				return rep, errors.Join(append(errs, fmt.Errorf("%w: %s", ErrGuard, msg))...)
+			}
+			if heldMore {
+				if b, err = d.buildPlans(plans, flagErrs); err != nil {
+					d.reportRejections(plans, now)
+					return Report{Result: "failed", FlagErrors: b.flagErrs}, err
+				}
+				msg, removed = "", nil
+				if cur.revision != b.set.Revision() {
+					msg, removed = d.checkWhole(cur, b.keys, now)
+				}
+			}
+			if msg != "" {
+				d.reportRejections(plans, now)
+				return d.refuse(ctx, cur, b, msg, removed, guardErrs)
 			}
 		}
+	}
+	d.reportRejections(plans, now)
+
+	rev := b.set.Revision()
+	rep := Report{Result: "unchanged", Revision: rev, Flags: len(b.keys), FlagErrors: b.flagErrs}
+	d.mu.Lock()
+	d.flagErrors = b.flagErrs
+	d.guard = joinErrs(guardErrs)
+	d.mu.Unlock()
+	if cur == nil || cur.revision != rev {
 		d.mu.Lock()
 		gen := max(d.lastGen+1, d.now().UnixMilli())
 		d.mu.Unlock()
-		snap := stamp(set, gen, keys, d.now())
+		snap := stamp(b.set, gen, b.keys, d.now())
 		d.mu.Lock()
-		d.current, d.lastGen, d.guard = snap, gen, ""
+		d.current, d.lastGen = snap, gen
 		d.mu.Unlock()
-		d.metrics.FlagsPublished.Set(float64(len(keys)))
+		d.metrics.FlagsPublished.Set(float64(len(b.keys)))
 		rep.Result = "published"
 		d.notifyPublish(cur, snap)
 	}
+	d.accept(plans, cur, b.keys, now, releaseWhole)
+	for _, p := range plans {
+		if p.s.guard.held != nil {
+			rep.Held = append(rep.Held, p.s.cfg.Name)
+		}
+	}
+	if rep.Result == "unchanged" && len(rep.Held) > 0 {
+		rep.Result = "held"
+	}
+	errs := guardErrs
 	if err := d.catchUp(ctx); err != nil {
 		errs = append(errs, err)
 	}
@@ -410,6 +557,165 @@ func (d *Daemon) sync(ctx context.Context, force bool) (Report, error) {
 	rep.Generation = d.current.generation
 	d.mu.Unlock()
 	return rep, errors.Join(errs...)
+}
+
+func joinErrs(errs []error) string {
+	if err := errors.Join(errs...); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// buildPlans merges the plans, validates the result and applies expiry. A flag made
+// invalid by a source's new contribution is built again with that source's accepted
+// contribution (or without it when there is none), and the source's value counts as
+// rejected.
+func (d *Daemon) buildPlans(plans []*sourcePlan, sourceErrs []FlagError) (build, error) {
+	set, flagErrs, invalid := d.mergePlans(plans, sourceErrs)
+	reverted := map[string]bool{}
+	for _, key := range slices.Sorted(maps.Keys(invalid)) {
+		for _, p := range plans {
+			if !p.changed(key) {
+				continue
+			}
+			origin := p.origin(key)
+			p.reject(key, fmt.Sprintf("%s (%s)", invalid[key], origin))
+			reverted[key] = true
+		}
+	}
+	if len(reverted) > 0 {
+		first := flagErrs
+		set, flagErrs, _ = d.mergePlans(plans, sourceErrs)
+		// The problems of the values not taken stay in the status.
+		for _, fe := range first {
+			if fe.Source == "validate" && reverted[fe.Flag] {
+				flagErrs = append(flagErrs, fe)
+			}
+		}
+	}
+	b := build{flagErrs: flagErrs}
+	if set.Revision() == "" {
+		return b, errors.New("revision: the merged snapshot cannot be encoded")
+	}
+	set, err := d.applyExpiry(set)
+	if err != nil {
+		return b, err
+	}
+	b.set, b.keys = set, set.Keys()
+	return b, nil
+}
+
+// mergePlans merges and validates once. Overlays that do not fit count as rejected
+// for their source (merge applied the source's accepted overlay when it still fits);
+// invalid maps each flag with a validation problem to its first message.
+func (d *Daemon) mergePlans(plans []*sourcePlan, sourceErrs []FlagError) (*flagset.Set, []FlagError, map[string]string) {
+	flagErrs := slices.Clone(sourceErrs)
+	results := make([]sourceResult, len(plans))
+	byName := make(map[string]*sourcePlan, len(plans))
+	for i, p := range plans {
+		results[i] = p.result()
+		byName[p.s.cfg.Name] = p
+	}
+	merged, mergeProblems := merge(results)
+	for _, mp := range mergeProblems {
+		flagErrs = append(flagErrs, FlagError{Flag: mp.Flag, Path: mp.Path, Message: mp.Message, Source: "merge"})
+		if p := byName[mp.Source]; p != nil {
+			p.rejectOverlay(mp.Flag, mp.Message, mp.Kept)
+		}
+	}
+	merged.Metadata = map[string]any{flagset.MetaFlagSetID: d.cfg.FlagSetID}
+	// One compile validates the merged document, computes its revision and is the
+	// set served once published (stamped, not compiled again).
+	set, validateProblems := flagset.CompileStrict(merged)
+	invalid := map[string]string{}
+	for _, p := range validateProblems {
+		flagErrs = append(flagErrs, FlagError{Flag: p.Flag, Path: p.Path, Message: p.Message, Source: "validate"})
+		if _, seen := invalid[p.Flag]; p.Flag != "" && !seen {
+			invalid[p.Flag] = p.Path + ": " + p.Message
+		}
+	}
+	for _, fe := range flagErrs[len(sourceErrs):] {
+		d.metrics.FlagErrors.WithLabelValues(fe.Source).Inc()
+	}
+	return set, flagErrs, invalid
+}
+
+// checkWhole applies the whole-set guard to publishing keys over cur: the message
+// ("" when within bounds) and the flags the publish would remove.
+func (d *Daemon) checkWhole(cur *snapshot, keys []string, now time.Time) (string, []string) {
+	next := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		next[k] = true
+	}
+	prev := make(map[string]bool, len(cur.keys))
+	for _, k := range cur.keys {
+		prev[k] = true
+	}
+	each := func(fn func(string)) {
+		for _, k := range cur.keys {
+			fn(k)
+		}
+	}
+	removedN, base := d.whole.baselineCheck(each, func(k string) bool { return prev[k] }, func(k string) bool { return next[k] }, now, d.cfg.Guards.Window())
+	msg, trip := d.trips("the new snapshot", removedN, base, len(keys))
+	if !trip {
+		return "", nil
+	}
+	var removed []string
+	for _, k := range cur.keys {
+		if !next[k] {
+			removed = append(removed, k)
+		}
+	}
+	return fmt.Sprintf("%s: %s", msg, shortList(removed, 10)), removed
+}
+
+// refuse keeps the current snapshot: the whole-set guard stopped the publish.
+func (d *Daemon) refuse(ctx context.Context, cur *snapshot, b build, msg string, removed []string, guardErrs []error) (Report, error) {
+	d.metrics.GuardTrips.Inc()
+	d.mu.Lock()
+	repeated := d.guard == msg
+	d.guard = msg
+	d.flagErrors = b.flagErrs
+	d.mu.Unlock()
+	if !repeated && d.notifying() { // one alert per finding, not one per sync while it lasts
+		d.notifier.Notify(notify.GuardEvent(d.cfg.FlagSetID, msg, removed, d.now()))
+	}
+	rep := Report{Result: "refused", Revision: cur.revision, Flags: len(cur.keys), Generation: cur.generation, FlagErrors: b.flagErrs}
+	_ = d.catchUp(ctx) // output errors are in the status; the guard is the news
+	return rep, errors.Join(append(guardErrs, fmt.Errorf("%w: %s", ErrGuard, msg))...)
+}
+
+// accept makes the plans the sources' accepted contributions and moves the
+// baselines: removals published now count against their source (and the whole set)
+// for guards.baselineWindow; a released source, or every one when forced, starts
+// over.
+func (d *Daemon) accept(plans []*sourcePlan, prev *snapshot, keys []string, now time.Time, force bool) {
+	window := d.cfg.Guards.Window()
+	for _, p := range plans {
+		var gone []string
+		for _, k := range p.removed {
+			if !p.has(k) {
+				gone = append(gone, k)
+			}
+		}
+		p.s.guard.recordRemovals(gone, p.has, now, window, p.s.guard.release)
+		p.s.guard.release = false
+		p.accept()
+	}
+	next := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		next[k] = true
+	}
+	var gone []string
+	if prev != nil {
+		for _, k := range prev.keys {
+			if !next[k] {
+				gone = append(gone, k)
+			}
+		}
+	}
+	d.whole.recordRemovals(gone, func(k string) bool { return next[k] }, now, window, force)
 }
 
 // stamp adds the snapshot metadata to the validated set, sharing its compiled flags
@@ -426,87 +732,6 @@ func stamp(set *flagset.Set, gen int64, keys []string, now time.Time) *snapshot 
 	meta[flagset.MetaGeneratedAt] = at.Format(time.RFC3339)
 	meta[flagset.MetaGeneration] = float64(gen)
 	return &snapshot{set: set.WithMetadata(meta), revision: rev, generation: gen, generatedAt: at, keys: keys}
-}
-
-// checkGuards returns why publishing next over prev is refused ("" if it is not) and
-// the flags the refused publish would have removed.
-func (d *Daemon) checkGuards(prev, next []string) (string, []string) {
-	if len(prev) == 0 {
-		return "", nil
-	}
-	if len(next) == 0 && !d.cfg.Guards.AllowEmpty {
-		return fmt.Sprintf("the new snapshot is empty and the previous one had %d flags (guards.allowEmpty is false)", len(prev)), prev
-	}
-	in := make(map[string]bool, len(next))
-	for _, k := range next {
-		in[k] = true
-	}
-	var removed []string
-	for _, k := range prev {
-		if !in[k] {
-			removed = append(removed, k)
-		}
-	}
-	frac := float64(len(removed)) / float64(len(prev))
-	if len(next) > 0 && frac > d.cfg.Guards.RemovedFraction() {
-		shown := removed
-		if len(shown) > 10 {
-			shown = append(shown[:10:10], fmt.Sprintf("... %d more", len(removed)-10))
-		}
-		return fmt.Sprintf("the new snapshot removes %d of %d flags (%.0f%%), more than guards.maxRemovedFraction %v: %s",
-			len(removed), len(prev), frac*100, d.cfg.Guards.RemovedFraction(), strings.Join(shown, ", ")), removed
-	}
-	return "", nil
-}
-
-// fetchAll fetches every source concurrently, each with its own timeout, and records
-// the outcome. A failed source keeps its last good result.
-func (d *Daemon) fetchAll(ctx context.Context) []error {
-	errs := make([]error, len(d.srcs))
-	var wg sync.WaitGroup
-	for i, s := range d.srcs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-			defer cancel()
-			res, err := s.src.Fetch(fctx)
-			now := d.now()
-			if err == nil && res == nil {
-				err = errors.New("fetch returned no result")
-			}
-			if err != nil {
-				if fctx.Err() != nil && ctx.Err() == nil {
-					err = fmt.Errorf("timed out after %s: %w", s.cfg.Timeout, err)
-				}
-				errs[i] = fmt.Errorf("source %s: %w", s.cfg.Name, err)
-				d.metrics.SourceErrors.WithLabelValues(s.cfg.Name).Inc()
-				d.log.Warn("source fetch failed; keeping its last good result", "source", s.cfg.Name, "err", err)
-				d.mu.Lock()
-				s.lastError, s.lastErrorAt = err.Error(), now.UTC()
-				d.mu.Unlock()
-				return
-			}
-			d.metrics.SourceLastSuccess.WithLabelValues(s.cfg.Name).Set(float64(now.UnixMilli()) / 1000)
-			d.mu.Lock()
-			same := s.last == res // a source may return its previous result when nothing changed
-			s.last, s.lastSuccess, s.lastError = res, now.UTC(), ""
-			d.mu.Unlock()
-			if !same {
-				for _, p := range res.Problems {
-					d.log.Warn("flag problem", "source", s.cfg.Name, "flag", p.Flag, "path", p.Path, "problem", p.Message)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	var out []error
-	for _, e := range errs {
-		if e != nil {
-			out = append(out, e)
-		}
-	}
-	return out
 }
 
 // catchUp publishes the current snapshot to every output that does not hold it. The
@@ -652,10 +877,12 @@ func (s *snapshot) encoded() (*snapshot, error) {
 	return &pub, nil
 }
 
-// Run syncs now, then on the schedule and shortly after watch events (each source
-// with its own watchDebounce), and runs the expiry cleanup on cleanup.schedule, until
-// ctx is done. Syncs are single-flight: changes signalled during a sync cause one
-// follow-up sync. A sync in progress when ctx ends still finishes its publish.
+// Run fetches every source now, then on the schedule, and a watched source shortly
+// after its watch signals (each with its own watchDebounce); it runs the expiry
+// cleanup on cleanup.schedule, until ctx is done. Each source fetches on its own
+// goroutine, one fetch at a time (a signal during a fetch causes one follow-up
+// fetch), and each finished fetch publishes with the others' last good results.
+// Publishes are single-flight; one in progress when ctx ends still finishes.
 func (d *Daemon) Run(ctx context.Context) error {
 	sched, err := cronParser.Parse(d.cfg.Schedule)
 	if err != nil {
@@ -701,6 +928,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	repairs := make(chan struct{}, 1)
 	d.watchOutputs(wctx, &wg, signal(repairs))
+	// Each source fetches on its own goroutine; every finished fetch publishes with
+	// the latest result of every source, so a hung store delays nobody else.
+	fctx, stopFetch := context.WithCancel(ctx)
+	fetches := newFetcher(fctx, d)
+	defer func() { stopFetch(); fetches.wait() }()
 
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
@@ -721,34 +953,38 @@ func (d *Daemon) Run(ctx context.Context) error {
 			retry.Stop()
 		}
 	}
-	// watchSync syncs when a watched source is due and re-arms the timer for the
-	// sources still waiting out their debounce. Signals that arrive during the sync
-	// leave one wake-up queued: exactly one follow-up sync.
-	watchSync := func() {
-		if due, _ := deb.fire(time.Now()); due {
-			_, _ = d.Sync(ctx, false)
-			afterSync()
+	// watchFetch fetches the watched sources that are due and re-arms the timer for
+	// the sources still waiting out their debounce. A signal that arrives during a
+	// source's fetch makes exactly one follow-up fetch of that source.
+	watchFetch := func() {
+		due, next := deb.fire(time.Now())
+		for _, i := range due {
+			fetches.start(i)
 		}
-		_, next := deb.fire(time.Now())
 		debounce.Stop()
 		if next >= 0 {
 			debounce.Reset(next)
 		}
 	}
-	_, _ = d.Sync(ctx, false)
-	afterSync()
+	fetches.startAll()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case i := <-fetches.done:
+			fetches.finished(i)
+			fetches.drain()
+			if d.allFetched() {
+				_, _ = d.publishLatest(ctx)
+				afterSync()
+			}
 		case <-deb.wake:
 			deb.take(time.Now())
-			watchSync()
+			watchFetch()
 		case <-debounce.C:
-			watchSync()
+			watchFetch()
 		case <-ticks:
-			_, _ = d.Sync(ctx, false)
-			afterSync()
+			fetches.startAll()
 		case <-cleanups:
 			_, _ = d.Cleanup(ctx)
 		case <-repairs:
@@ -763,6 +999,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 			afterSync()
 		}
 	}
+}
+
+// allFetched tells whether every source has finished at least one fetch (good or
+// failed): until then the Run loop does not publish, so a start does not report
+// every source that is merely still answering as never fetched.
+func (d *Daemon) allFetched() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, s := range d.srcs {
+		if s.last == nil && s.lastErrorAt.IsZero() {
+			return false
+		}
+	}
+	return true
 }
 
 // FlagError is one per-flag problem in the status.
@@ -791,6 +1041,7 @@ type SourceStatus struct {
 	LastErrorAt *time.Time `json:"lastErrorAt,omitempty"`
 	Definitions int        `json:"definitions"`
 	Overlays    int        `json:"overlays"`
+	Held        bool       `json:"held,omitempty"`
 }
 
 // OutputStatus describes one output.
@@ -818,6 +1069,11 @@ type Status struct {
 	Sources     []SourceStatus `json:"sources"`
 	Outputs     []OutputStatus `json:"outputs"`
 	FlagErrors  []FlagError    `json:"flagErrors"`
+	// Holds are the sources held by their removal guard; Rejected the values not
+	// taken at the last publish (the flag kept the source's accepted value, or fell
+	// back to lower precedence when there was none).
+	Holds    []HoldStatus `json:"holds"`
+	Rejected []rejection  `json:"rejected"`
 	// Expiry lists the flags expiring soon, in their grace period, expired or with an
 	// invalid expiresAt, with owner and source (docs/LIFECYCLE.md).
 	Expiry []lifecycle.Finding `json:"expiry"`
@@ -827,7 +1083,8 @@ type Status struct {
 func (d *Daemon) Status() Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := Status{FlagSetID: d.cfg.FlagSetID, Ready: d.ready, FlagErrors: append([]FlagError{}, d.flagErrors...), Guard: d.guard,
+	holds := append([]HoldStatus{}, d.holds...)
+	st := Status{Holds: holds, Rejected: append([]rejection{}, d.rejections...), FlagSetID: d.cfg.FlagSetID, Ready: d.ready, FlagErrors: append([]FlagError{}, d.flagErrors...), Guard: d.guard,
 		Expiry: append([]lifecycle.Finding{}, d.findings...)}
 	if d.current != nil {
 		st.Revision, st.Generation, st.Flags = d.current.revision, d.current.generation, len(d.current.keys)
@@ -852,6 +1109,9 @@ func (d *Daemon) Status() Status {
 		}
 		if s.last != nil {
 			ss.Definitions, ss.Overlays = len(s.last.Definitions), len(s.last.Overlays)
+		}
+		for _, h := range holds {
+			ss.Held = ss.Held || h.Source == s.cfg.Name
 		}
 		st.Sources = append(st.Sources, ss)
 	}

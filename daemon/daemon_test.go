@@ -416,6 +416,9 @@ func TestMalformedFlagAmongHundred(t *testing.T) {
 	}
 }
 
+// TestGuards: a source that loses too many flags is held (its removals withheld, the
+// published flags unchanged), a partial restore keeps the hold, a full restore ends
+// it, removing exactly the allowed fraction publishes, and --force releases.
 func TestGuards(t *testing.T) {
 	h := newHarness(t, hopts{})
 	h.writeFlags(flagYAML(keys("g", 10)...))
@@ -423,20 +426,32 @@ func TestGuards(t *testing.T) {
 
 	h.writeFlags(flagYAML(keys("g", 4)...)) // removes 6 of 10
 	rep, err := h.sync(false)
-	if !errors.Is(err, ErrGuard) || rep.Result != "refused" || !strings.Contains(err.Error(), "removes 6 of 10") {
+	if !errors.Is(err, ErrGuard) || !errors.Is(err, ErrHeld) || rep.Result != "held" || !strings.Contains(err.Error(), "removes 6 of 10") {
 		t.Fatalf("guard: %+v %v", rep, err)
 	}
-	if h.published().Revision() != first.Revision {
-		t.Fatal("a refused snapshot was written")
+	if h.published().Revision() != first.Revision || rep.Revision != first.Revision {
+		t.Fatal("a held removal was published")
 	}
-	if st := h.d.Status(); !strings.Contains(st.Guard, "maxRemovedFraction") || st.LastSync.Result != "refused" {
+	st := h.d.Status()
+	if !strings.Contains(st.Guard, "maxRemovedFraction") || st.LastSync.Result != "held" || len(st.Holds) != 1 ||
+		st.Holds[0].Source != "git" || len(st.Holds[0].Withheld) != 6 || !st.Sources[0].Held {
 		t.Errorf("status = %+v", st)
 	}
-	if counter(t, h.metrics.GuardTrips) != 1 {
-		t.Error("guard trip not counted")
+	if counter(t, h.metrics.GuardTrips) != 1 || counter(t, h.metrics.SourceHeld) != 1 {
+		t.Error("hold not counted")
 	}
 	if !strings.Contains(h.logs.String(), `"level":"ERROR"`) {
-		t.Error("a refused publish must log at ERROR")
+		t.Error("a hold must log at ERROR")
+	}
+	// A partial restore (back to a removal of exactly half) keeps the hold.
+	h.writeFlags(flagYAML(keys("g", 5)...))
+	if rep, err := h.sync(false); !errors.Is(err, ErrHeld) || h.published().Len() != 10 {
+		t.Fatalf("partial restore published the removal: %+v %v", rep, err)
+	}
+	// Every withheld flag back: the hold ends.
+	h.writeFlags(flagYAML(keys("g", 10)...))
+	if rep := h.mustSync(); rep.Result != "unchanged" || len(rep.Held) != 0 || counter(t, h.metrics.GuardReleases) != 1 {
+		t.Fatalf("full restore: %+v", rep)
 	}
 	// Removing exactly half is allowed.
 	h.writeFlags(flagYAML(keys("g", 5)...))
@@ -451,8 +466,8 @@ func TestGuards(t *testing.T) {
 	if err != nil || rep.Result != "published" || h.published().Len() != 0 {
 		t.Fatalf("forced empty: %+v %v", rep, err)
 	}
-	if st := h.d.Status(); st.Guard != "" {
-		t.Errorf("guard message stays after a publish: %q", st.Guard)
+	if st := h.d.Status(); st.Guard != "" || len(st.Holds) != 0 {
+		t.Errorf("guard message stays after a publish: %q %+v", st.Guard, st.Holds)
 	}
 }
 

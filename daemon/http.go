@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -33,6 +34,7 @@ func NewServer(m *Metrics) *Server {
 	s.mux.HandleFunc("GET /api/v1/status", s.status)
 	s.mux.HandleFunc("GET /api/v1/snapshot", s.snapshot)
 	s.mux.HandleFunc("POST /api/v1/sync", s.sync)
+	s.mux.HandleFunc("POST /api/v1/release", s.release)
 	s.mux.HandleFunc("/ofrep/", func(w http.ResponseWriter, r *http.Request) {
 		if h := s.ofrep.Load(); h != nil {
 			h.ServeHTTP(w, r)
@@ -125,6 +127,30 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 	body := map[string]any{"result": rep.Result, "revision": rep.Revision, "generation": rep.Generation, "flags": rep.Flags}
 	if err != nil {
 		code = http.StatusConflict
+		body["error"] = err.Error()
+	}
+	writeJSON(w, code, body)
+}
+
+// release is the operator's release of a held source (POST /api/v1/release,
+// ?source=NAME; every source without it): the source's withheld removals publish now
+// and its guard baseline starts over. It answers like sync; 404 for an unknown source.
+func (s *Server) release(w http.ResponseWriter, r *http.Request) {
+	d := s.cur.Load()
+	if d == nil {
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+		return
+	}
+	rep, err := d.Release(r.Context(), r.URL.Query().Get("source"))
+	code := http.StatusOK
+	body := map[string]any{"result": rep.Result, "revision": rep.Revision, "generation": rep.Generation, "flags": rep.Flags, "held": rep.Held}
+	switch {
+	case errors.Is(err, ErrUnknownSource):
+		code = http.StatusNotFound
+	case err != nil:
+		code = http.StatusConflict
+	}
+	if err != nil {
 		body["error"] = err.Error()
 	}
 	writeJSON(w, code, body)

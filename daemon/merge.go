@@ -15,15 +15,26 @@ import (
 type sourceResult struct {
 	name string
 	res  *sources.Result
+	// fallback are the source's accepted overlays: an overlay that does not fit is
+	// replaced by the source's accepted one for the key, when that one still fits.
+	fallback map[string]sources.Overlay
+}
+
+// mergeProblem is an overlay merge could not apply. Kept tells the source's accepted
+// overlay was applied instead; otherwise the flag keeps its lower-precedence form.
+type mergeProblem struct {
+	flagset.Problem
+	Source string
+	Kept   bool
 }
 
 // merge combines source results, later sources taking precedence (see docs/FORMAT.md
 // "Overlays"). It never mutates the results: they are kept as last-good values.
-// Problems name the flag; a flag whose overlay does not fit keeps its lower-precedence
-// form.
-func merge(results []sourceResult) (*flagset.Document, flagset.Problems) {
+// Problems name the flag and the source; a flag whose overlay does not fit keeps the
+// source's accepted overlay (fallback), else its lower-precedence form.
+func merge(results []sourceResult) (*flagset.Document, []mergeProblem) {
 	doc := &flagset.Document{Flags: map[string]*flagset.Flag{}, Evaluators: map[string]json.RawMessage{}}
-	var problems flagset.Problems
+	var problems []mergeProblem
 	for _, sr := range results {
 		if sr.res == nil {
 			continue
@@ -38,29 +49,33 @@ func merge(results []sourceResult) (*flagset.Document, flagset.Problems) {
 		}
 		for _, key := range slices.Sorted(maps.Keys(sr.res.Overlays)) {
 			ov := sr.res.Overlays[key]
-			if base, ok := doc.Flags[key]; ok {
-				f, err := applyOverlay(base, ov)
-				if err != nil {
-					problems = append(problems, flagset.Problem{Flag: key, Path: "flags." + key,
-						Message: fmt.Sprintf("overlay from %s ignored: %v", originOr(ov, sr.name), err)})
-					continue
-				}
+			f, err := overlayFlag(doc.Flags[key], ov)
+			if err == nil {
 				doc.Flags[key] = f
 				continue
 			}
-			f, err := staticFlag(ov)
-			if err != nil {
-				problems = append(problems, flagset.Problem{Flag: key, Path: "flags." + key,
-					Message: fmt.Sprintf("overlay from %s ignored: %v", originOr(ov, sr.name), err)})
-				continue
+			mp := mergeProblem{Source: sr.name, Problem: flagset.Problem{Flag: key, Path: "flags." + key,
+				Message: fmt.Sprintf("overlay from %s ignored: %v", originOr(ov, sr.name), err)}}
+			if prev, ok := sr.fallback[key]; ok && !sameOverlay(prev, ov) {
+				if f, err := overlayFlag(doc.Flags[key], prev); err == nil {
+					doc.Flags[key], mp.Kept = f, true
+				}
 			}
-			doc.Flags[key] = f
+			problems = append(problems, mp)
 		}
 	}
 	if len(doc.Evaluators) == 0 {
 		doc.Evaluators = nil
 	}
 	return doc, problems
+}
+
+// overlayFlag applies ov to base, or makes a static flag of it when base is nil.
+func overlayFlag(base *flagset.Flag, ov sources.Overlay) (*flagset.Flag, error) {
+	if base != nil {
+		return applyOverlay(base, ov)
+	}
+	return staticFlag(ov)
 }
 
 func originOr(ov sources.Overlay, name string) string {

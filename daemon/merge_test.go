@@ -44,7 +44,7 @@ func TestMergeOverlays(t *testing.T) {
 		},
 	}
 	before := *git.Definitions["beta"]
-	doc, problems := merge([]sourceResult{{"git", git}, {"ops", ops}})
+	doc, problems := merge([]sourceResult{{name: "git", res: git}, {name: "ops", res: ops}})
 
 	if f := doc.Flags["beta"]; *f.DefaultVariant != "on" || f.State != flagset.Enabled || string(f.Targeting) != string(before.Targeting) ||
 		f.Metadata["owner"] != "team" || f.Metadata["source"] != "file:flags.yaml+env:B" {

@@ -27,6 +27,14 @@ type Metrics struct {
 	SourceAPICalls    *prometheus.CounterVec
 	FlagsExpiry       *prometheus.GaugeVec
 	CleanupActions    *prometheus.CounterVec
+	// SourceHeld is 1 while a source is held by its guard; GuardReleases counts the
+	// holds that ended (back within bounds or released by an operator).
+	SourceHeld    *prometheus.GaugeVec
+	GuardReleases *prometheus.CounterVec
+	// FlagRejected is 1 per flag and source while the source's value for the flag is
+	// rejected; ValueRejections counts each distinct rejection once.
+	FlagRejected    *prometheus.GaugeVec
+	ValueRejections *prometheus.CounterVec
 	// Notify are the notifier's counters, shared by the notifiers of every reload.
 	Notify *notify.Metrics
 }
@@ -66,7 +74,7 @@ func NewMetrics() *Metrics {
 		}, []string{"output"}),
 		GuardTrips: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "flagsync_guard_trips_total",
-			Help: "Publishes refused by a guard (too many flags removed, or empty).",
+			Help: "Guard trips: sources held, or publishes refused (too many flags removed, or empty).",
 		}),
 		FlagErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flagsync_flag_errors_total",
@@ -85,6 +93,23 @@ func NewMetrics() *Metrics {
 		Name: "flagsync_cleanup_actions_total",
 		Help: "Cleanup decisions on expired flags by action and result (reported, done, dryRun, skipped).",
 	}, []string{"action", "result"})
+	m.SourceHeld = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "flagsync_source_held",
+		Help: "1 while the source is held by its removal guard (its removals are withheld).",
+	}, []string{"source"})
+	m.GuardReleases = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "flagsync_guard_releases_total",
+		Help: "Holds that ended (back within bounds, or released by an operator), by source.",
+	}, []string{"source"})
+	m.FlagRejected = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "flagsync_flag_rejected",
+		Help: "1 while a source's value for a flag is rejected (the flag keeps its last accepted contribution).",
+	}, []string{"source", "flag"})
+	m.ValueRejections = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "flagsync_value_rejections_total",
+		Help: "Distinct rejected values (did not parse, did not fit, invalid), by source; counted once per problem, not per sync.",
+	}, []string{"source"})
+	m.Registry.MustRegister(m.SourceHeld, m.GuardReleases, m.FlagRejected, m.ValueRejections)
 	m.Notify = notify.NewMetrics()
 	if err := m.Notify.Register(m.Registry); err != nil {
 		panic(err) // a fresh registry: only a programming error gets here

@@ -111,12 +111,11 @@ func (b *debouncer) take(now time.Time) {
 	}
 }
 
-// fire disarms every source that is due at now and tells whether any was; next is
-// how long until the earliest still-armed source is due (-1 when none is armed).
-// Sources not yet due stay armed: a file in mid-burst still gets its own sync after
-// a Consul change synced everything. A leading-edge source that fires opens its
-// coalescing window.
-func (b *debouncer) fire(now time.Time) (due bool, next time.Duration) {
+// fire disarms every source that is due at now and returns them; next is how long
+// until the earliest still-armed source is due (-1 when none is armed). Sources not
+// yet due stay armed: a file in mid-burst still gets its own fetch. A leading-edge
+// source that fires opens its coalescing window.
+func (b *debouncer) fire(now time.Time) (due []int, next time.Duration) {
 	next = -1
 	for i := range b.armed {
 		if !b.armed[i] {
@@ -125,7 +124,7 @@ func (b *debouncer) fire(now time.Time) (due bool, next time.Duration) {
 		if !now.Before(b.due[i]) {
 			b.armed[i] = false
 			b.window[i] = now.Add(b.debounce[i])
-			due = true
+			due = append(due, i)
 			continue
 		}
 		if wait := b.due[i].Sub(now); next < 0 || wait < next {

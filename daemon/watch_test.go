@@ -57,7 +57,7 @@ func TestDebouncer(t *testing.T) {
 	b.changed(1)()
 	b.take(t0)
 	due, next := b.fire(t0)
-	if !due || next != 100*time.Millisecond {
+	if !slices.Equal(due, []int{0}) || next != 100*time.Millisecond {
 		t.Fatalf("debounce 0 must be due at once, the other in 100ms: due %v next %v", due, next)
 	}
 	// Source 1 keeps changing every 50ms: quiescence never comes, the 10×debounce cap does.
@@ -65,7 +65,7 @@ func TestDebouncer(t *testing.T) {
 	fired := time.Time{}
 	for i := 1; i <= 40 && fired.IsZero(); i++ {
 		at = t0.Add(time.Duration(i) * 50 * time.Millisecond)
-		if due, _ := b.fire(at); due {
+		if due, _ := b.fire(at); slices.Equal(due, []int{1}) {
 			fired = at
 			break
 		}
@@ -75,7 +75,7 @@ func TestDebouncer(t *testing.T) {
 	if fired.IsZero() || fired.Sub(t0) > 1100*time.Millisecond {
 		t.Fatalf("a constantly changing source synced at %v after its first change, want by 1.1s", fired.Sub(t0))
 	}
-	if due, next := b.fire(fired); due || next != -1 {
+	if due, next := b.fire(fired); len(due) > 0 || next != -1 {
 		t.Errorf("after firing nothing is armed: due %v next %v", due, next)
 	}
 }
@@ -93,13 +93,13 @@ func TestDebouncerLeadingEdge(t *testing.T) {
 		b.take(at)
 	}
 	signal(ms(0))
-	if due, _ := b.fire(ms(0)); !due {
+	if due, _ := b.fire(ms(0)); len(due) == 0 {
 		t.Fatal("the first change must sync at once")
 	}
 	var syncs []time.Time
 	for n := 10; n <= 250; n += 10 { // a burst: a change every 10ms for 250ms
 		signal(ms(n))
-		if due, next := b.fire(ms(n)); due {
+		if due, next := b.fire(ms(n)); len(due) > 0 {
 			syncs = append(syncs, ms(n))
 		} else if next <= 0 {
 			t.Fatalf("at %dms: armed with next %v", n, next)
@@ -110,11 +110,11 @@ func TestDebouncerLeadingEdge(t *testing.T) {
 	if !slices.Equal(syncs, want) {
 		t.Fatalf("syncs during the burst at %v, want %v", syncs, want)
 	}
-	if due, next := b.fire(ms(300)); !due || next != -1 {
+	if due, next := b.fire(ms(300)); len(due) == 0 || next != -1 {
 		t.Fatalf("the burst's tail must sync when the window ends: due %v next %v", due, next)
 	}
 	signal(ms(1000))
-	if due, _ := b.fire(ms(1000)); !due {
+	if due, _ := b.fire(ms(1000)); len(due) == 0 {
 		t.Fatal("a lone change after a quiet window must sync at once")
 	}
 }

@@ -74,9 +74,9 @@ func (f Filter) validate(field string) error {
 	}
 	for i, k := range f.Kinds {
 		switch k {
-		case KindAdded, KindRemoved, KindChanged, KindGuard, KindCleanup:
+		case KindAdded, KindRemoved, KindChanged, KindGuard, KindCleanup, KindRejected:
 		default:
-			return fmt.Errorf("%s.kinds[%d]: unknown kind %q (want added, removed, changed, guard or cleanup)", field, i, k)
+			return fmt.Errorf("%s.kinds[%d]: unknown kind %q (want added, removed, changed, guard, cleanup or rejected)", field, i, k)
 		}
 	}
 	return nil
@@ -109,7 +109,7 @@ func (f Filter) flagOK(key string) bool {
 // Apply returns ev with only the changes f selects, and whether anything is left to send.
 func (f Filter) Apply(ev Event) (Event, bool) {
 	if len(ev.Changes) == 0 {
-		k := map[Type]Kind{TypeGuard: KindGuard, TypeCleanup: KindCleanup}[ev.Type]
+		k := map[Type]Kind{TypeGuard: KindGuard, TypeGuardRelease: KindGuard, TypeCleanup: KindCleanup}[ev.Type]
 		return ev, k != "" && f.kindOK(k) && len(f.Flags) == 0
 	}
 	kept := make([]Change, 0, len(ev.Changes))

@@ -22,6 +22,9 @@ const (
 	KindChanged Kind = "changed" // a flag's definition changed (any field)
 	KindGuard   Kind = "guard"   // a guard stopped a publish
 	KindCleanup Kind = "cleanup" // the lifecycle cleanup acted on an expired flag
+	// KindRejected: a source's value for a flag was rejected (the flag kept its last
+	// accepted contribution), or such a rejection cleared (Detail "cleared").
+	KindRejected Kind = "rejected"
 )
 
 // Type is the kind of event.
@@ -31,6 +34,13 @@ const (
 	TypePublish Type = "publish"
 	TypeGuard   Type = "guard"
 	TypeCleanup Type = "cleanup"
+	// TypeGuardRelease: a held source was released (back within bounds, or by an
+	// operator); its changes publish again. Its changes have kind guard.
+	TypeGuardRelease Type = "guardRelease"
+	// TypeRejected: a value was rejected; TypeRejectionCleared: it is accepted again
+	// (or gone). Their changes have kind rejected.
+	TypeRejected         Type = "rejected"
+	TypeRejectionCleared Type = "rejectionCleared"
 )
 
 // Event is one thing that happened. Its JSON form is the generic webhook payload and
@@ -134,6 +144,27 @@ func GuardEvent(flagSetID, message string, flags []string, now time.Time) Event 
 		ev.Changes = append(ev.Changes, Change{Flag: k, Kind: KindGuard})
 	}
 	sortChanges(ev.Changes)
+	return ev
+}
+
+// GuardReleaseEvent describes the end of a hold: message says why (back within
+// bounds, operator release), flags are the withheld flags it lets go of.
+func GuardReleaseEvent(flagSetID, message string, flags []string, now time.Time) Event {
+	ev := GuardEvent(flagSetID, message, flags, now)
+	ev.Type = TypeGuardRelease
+	return ev
+}
+
+// RejectionEvent describes one rejected value (cleared false) or its clearing. source
+// is where the value came from (e.g. consul:flags/prod/beta@42), detail what is wrong
+// (never the value itself).
+func RejectionEvent(flagSetID, flag, source, detail string, cleared bool, now time.Time) Event {
+	ev := Event{Type: TypeRejected, Time: now.UTC(), FlagSetID: flagSetID, Message: detail,
+		Changes: []Change{{Flag: flag, Kind: KindRejected, Source: source, Detail: detail}}}
+	if cleared {
+		ev.Type = TypeRejectionCleared
+		ev.Changes[0].Detail = "cleared"
+	}
 	return ev
 }
 

@@ -19,7 +19,7 @@ func syncOnce(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fset.SetOutput(stderr)
 	configPath := fset.String("config", "", "configuration file (default ./"+defaultConfigPath+")")
 	once := fset.Bool("once", false, "run one sync and exit (required; 'flagsync run' is the daemon)")
-	force := fset.Bool("force", false, "publish even if a guard refuses it or a source has never fetched")
+	force := fset.Bool("force", false, "release every held source (publish its withheld removals, reset its guard baseline), skip the whole-set guard, and publish even if a source has never fetched")
 	fset.Usage = func() {
 		fmt.Fprintln(stderr, "usage: flagsync sync --once [--config FILE] [--force]")
 		fset.PrintDefaults()
@@ -53,6 +53,9 @@ func syncOnce(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	fmt.Fprintf(stdout, "%s: revision %s generation %d, %d flags, %d flag problems, %s\n",
 		rep.Result, rep.Revision, rep.Generation, rep.Flags, len(rep.FlagErrors), rep.Duration.Round(1000))
+	for _, name := range rep.Held {
+		fmt.Fprintf(stderr, "source %s is held by its guard: its removals are withheld (release: flagsync sync --once --force)\n", name)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "flagsync sync: %v\n", err)
 		return 1

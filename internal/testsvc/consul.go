@@ -150,6 +150,16 @@ func (c *Consul) start() error {
 	return nil
 }
 
+// Signal sends sig to the agent process (SIGSTOP/SIGCONT freeze and thaw it).
+func (c *Consul) Signal(sig os.Signal) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.proc == nil || c.proc.cmd.Process == nil {
+		return errors.New("consul agent not running")
+	}
+	return c.proc.cmd.Process.Signal(sig)
+}
+
 // Stop kills the agent (like a crash).
 func (c *Consul) Stop() {
 	c.mu.Lock()
