@@ -98,6 +98,9 @@ type snapshot struct {
 	generation  int64
 	generatedAt time.Time
 	keys        []string // sorted
+	// secret are the flags whose values came from a secret (see secretFlags); nil
+	// when unknown (read back from an output).
+	secret secretFlags
 }
 
 // New builds the sources and outputs of cfg. It does no I/O beyond constructing
@@ -343,6 +346,7 @@ func (d *Daemon) sync(ctx context.Context, force bool) (Report, error) {
 		return Report{Result: "failed"}, errors.Join(append(errs, err)...)
 	}
 
+	secret := secretKeys(results)
 	merged, mergeProblems := merge(results)
 	for _, p := range mergeProblems {
 		flagErrs = append(flagErrs, FlagError{Flag: p.Flag, Path: p.Path, Message: p.Message, Source: "merge"})
@@ -358,6 +362,7 @@ func (d *Daemon) sync(ctx context.Context, force bool) (Report, error) {
 	for _, p := range validateProblems {
 		flagErrs = append(flagErrs, FlagError{Flag: p.Flag, Path: p.Path, Message: p.Message, Source: "validate"})
 	}
+	secret.redactFlagErrors(flagErrs)
 	for _, fe := range flagErrs {
 		d.metrics.FlagErrors.WithLabelValues(fe.Source).Inc()
 	}
@@ -394,12 +399,21 @@ func (d *Daemon) sync(ctx context.Context, force bool) (Report, error) {
 		gen := max(d.lastGen+1, d.now().UnixMilli())
 		d.mu.Unlock()
 		snap := stamp(set, gen, keys, d.now())
+		snap.secret = secret
 		d.mu.Lock()
 		d.current, d.lastGen, d.guard = snap, gen, ""
 		d.mu.Unlock()
 		d.metrics.FlagsPublished.Set(float64(len(keys)))
 		rep.Result = "published"
 		d.notifyPublish(cur, snap)
+	} else if cur.secret == nil {
+		// The snapshot read back at start did not say which flags are secret; this
+		// sync compiled the same flags and knows.
+		known := *cur
+		known.secret = secret
+		d.mu.Lock()
+		d.current = &known
+		d.mu.Unlock()
 	}
 	if err := d.catchUp(ctx); err != nil {
 		errs = append(errs, err)
@@ -492,6 +506,7 @@ func (d *Daemon) fetchAll(ctx context.Context) []error {
 			d.mu.Unlock()
 			if !same {
 				for _, p := range res.Problems {
+					secretFlags(res.Secret).redactProblem(&p)
 					d.log.Warn("flag problem", "source", s.cfg.Name, "flag", p.Flag, "path", p.Path, "problem", p.Message)
 				}
 			}
@@ -577,6 +592,7 @@ func (d *Daemon) catchUp(ctx context.Context) error {
 		gen := max(d.lastGen+1, d.now().UnixMilli())
 		d.mu.Unlock()
 		snap := stamp(cur.set, gen, cur.keys, d.now())
+		snap.secret = cur.secret
 		pub = nil
 		d.mu.Lock()
 		d.current, d.lastGen = snap, gen
