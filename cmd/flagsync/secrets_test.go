@@ -121,6 +121,15 @@ notify:
 	// A change of a SecureString after the first publish: old and new values.
 	put("/flags/prod/apikey", "TOPSECRET-rotated-value", types.ParameterTypeSecureString)
 	put("/flags/prod/plain", "visible-plain-changed", types.ParameterTypeString)
+	// With no admin token configured, the sync route is refused.
+	resp, err := http.Post(p.http+"/api/v1/sync", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("POST /api/v1/sync with no admin token configured = %d, want 403", resp.StatusCode)
+	}
 	// The schedule is an hour: SIGHUP reloads, and the new pipeline syncs at once.
 	// Its previous snapshot is read back from the file, which does not say which
 	// flags were secret, so the old states of all SSM flags are withheld.
