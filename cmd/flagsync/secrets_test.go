@@ -167,10 +167,11 @@ notify:
 	if !flagged["vault"] || !flagged["color"] {
 		t.Errorf("status flagErrors do not name the secret flags' problems: %s", st)
 	}
-	snap, _ = os.ReadFile(e.out)
-	if !strings.Contains(string(snap), "TOPSECRET-rotated-value") {
-		t.Errorf("snapshot lacks the rotated SecureString value")
-	}
+	// The event is queued before the outputs are written: wait for the file.
+	eventually(t, "the rotated SecureString value in the snapshot", func() bool {
+		snap, _ := os.ReadFile(e.out)
+		return strings.Contains(string(snap), "TOPSECRET-rotated-value")
+	})
 }
 
 // httpGet returns the body of a GET (with token as a bearer token when not empty),
