@@ -151,16 +151,17 @@ func (a access) String() string {
 
 // authPolicy is the auth of one configuration; the server swaps it on reload.
 type authPolicy struct {
+	closed       bool // the tokens could not be read: refuse all but open routes
 	read, admin  *tokenSet
 	ofrep        []tokenDigest // http.ofrep.apiKeys and bearerTokens: OFREP only
 	openMetrics  bool
 	allowedHosts []string // lower case, without port; "*" allows any
 }
 
-// DefaultAllowedHosts are the Host names admin routes accept unless http.allowedHosts
-// says otherwise: a browser reaching a loopback daemon through DNS rebinding sends
-// the attacker's name, not one of these.
-var DefaultAllowedHosts = []string{"localhost", "127.0.0.1", "::1"}
+// defaultAllowedHosts are the Host names admin routes accept unless
+// http.allowedHosts says otherwise: a browser reaching a loopback daemon through DNS
+// rebinding sends the attacker's name, not one of these.
+func defaultAllowedHosts() []string { return []string{"localhost", "127.0.0.1", "::1"} }
 
 // newAuthPolicy reads the tokens of h.
 func newAuthPolicy(h *HTTPConfig, lookupEnv func(string) (string, bool)) (*authPolicy, error) {
@@ -180,7 +181,7 @@ func newAuthPolicy(h *HTTPConfig, lookupEnv func(string) (string, bool)) (*authP
 	}
 	hosts := h.AllowedHosts
 	if len(hosts) == 0 {
-		hosts = DefaultAllowedHosts
+		hosts = defaultAllowedHosts()
 	}
 	for _, host := range hosts {
 		p.allowedHosts = append(p.allowedHosts, strings.ToLower(strings.Trim(host, "[]")))
@@ -202,9 +203,13 @@ type decision struct {
 
 // authorize decides a request to a route with access a.
 func (p *authPolicy) authorize(r *http.Request, a access, now time.Time) (decision, []error) {
-	switch a {
-	case accessOpen:
+	switch {
+	case a == accessOpen:
 		return decision{}, nil
+	case p.closed:
+		return decision{http.StatusServiceUnavailable, "the http.auth tokens could not be read (see the log)"}, nil
+	}
+	switch a {
 	case accessUndecided:
 		return decision{http.StatusForbidden, "this route has no auth decision (a bug: every route must declare one)"}, nil
 	case accessAdmin:

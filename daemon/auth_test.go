@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -345,4 +346,28 @@ func basicAuth(user, pass string) string {
 	r, _ := http.NewRequest("GET", "/", nil)
 	r.SetBasicAuth(user, pass)
 	return strings.TrimPrefix(r.Header.Get("Authorization"), "Basic ")
+}
+
+// A Config not made by ParseConfig whose tokens cannot be read closes every route but
+// health instead of opening them.
+func TestUnreadableTokensClose(t *testing.T) {
+	h := newHarness(t, hopts{})
+	cfg := *h.d.Config()
+	cfg.HTTP.auth = nil
+	cfg.HTTP.Auth.Admin.Env = []string{"FLAGSYNC_TEST_UNSET_TOKEN_VARIABLE"}
+	d, err := New(&cfg, Options{Metrics: h.metrics, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	s := NewServer(h.metrics)
+	s.Set(d)
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	if code, _ := call(t, srv, "GET", "/api/v1/snapshot", nil); code != http.StatusServiceUnavailable {
+		t.Errorf("snapshot with unreadable tokens = %d, want 503", code)
+	}
+	if code, _ := call(t, srv, "GET", "/healthz", nil); code != 200 {
+		t.Errorf("healthz = %d", code)
+	}
 }

@@ -356,6 +356,9 @@ func (d *Daemon) sync(ctx context.Context, force bool) (Report, error) {
 	// set served once published (stamped, not compiled again).
 	set, validateProblems := flagset.CompileStrict(merged)
 	merged = nil // the set holds what is published; let the rest go before encoding
+	for i := range validateProblems {
+		secret.redactProblem(&validateProblems[i]) // they may quote a secret's content
+	}
 	if set.Revision() == "" {
 		return Report{Result: "failed", FlagErrors: flagErrs}, fmt.Errorf("revision: %w", validateProblems)
 	}

@@ -72,13 +72,15 @@ func (s *Server) Set(d *Daemon) {
 	if err != nil {
 		// Only a Config not made by ParseConfig can get here; refuse rather than open.
 		d.log.Error("http auth: cannot read the tokens; every route but health is refused", "err", err)
-		p = &authPolicy{read: &tokenSet{}, admin: &tokenSet{}, ofrep: []tokenDigest{{}}}
+		p = &authPolicy{closed: true}
 	}
 	s.maxBody.Store(d.cfg.HTTP.Limits.maxBody())
 	s.auth.Store(p)
 	s.cur.Store(d)
 	s.ofrep.Store(h)
-	logExposure(d.log, &d.cfg.HTTP, p)
+	if !p.closed {
+		logExposure(d.log, &d.cfg.HTTP, p)
+	}
 }
 
 // Routes lists every route with its auth decision ("undecided" for a route added
