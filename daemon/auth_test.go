@@ -220,9 +220,15 @@ func TestCredentialFormsAndLogs(t *testing.T) {
 		t.Errorf("refusals are not logged at debug")
 	}
 	_, metrics := call(t, srv, "GET", "/metrics", map[string]string{"Authorization": "Bearer " + testReadToken})
-	for _, secret := range []string{testReadToken, testAdminToken, "ofrep-key"} {
+	for _, secret := range []string{testReadToken, testAdminToken, "ofrep-key", "wrong-secret-candidate"} {
 		if strings.Contains(metrics, secret) {
 			t.Errorf("a credential appears in a metric")
+		}
+	}
+	for _, want := range []string{`flagsync_http_refused_total{code="401",route="GET /{$}"} 1`, `flagsync_http_refused_total{code="403",route="GET /{$}"} 2`,
+		`flagsync_http_refused_total{code="403",route="GET /api/v1/snapshot"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
 		}
 	}
 }
@@ -369,5 +375,30 @@ func TestUnreadableTokensClose(t *testing.T) {
 	}
 	if code, _ := call(t, srv, "GET", "/healthz", nil); code != 200 {
 		t.Errorf("healthz = %d", code)
+	}
+}
+
+// A reload (Set with a new daemon) swaps the tokens: the old admin token stops working.
+func TestAuthFollowsReload(t *testing.T) {
+	h, s, srv := authServer(t, authExtra)
+	if code, _ := get(t, srv, "POST", "/api/v1/sync"); code != 200 {
+		t.Fatalf("sync with the admin token = %d", code)
+	}
+	cfg, err := ParseConfig([]byte(fmt.Sprintf("flagSetId: test\nsources: [{name: git, type: file, path: %q}]\noutputs: {file: {path: %q}}\nhttp:\n  auth: {admin: {env: [NEW_ADMIN]}}\n", h.flags, h.out)),
+		lookupFrom(map[string]string{"NEW_ADMIN": "rotated-admin-token-0123456789"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd, err := New(cfg, Options{Metrics: h.metrics, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nd.Close()
+	s.Set(nd)
+	if code, _ := get(t, srv, "POST", "/api/v1/sync"); code != http.StatusForbidden {
+		t.Errorf("old admin token after the reload = %d, want 403", code)
+	}
+	if code, _ := call(t, srv, "POST", "/api/v1/sync", map[string]string{"Content-Type": "application/json", "Authorization": "Bearer rotated-admin-token-0123456789"}); code != 200 {
+		t.Errorf("new admin token after the reload = %d", code)
 	}
 }

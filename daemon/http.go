@@ -128,6 +128,7 @@ func (s *Server) guard(pattern string, a access, next http.Handler) http.Handler
 		if a == accessUndecided {
 			log.Error("http route without an auth decision refused", "route", pattern)
 		}
+		s.metrics.HTTPRefused.WithLabelValues(pattern, strconv.Itoa(dec.code)).Inc()
 		// Never the credential: the route, who asked and why it was refused.
 		log.Debug("http request refused", "route", pattern, "access", a.String(), "remote", r.RemoteAddr, "code", dec.code, "reason", dec.reason)
 		if dec.code == http.StatusUnauthorized {
