@@ -156,6 +156,9 @@ type authPolicy struct {
 	ofrep        []tokenDigest // http.ofrep.apiKeys and bearerTokens: OFREP only
 	openMetrics  bool
 	allowedHosts []string // lower case, without port; "*" allows any
+	// loopback: the listener only accepts local connections. Routes left open there
+	// still check the Host, since a browser page can reach them through DNS rebinding.
+	loopback bool
 }
 
 // defaultAllowedHosts are the Host names admin routes accept unless
@@ -168,7 +171,7 @@ func newAuthPolicy(h *HTTPConfig, lookupEnv func(string) (string, bool)) (*authP
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
 	}
-	p := &authPolicy{openMetrics: h.Auth.OpenMetrics}
+	p := &authPolicy{openMetrics: h.Auth.OpenMetrics, loopback: isLoopbackListen(h.Listen)}
 	var err error
 	if p.read, err = newTokenSet(h.Auth.Read, "http.auth.read", lookupEnv); err != nil {
 		return nil, err
@@ -221,12 +224,12 @@ func (p *authPolicy) authorize(r *http.Request, a access, now time.Time) (decisi
 		}
 	case accessMetrics:
 		if p.openMetrics {
-			return decision{}, nil
+			return p.openRoute(r), nil
 		}
 		fallthrough
 	default:
 		if !p.anyTokens() {
-			return decision{}, nil
+			return p.openRoute(r), nil
 		}
 	}
 	tok, presented := credential(r)
@@ -253,6 +256,16 @@ func (p *authPolicy) authorize(r *http.Request, a access, now time.Time) (decisi
 		return decision{http.StatusForbidden, "credentials not valid for this route"}, errs
 	}
 	return decision{}, errs
+}
+
+// openRoute decides a read route that needs no token: open, except that a loopback
+// listener answers only requests naming an allowed host (a page that rebinds its own
+// name to 127.0.0.1 could otherwise read the snapshot through the browser).
+func (p *authPolicy) openRoute(r *http.Request) decision {
+	if p.loopback && !p.hostAllowed(r.Host) {
+		return decision{http.StatusForbidden, "Host is not in http.allowedHosts (a loopback daemon answers only its own names)"}
+	}
+	return decision{}
 }
 
 // credential is the token a request presents: "Authorization: Bearer <token>",

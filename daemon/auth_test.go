@@ -100,13 +100,26 @@ func TestUndecidedRouteIsRefused(t *testing.T) {
 	}
 }
 
-// Without any token configured, the read routes stay open (loopback default) and
-// admin routes are refused, whatever is presented.
+// Without any token configured, the read routes stay open to the daemon's own names
+// (loopback default) and admin routes are refused, whatever is presented.
 func TestNoAuthConfigured(t *testing.T) {
 	h, _, srv := authServer(t, "")
 	for _, path := range []string{"/api/v1/status", "/api/v1/snapshot", "/", "/metrics", "/healthz", "/readyz"} {
 		if code, _ := call(t, srv, "GET", path, nil); code != 200 {
 			t.Errorf("GET %s without auth configured = %d", path, code)
+		}
+	}
+	// DNS rebinding: a page whose name now resolves to 127.0.0.1 reads nothing.
+	for _, path := range []string{"/api/v1/snapshot", "/", "/ofrep/v1/configuration", "/metrics"} {
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req.Host = "evil.example:8080"
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("GET %s with a foreign Host on a loopback daemon = %d, want 403", path, resp.StatusCode)
 		}
 	}
 	for _, hdr := range []map[string]string{nil, {"Content-Type": "application/json", "Authorization": "Bearer " + testAdminToken}} {
