@@ -110,11 +110,21 @@ type RedisTLSConfig struct {
 	InsecureSkipVerify bool `yaml:"insecureSkipVerify"`
 }
 
-// HTTPConfig is the status/metrics listener.
+// HTTPConfig is the status/metrics listener (daemon/httpconfig.go, docs/SECURITY.md).
 type HTTPConfig struct {
 	Listen string `yaml:"listen"`
 	// OFREP is the OpenFeature Remote Evaluation endpoint under /ofrep/ (daemon/ha.go).
 	OFREP OFREPConfig `yaml:"ofrep"`
+	// Auth is who may call which route.
+	Auth AuthConfig `yaml:"auth"`
+	// AllowedHosts are the Host names admin routes accept (default: loopback names).
+	AllowedHosts []string `yaml:"allowedHosts"`
+	// TLS serves HTTPS with a certificate and key read again when they change.
+	TLS ListenTLSConfig `yaml:"tls"`
+	// Limits are the server's timeouts and size limits.
+	Limits HTTPLimits `yaml:"limits"`
+
+	auth *authPolicy // the tokens, read by ParseConfig
 }
 
 // GuardsConfig are the safety checks before a publish (docs/CONFIG.md "guards").
@@ -201,6 +211,9 @@ func ParseConfig(data []byte, lookupEnv func(string) (string, bool)) (*Config, e
 		}
 	}
 	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	if err := c.HTTP.readAuth(lookupEnv); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -328,6 +341,9 @@ func (c *Config) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		return fmt.Errorf("http.listen: %q is not host:port", c.HTTP.Listen)
+	}
+	if err := c.HTTP.validate(); err != nil {
+		return err
 	}
 	if f := c.Guards.RemovedFraction(); f < 0 || f > 1 {
 		return fmt.Errorf("guards.maxRemovedFraction: must be between 0 and 1, got %v", f)

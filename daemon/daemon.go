@@ -123,6 +123,9 @@ type snapshot struct {
 	generation  int64
 	generatedAt time.Time
 	keys        []string // sorted
+	// secret are the flags whose values came from a secret (see secretFlags); nil
+	// when unknown (read back from an output).
+	secret secretFlags
 }
 
 // New builds the sources and outputs of cfg. It does no I/O beyond constructing
@@ -439,6 +442,7 @@ type build struct {
 	set      *flagset.Set
 	keys     []string
 	flagErrs []FlagError
+	secret   secretFlags // the flags whose values came from a secret
 }
 
 // publish builds the snapshot from the latest result of every source and publishes
@@ -533,12 +537,21 @@ func (d *Daemon) publish(ctx context.Context, force bool) (Report, error) {
 		gen := max(d.lastGen+1, d.now().UnixMilli())
 		d.mu.Unlock()
 		snap := stamp(b.set, gen, b.keys, d.now())
+		snap.secret = b.secret
 		d.mu.Lock()
 		d.current, d.lastGen = snap, gen
 		d.mu.Unlock()
 		d.metrics.FlagsPublished.Set(float64(len(b.keys)))
 		rep.Result = "published"
 		d.notifyPublish(cur, snap)
+	} else if cur.secret == nil {
+		// The snapshot read back at start did not say which flags are secret; this
+		// sync compiled the same flags and knows.
+		known := *cur
+		known.secret = b.secret
+		d.mu.Lock()
+		d.current = &known
+		d.mu.Unlock()
 	}
 	d.accept(plans, cur, b.keys, now, releaseWhole)
 	for _, p := range plans {
@@ -571,7 +584,7 @@ func joinErrs(errs []error) string {
 // contribution (or without it when there is none), and the source's value counts as
 // rejected.
 func (d *Daemon) buildPlans(plans []*sourcePlan, sourceErrs []FlagError) (build, error) {
-	set, flagErrs, invalid := d.mergePlans(plans, sourceErrs)
+	set, flagErrs, invalid, secret := d.mergePlans(plans, sourceErrs)
 	reverted := map[string]bool{}
 	for _, key := range slices.Sorted(maps.Keys(invalid)) {
 		for _, p := range plans {
@@ -585,7 +598,7 @@ func (d *Daemon) buildPlans(plans []*sourcePlan, sourceErrs []FlagError) (build,
 	}
 	if len(reverted) > 0 {
 		first := flagErrs
-		set, flagErrs, _ = d.mergePlans(plans, sourceErrs)
+		set, flagErrs, _, secret = d.mergePlans(plans, sourceErrs)
 		// The problems of the values not taken stay in the status.
 		for _, fe := range first {
 			if fe.Source == "validate" && reverted[fe.Flag] {
@@ -593,7 +606,7 @@ func (d *Daemon) buildPlans(plans []*sourcePlan, sourceErrs []FlagError) (build,
 			}
 		}
 	}
-	b := build{flagErrs: flagErrs}
+	b := build{flagErrs: flagErrs, secret: secret}
 	if set.Revision() == "" {
 		return b, errors.New("revision: the merged snapshot cannot be encoded")
 	}
@@ -607,8 +620,9 @@ func (d *Daemon) buildPlans(plans []*sourcePlan, sourceErrs []FlagError) (build,
 
 // mergePlans merges and validates once. Overlays that do not fit count as rejected
 // for their source (merge applied the source's accepted overlay when it still fits);
-// invalid maps each flag with a validation problem to its first message.
-func (d *Daemon) mergePlans(plans []*sourcePlan, sourceErrs []FlagError) (*flagset.Set, []FlagError, map[string]string) {
+// invalid maps each flag with a validation problem to its first message. Problems
+// about secret-derived flags come out redacted (they may quote the secret).
+func (d *Daemon) mergePlans(plans []*sourcePlan, sourceErrs []FlagError) (*flagset.Set, []FlagError, map[string]string, secretFlags) {
 	flagErrs := slices.Clone(sourceErrs)
 	results := make([]sourceResult, len(plans))
 	byName := make(map[string]*sourcePlan, len(plans))
@@ -616,8 +630,11 @@ func (d *Daemon) mergePlans(plans []*sourcePlan, sourceErrs []FlagError) (*flags
 		results[i] = p.result()
 		byName[p.s.cfg.Name] = p
 	}
+	secret := secretKeys(results)
+	secret.redactFlagErrors(flagErrs)
 	merged, mergeProblems := merge(results)
 	for _, mp := range mergeProblems {
+		secret.redact(&mp.Flag, &mp.Path, &mp.Message)
 		flagErrs = append(flagErrs, FlagError{Flag: mp.Flag, Path: mp.Path, Message: mp.Message, Source: "merge"})
 		if p := byName[mp.Source]; p != nil {
 			p.rejectOverlay(mp.Flag, mp.Message, mp.Kept)
@@ -629,6 +646,7 @@ func (d *Daemon) mergePlans(plans []*sourcePlan, sourceErrs []FlagError) (*flags
 	set, validateProblems := flagset.CompileStrict(merged)
 	invalid := map[string]string{}
 	for _, p := range validateProblems {
+		secret.redactProblem(&p)
 		flagErrs = append(flagErrs, FlagError{Flag: p.Flag, Path: p.Path, Message: p.Message, Source: "validate"})
 		if _, seen := invalid[p.Flag]; p.Flag != "" && !seen {
 			invalid[p.Flag] = p.Path + ": " + p.Message
@@ -637,7 +655,7 @@ func (d *Daemon) mergePlans(plans []*sourcePlan, sourceErrs []FlagError) (*flags
 	for _, fe := range flagErrs[len(sourceErrs):] {
 		d.metrics.FlagErrors.WithLabelValues(fe.Source).Inc()
 	}
-	return set, flagErrs, invalid
+	return set, flagErrs, invalid, secret
 }
 
 // checkWhole applies the whole-set guard to publishing keys over cur: the message
@@ -803,6 +821,7 @@ func (d *Daemon) catchUp(ctx context.Context) error {
 		gen := max(d.lastGen+1, d.now().UnixMilli())
 		d.mu.Unlock()
 		snap := stamp(cur.set, gen, cur.keys, d.now())
+		snap.secret = cur.secret
 		pub = nil
 		d.mu.Lock()
 		d.current, d.lastGen = snap, gen

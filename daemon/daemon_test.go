@@ -157,7 +157,7 @@ func newHarness(t *testing.T, o hopts) *harness {
 
 func (h *harness) build(cfgText string, o hopts) *Daemon {
 	h.t.Helper()
-	cfg, err := ParseConfig([]byte(cfgText), lookupFrom(map[string]string{"REDIS_PASSWORD": "pw-Secret-4242"}))
+	cfg, err := ParseConfig([]byte(cfgText), lookupFrom(map[string]string{"REDIS_PASSWORD": "pw-Secret-4242", "READ_TOKEN": testReadToken, "ADMIN_TOKEN": testAdminToken}))
 	if err != nil {
 		h.t.Fatalf("config: %v\n%s", err, cfgText)
 	}

@@ -3,9 +3,11 @@ package daemon
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/flagsync/flagsync/flagset"
 	"github.com/flagsync/flagsync/ofrep"
@@ -14,35 +16,40 @@ import (
 
 // Server serves /healthz, /readyz, /metrics, /api/v1/*, OFREP under /ofrep/ and the
 // status page at / for the daemon currently running. It outlives config reloads: Set
-// swaps the daemon (and its OFREP options) behind it.
+// swaps the daemon (with its OFREP options, auth and body limit) behind it. Every
+// route declares who may call it (see routeTable and docs/SECURITY.md).
 type Server struct {
 	cur     atomic.Pointer[Daemon]
 	ofrep   atomic.Pointer[ofrep.Handler] // nil when http.ofrep.enabled is false
+	auth    atomic.Pointer[authPolicy]    // nil before Set: read routes open, admin refused
+	maxBody atomic.Int64
 	metrics *Metrics
-	mux     *http.ServeMux
+	mux     *routeTable
 }
 
 // NewServer returns the HTTP handler for m's registry; call Set before serving.
 func NewServer(m *Metrics) *Server {
-	s := &Server{metrics: m, mux: http.NewServeMux()}
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	s := &Server{metrics: m}
+	s.maxBody.Store(DefaultMaxBodyBytes)
+	s.mux = newRouteTable(s.guard)
+	s.mux.handle("GET /healthz", accessOpen, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
-	})
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", m.Handler())
-	s.mux.HandleFunc("GET /api/v1/status", s.status)
-	s.mux.HandleFunc("GET /api/v1/snapshot", s.snapshot)
-	s.mux.HandleFunc("POST /api/v1/sync", s.sync)
-	s.mux.HandleFunc("POST /api/v1/release", s.release)
-	s.mux.HandleFunc("/ofrep/", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	s.mux.handle("GET /readyz", accessOpen, http.HandlerFunc(s.readyz))
+	s.mux.handle("GET /metrics", accessMetrics, m.Handler())
+	s.mux.handle("GET /api/v1/status", accessRead, http.HandlerFunc(s.status))
+	s.mux.handle("GET /api/v1/snapshot", accessRead, http.HandlerFunc(s.snapshot))
+	s.mux.handle("POST /api/v1/sync", accessAdmin, http.HandlerFunc(s.sync))
+	s.mux.handle("POST /api/v1/release", accessAdmin, http.HandlerFunc(s.release))
+	s.mux.handle("/ofrep/", accessOFREP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h := s.ofrep.Load(); h != nil {
 			h.ServeHTTP(w, r)
 			return
 		}
 		http.Error(w, "OFREP is disabled (http.ofrep.enabled: false)", http.StatusNotFound)
-	})
-	s.mux.Handle("GET /{$}", statuspage.Handler(func() (*flagset.Set, statuspage.Data) {
+	}))
+	s.mux.handle("GET /{$}", accessRead, statuspage.Handler(func() (*flagset.Set, statuspage.Data) {
 		if d := s.cur.Load(); d != nil {
 			return d.statusPage()
 		}
@@ -51,18 +58,36 @@ func NewServer(m *Metrics) *Server {
 	return s
 }
 
-// Set makes d the daemon served, with the OFREP options of its configuration. Until
-// d publishes, OFREP keeps answering from the previous daemon's flags.
+// Set makes d the daemon served, with the OFREP options, auth and limits of its
+// configuration. Until d publishes, OFREP keeps answering from the previous daemon's
+// flags.
 func (s *Server) Set(d *Daemon) {
 	d.carryFlagSet(s.cur.Load())
 	var h *ofrep.Handler
 	if o := d.cfg.HTTP.OFREP; o.On() {
-		h = ofrep.NewHandler(s.flagSet, ofrep.Options{APIKeys: o.APIKeys, BearerTokens: o.BearerTokens,
-			RequireTargetingKey: o.RequireTargetingKey, RateLimit: o.RateLimit, RateBurst: o.RateBurst, Logger: d.log})
+		// The server checks credentials for every route (http.auth and the OFREP
+		// keys), so the handler itself runs without.
+		h = ofrep.NewHandler(s.flagSet, ofrep.Options{RequireTargetingKey: o.RequireTargetingKey,
+			RateLimit: o.RateLimit, RateBurst: o.RateBurst, Logger: d.log})
 	}
+	p, err := d.cfg.HTTP.policy()
+	if err != nil {
+		// Only a Config not made by ParseConfig can get here; refuse rather than open.
+		d.log.Error("http auth: cannot read the tokens; every route but health is refused", "err", err)
+		p = &authPolicy{closed: true}
+	}
+	s.maxBody.Store(d.cfg.HTTP.Limits.maxBody())
+	s.auth.Store(p)
 	s.cur.Store(d)
 	s.ofrep.Store(h)
+	if !p.closed {
+		logExposure(d.log, &d.cfg.HTTP, p)
+	}
 }
+
+// Routes lists every route with its auth decision ("undecided" for a route added
+// with Handle/HandleFunc, which is refused at runtime).
+func (s *Server) Routes() []Route { return s.mux.list() }
 
 // Daemon is the daemon served (nil before Set).
 func (s *Server) Daemon() *Daemon { return s.cur.Load() }
@@ -75,7 +100,53 @@ func (s *Server) flagSet() *flagset.Set {
 	return nil
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP bounds the request body (http.limits.maxBodyBytes) and dispatches.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, s.maxBody.Load())
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// guard wraps a route's handler with its auth decision.
+func (s *Server) guard(pattern string, a access, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := s.auth.Load()
+		if p == nil {
+			p = &authPolicy{}
+		}
+		dec, reloadErrs := p.authorize(r, a, time.Now())
+		log := slog.Default()
+		if d := s.cur.Load(); d != nil {
+			log = d.log
+		}
+		for _, err := range reloadErrs {
+			log.Warn("http auth: a token file changed but cannot be read; its previous tokens stay valid", "err", err)
+		}
+		if dec.code == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if a == accessUndecided {
+			log.Error("http route without an auth decision refused", "route", pattern)
+		}
+		s.metrics.HTTPRefused.WithLabelValues(pattern, strconv.Itoa(dec.code)).Inc()
+		// Never the credential: the route, who asked and why it was refused.
+		log.Debug("http request refused", "route", pattern, "access", a.String(), "remote", r.RemoteAddr, "code", dec.code, "reason", dec.reason)
+		if dec.code == http.StatusUnauthorized {
+			w.Header().Add("WWW-Authenticate", `Bearer realm="flagsync"`)
+			if a == accessRead {
+				// Lets a browser ask for a token (as the password) for the status page.
+				w.Header().Add("WWW-Authenticate", `Basic realm="flagsync", charset="UTF-8"`)
+			}
+		}
+		if a == accessOFREP {
+			w.WriteHeader(dec.code) // OFREP answers 401/403 with an empty body
+			return
+		}
+		http.Error(w, dec.reason, dec.code)
+	})
+}
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

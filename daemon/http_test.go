@@ -10,9 +10,25 @@ import (
 	"testing"
 )
 
+// Tokens of the test harness (its lookup serves them as READ_TOKEN and ADMIN_TOKEN).
+const (
+	testReadToken  = "read-token-0123456789abcdef"
+	testAdminToken = "admin-token-0123456789abcdef"
+	authExtra      = "http:\n  auth: {read: {env: [READ_TOKEN]}, admin: {env: [ADMIN_TOKEN]}}\n"
+)
+
+// get calls path as an admin would: admin token, JSON body.
 func get(t *testing.T, srv *httptest.Server, method, path string) (int, string) {
 	t.Helper()
+	return call(t, srv, method, path, map[string]string{"Authorization": "Bearer " + testAdminToken, "Content-Type": "application/json"})
+}
+
+func call(t *testing.T, srv *httptest.Server, method, path string, hdr map[string]string) (int, string) {
+	t.Helper()
 	req, _ := http.NewRequest(method, srv.URL+path, nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
 	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -23,7 +39,7 @@ func get(t *testing.T, srv *httptest.Server, method, path string) (int, string) 
 }
 
 func TestHTTPEndpoints(t *testing.T) {
-	h := newHarness(t, hopts{})
+	h := newHarness(t, hopts{extra: authExtra})
 	s := NewServer(h.metrics)
 	srv := httptest.NewServer(s)
 	defer srv.Close()

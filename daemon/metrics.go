@@ -37,6 +37,9 @@ type Metrics struct {
 	ValueRejections *prometheus.CounterVec
 	// Notify are the notifier's counters, shared by the notifiers of every reload.
 	Notify *notify.Metrics
+	// HTTPRefused counts refused requests by route pattern and status code (never
+	// by anything the client sent).
+	HTTPRefused *prometheus.CounterVec
 }
 
 // NewMetrics creates and registers the metrics.
@@ -114,7 +117,11 @@ func NewMetrics() *Metrics {
 	if err := m.Notify.Register(m.Registry); err != nil {
 		panic(err) // a fresh registry: only a programming error gets here
 	}
-	m.Registry.MustRegister(m.FlagsExpiry, m.CleanupActions)
+	m.HTTPRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "flagsync_http_refused_total",
+		Help: "HTTP requests refused by the auth and cross-site checks, by route pattern and status code.",
+	}, []string{"route", "code"})
+	m.Registry.MustRegister(m.FlagsExpiry, m.CleanupActions, m.HTTPRefused)
 	m.Registry.MustRegister(m.SourceAPICalls, m.SyncDuration, m.SourceErrors, m.SourceLastSuccess, m.FlagsPublished,
 		m.Publishes, m.OutputErrors, m.OutputRepairs, m.GuardTrips, m.FlagErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -12,10 +12,16 @@ func (d *Daemon) notifyPublish(prev, snap *snapshot) {
 		return
 	}
 	var prevSet *flagset.Set
+	var prevSecret secretFlags
 	if prev != nil {
-		prevSet = prev.set
+		prevSet, prevSecret = prev.set, prev.secret
 	}
 	if ev := notify.PublishEvent(prevSet, snap.set, d.now()); len(ev.Changes) > 0 {
+		// Old states come from prev, new ones from snap: a flag secret in either
+		// carries no value in the event.
+		ev.RedactSecrets(func(key string) bool {
+			return isSecret(snap.set, snap.secret, key) || (prevSet != nil && isSecret(prevSet, prevSecret, key))
+		})
 		d.notifier.Notify(ev)
 	}
 }

@@ -98,6 +98,11 @@ type fileStamp struct {
 	mtime    time.Time
 }
 
+// same tells whether a and b are one version of a file (times compared as instants).
+func (a fileStamp) same(b fileStamp) bool {
+	return a.dev == b.dev && a.ino == b.ino && a.size == b.size && a.mtime.Equal(b.mtime)
+}
+
 func stampOf(fi os.FileInfo) fileStamp {
 	st := fileStamp{size: fi.Size(), mtime: fi.ModTime()}
 	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
@@ -166,7 +171,7 @@ func (f *fileOutput) held(context.Context) (holding, error) {
 	f.mu.Lock()
 	known := f.known
 	f.mu.Unlock()
-	if known != nil && known.stamp == st {
+	if known != nil && known.stamp.same(st) {
 		return known.holding, nil
 	}
 	data, err := readSnapshotFile(fh, fi)

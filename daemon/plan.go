@@ -59,10 +59,12 @@ type sourcePlan struct {
 // could not read (a per-flag problem) keep the accepted contribution, if any.
 func newPlan(s *sourceState, res *sources.Result) *sourcePlan {
 	p := &sourcePlan{s: s, defs: res.Definitions, ovs: res.Overlays, evaluators: res.Evaluators}
+	secret := secretFlags(res.Secret)
 	for _, pr := range res.Problems {
 		if pr.Flag == "" || p.has(pr.Flag) {
 			continue
 		}
+		secret.redactProblem(&pr)
 		p.reject(pr.Flag, pr.Message)
 	}
 	s.accepted.each(func(k string) {

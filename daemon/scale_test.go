@@ -93,7 +93,7 @@ func request(t *testing.T, srv *httptest.Server, method, path, body string, hdr 
 // OFREP and the status page are served by the daemon's server from the current
 // snapshot, follow new publishes, and survive a reload (Set with a new daemon).
 func TestServerOFREPAndStatusPage(t *testing.T) {
-	h := newHarness(t, hopts{extra: "http:\n  ofrep: {apiKeys: [k1]}\n"})
+	h := newHarness(t, hopts{extra: "http:\n  ofrep: {apiKeys: [k1]}\n  auth: {read: {env: [READ_TOKEN]}}\n"})
 	s := NewServer(h.metrics)
 	srv := httptest.NewServer(s)
 	defer srv.Close()
@@ -136,8 +136,11 @@ func TestServerOFREPAndStatusPage(t *testing.T) {
 		t.Errorf("bulk after a publish = %d %s", r.StatusCode, body)
 	}
 
-	// Status page at /: flags, sources, outputs.
-	r, page := request(t, srv, "GET", "/", "", nil)
+	// Status page at /: flags, sources, outputs; an OFREP key does not open it.
+	if r, _ := request(t, srv, "GET", "/", "", auth); r.StatusCode != http.StatusForbidden {
+		t.Errorf("status page with an OFREP key = %d, want 403", r.StatusCode)
+	}
+	r, page := request(t, srv, "GET", "/", "", map[string]string{"Authorization": "Bearer " + testReadToken})
 	if r.StatusCode != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("status page = %d %s", r.StatusCode, r.Header.Get("Content-Type"))
 	}

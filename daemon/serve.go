@@ -19,7 +19,13 @@ type elector = ha.Elector
 // the snapshot last published (or held by an output), replaced, never mutated. It is
 // the set the sync compiled to validate the snapshot, so serving compiles nothing.
 type servedSet struct {
-	cur atomic.Pointer[flagset.Set] // nil until there is a snapshot
+	cur atomic.Pointer[served] // nil until there is a snapshot
+}
+
+// served is a set with the flags of it that are secret-derived (nil: unknown).
+type served struct {
+	set    *flagset.Set
+	secret secretFlags
 }
 
 // refreshFlagSet makes the current snapshot the one served. Called by catchUp
@@ -31,12 +37,17 @@ func (d *Daemon) refreshFlagSet() {
 	if cur == nil || cur.set == nil {
 		return
 	}
-	d.flagSet.cur.Store(cur.set)
+	d.flagSet.cur.Store(&served{set: cur.set, secret: cur.secret})
 }
 
 // FlagSet is the compiled current snapshot (nil before there is one). OFREP and the
 // status page read it; it is replaced, never mutated.
-func (d *Daemon) FlagSet() *flagset.Set { return d.flagSet.cur.Load() }
+func (d *Daemon) FlagSet() *flagset.Set {
+	if s := d.flagSet.cur.Load(); s != nil {
+		return s.set
+	}
+	return nil
+}
 
 // carryFlagSet makes a freshly built daemon serve prev's set until its first publish,
 // so a config reload never leaves OFREP without flags.
@@ -44,8 +55,8 @@ func (d *Daemon) carryFlagSet(prev *Daemon) {
 	if prev == nil || prev == d {
 		return
 	}
-	if set := prev.FlagSet(); set != nil {
-		d.flagSet.cur.CompareAndSwap(nil, set)
+	if s := prev.flagSet.cur.Load(); s != nil {
+		d.flagSet.cur.CompareAndSwap(nil, s)
 	}
 }
 
@@ -81,7 +92,12 @@ func (d *Daemon) statusPage() (*flagset.Set, statuspage.Data) {
 	if h := d.HAStatus(); h != nil {
 		data.Leader, data.Fence = h.Role, h.Fence
 	}
-	return d.FlagSet(), data
+	s := d.flagSet.cur.Load()
+	if s == nil {
+		return nil, data
+	}
+	data.Secret = func(key string) bool { return isSecret(s.set, s.secret, key) }
+	return s.set, data
 }
 
 func timeOf(t *time.Time) time.Time {

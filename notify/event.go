@@ -185,3 +185,32 @@ func CleanupEvent(flagSetID string, actions []lifecycle.Action, now time.Time) E
 func sortChanges(c []Change) {
 	sort.SliceStable(c, func(i, j int) bool { return c[i].Flag < c[j].Flag })
 }
+
+// Redacted stands in for a value derived from a secret in an event.
+const Redacted = "<redacted: secret>"
+
+// RedactSecrets removes from ev what was derived from a secret: for every change whose
+// flag secret reports (e.g. its value is an SSM SecureString), the default variant
+// (a variant name may be the value itself) and the default value of both states. The
+// snapshot carries secrets to applications; webhooks, chat channels and commands must
+// not.
+func (ev *Event) RedactSecrets(secret func(flag string) bool) {
+	for i := range ev.Changes {
+		c := &ev.Changes[i]
+		if !secret(c.Flag) {
+			continue
+		}
+		for _, s := range []*State{c.Old, c.New} {
+			if s == nil {
+				continue
+			}
+			if s.DefaultVariant != nil {
+				r := Redacted
+				s.DefaultVariant = &r
+			}
+			if s.DefaultValue != nil {
+				s.DefaultValue = Redacted
+			}
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package notify
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,5 +73,25 @@ func TestCleanupAndGuardEvents(t *testing.T) {
 	g := GuardEvent("shop", "too many removals", []string{"b", "a"}, time.Now())
 	if g.Type != TypeGuard || g.Message != "too many removals" || len(g.Changes) != 2 || g.Changes[0].Flag != "a" || g.Changes[0].Kind != KindGuard {
 		t.Errorf("guard event %+v", g)
+	}
+}
+
+func TestRedactSecrets(t *testing.T) {
+	dv, old, visible := "TOPSECRET", "OLDSECRET", "on"
+	ev := Event{Changes: []Change{
+		{Flag: "s", Kind: KindChanged, Old: &State{DefaultVariant: &old, DefaultValue: old}, New: &State{DefaultVariant: &dv, DefaultValue: dv}},
+		{Flag: "p", Kind: KindAdded, New: &State{DefaultVariant: &visible, DefaultValue: true}},
+		{Flag: "r", Kind: KindRemoved, Old: &State{}},
+	}}
+	ev.RedactSecrets(func(k string) bool { return k != "p" })
+	b, _ := json.Marshal(ev)
+	if strings.Contains(string(b), "SECRET") {
+		t.Errorf("secret survived: %s", b)
+	}
+	if *ev.Changes[0].New.DefaultVariant != Redacted || ev.Changes[0].Old.DefaultValue != Redacted || ev.Changes[2].Old.DefaultVariant != nil {
+		t.Errorf("redacted states = %+v %+v %+v", ev.Changes[0].Old, ev.Changes[0].New, ev.Changes[2].Old)
+	}
+	if *ev.Changes[1].New.DefaultVariant != "on" || ev.Changes[1].New.DefaultValue != true {
+		t.Errorf("a flag that is not secret was redacted: %+v", ev.Changes[1].New)
 	}
 }

@@ -37,6 +37,19 @@ type Result struct {
 	Evaluators map[string]json.RawMessage
 	// Problems are per-flag errors: the flag was left out, the rest is good.
 	Problems flagset.Problems
+	// Secret holds the keys whose stored value is a secret (an SSM SecureString).
+	// The value still goes into the snapshot (applications need it), but nothing
+	// else the daemon says about the flag — problems, status, the status page, logs,
+	// notifications — may repeat what was derived from it. See MarkSecret.
+	Secret map[string]bool
+}
+
+// MarkSecret records that key's stored value is a secret (see Result.Secret).
+func (r *Result) MarkSecret(key string) {
+	if r.Secret == nil {
+		r.Secret = map[string]bool{}
+	}
+	r.Secret[key] = true
 }
 
 // Overlay is a bare value or a small patch for one flag (see docs/FORMAT.md).

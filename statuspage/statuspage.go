@@ -37,7 +37,14 @@ type Data struct {
 	Now time.Time
 	// ExpiringWithin marks flags whose expiresAt is closer than this; default 14 days.
 	ExpiringWithin time.Duration
+	// Secret tells which flags' values come from a secret (an SSM SecureString): their
+	// default variant, variant names and description are shown as Redacted, since a
+	// variant name may be the secret itself. nil: no flag is secret.
+	Secret func(key string) bool
 }
+
+// Redacted stands in for what a secret-derived flag would show.
+const Redacted = "(secret: redacted)"
 
 // Source is one configured source's health.
 type Source struct {
@@ -137,6 +144,9 @@ func Render(w io.Writer, set *flagset.Set, d Data) error {
 			row.Owner = metaString(f.Metadata, flagset.MetaOwner)
 			row.Source = metaString(f.Metadata, flagset.MetaSource)
 			row.Description = metaString(f.Metadata, flagset.MetaDescription)
+			if d.Secret != nil && d.Secret(key) {
+				row.DefaultVariant, row.Variants, row.Description = Redacted, Redacted, ""
+			}
 			if exp := metaString(f.Metadata, flagset.MetaExpiresAt); exp != "" {
 				row.ExpiresAt = exp
 				t, err := time.Parse(time.RFC3339, exp)

@@ -158,3 +158,17 @@ func TestChromium(t *testing.T) {
 	}
 	browser.Screenshot(srv.URL+"/", filepath.Join("..", "var", "test-artifacts", "statuspage.png"))
 }
+
+func TestRenderRedactsSecretFlags(t *testing.T) {
+	set, d := testState(t)
+	d.Secret = func(key string) bool { return key == "button_color" }
+	html := render(t, set, d)
+	for _, leaked := range []string{"#1f6feb", "blue, green", "Checkout colour"} {
+		if strings.Contains(html, leaked) {
+			t.Errorf("page shows %q of a secret flag", leaked)
+		}
+	}
+	if !strings.Contains(html, statuspage.Redacted) || !strings.Contains(html, `id="flag-button_color"`) || !strings.Contains(html, "off, on") {
+		t.Errorf("the secret flag is not listed redacted next to the others")
+	}
+}

@@ -380,3 +380,86 @@ func TestInvalidValuesFail(t *testing.T) {
 		}
 	}
 }
+
+// The default release only lets labelled clients (and Prometheus) reach the port.
+func TestNetworkPolicy(t *testing.T) {
+	ms := render(t, "")
+	np := ms["NetworkPolicy"]
+	if np == nil {
+		t.Fatalf("no NetworkPolicy by default (have %v)", kinds(ms))
+	}
+	if get(np, "spec", "podSelector", "matchLabels", "app.kubernetes.io/instance") != "rel" ||
+		get(np, "spec", "policyTypes", "0") != "Ingress" || get(np, "spec", "policyTypes", "1") != nil {
+		t.Errorf("network policy spec %v", np["spec"])
+	}
+	rule := get(np, "spec", "ingress", "0")
+	if get(rule, "ports", "0", "port") != "http" ||
+		get(rule, "from", "0", "podSelector", "matchLabels", "flagsync.io/client") != "true" ||
+		get(rule, "from", "1", "namespaceSelector", "matchLabels", "flagsync.io/client") != "true" ||
+		get(rule, "from", "2", "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name") != "monitoring" ||
+		get(np, "spec", "ingress", "1") != nil {
+		t.Errorf("ingress rules %v", get(np, "spec", "ingress"))
+	}
+	off := render(t, "", "networkPolicy.enabled=false")
+	wantKinds(t, off, nil, []string{"NetworkPolicy"})
+	// Denying everything is possible too: no peers, no rule.
+	closed := render(t, "networkPolicy:\n  allowedFrom: []\n  metricsFrom: []\n")
+	if get(closed["NetworkPolicy"], "spec", "ingress", "0") != nil {
+		t.Errorf("ingress without peers %v", get(closed["NetworkPolicy"], "spec", "ingress"))
+	}
+}
+
+// Token Secrets are mounted read-only and named in the daemon's http.auth; with an
+// admin Secret the Service's names may call admin routes; Prometheus uses the read token.
+func TestAuthSecrets(t *testing.T) {
+	ms := render(t, "auth:\n  read: {secretName: flagsync-read}\n  admin: {secretName: flagsync-admin, key: admin-tokens}\nserviceMonitor: {enabled: true}\n")
+	d := ms["Deployment"]
+	c := container(t, d)
+	mounts := map[string]any{}
+	for _, m := range c["volumeMounts"].([]any) {
+		mounts[get(m, "name").(string)] = m
+	}
+	if get(mounts["tokens-read"], "mountPath") != "/etc/flagsync/tokens/read" || get(mounts["tokens-read"], "readOnly") != true ||
+		get(mounts["tokens-admin"], "mountPath") != "/etc/flagsync/tokens/admin" {
+		t.Errorf("token mounts %v", c["volumeMounts"])
+	}
+	vols := map[string]any{}
+	for _, v := range get(d, "spec", "template", "spec", "volumes").([]any) {
+		vols[get(v, "name").(string)] = v
+	}
+	if get(vols["tokens-admin"], "secret", "secretName") != "flagsync-admin" || get(vols["tokens-admin"], "secret", "items", "0", "key") != "admin-tokens" ||
+		get(vols["tokens-read"], "secret", "defaultMode") != 0o400 {
+		t.Errorf("token volumes %v", vols)
+	}
+	// Secrets are referenced, never rendered: no Secret object, no token in the config.
+	wantKinds(t, ms, nil, []string{"Secret"})
+	raw := get(ms["ConfigMap"], "data", "flagsync.yaml").(string)
+	var cfg map[string]any
+	if err := yaml.Unmarshal([]byte(raw), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if get(cfg, "http", "auth", "read", "files", "0") != "/etc/flagsync/tokens/read/tokens" ||
+		get(cfg, "http", "auth", "admin", "files", "0") != "/etc/flagsync/tokens/admin/admin-tokens" ||
+		get(cfg, "http", "allowedHosts", "6") != "rel-flagsync.flags.svc.cluster.local" || get(cfg, "http", "listen") != "0.0.0.0:8080" {
+		t.Errorf("rendered http config:\n%s", raw)
+	}
+	// The daemon accepts the rendered configuration once the files exist.
+	dir := t.TempDir()
+	for _, f := range []string{"read", "admin"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("token-of-the-"+f+"-role-0123456789\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	local := strings.NewReplacer("/etc/flagsync/tokens/read/tokens", filepath.Join(dir, "read"), "/etc/flagsync/tokens/admin/admin-tokens", filepath.Join(dir, "admin")).Replace(raw)
+	if _, err := daemon.ParseConfig([]byte(local), nil); err != nil {
+		t.Errorf("the daemon rejects the rendered config: %v\n%s", err, local)
+	}
+	if get(ms["ServiceMonitor"], "spec", "endpoints", "0", "authorization", "credentials", "name") != "flagsync-read" {
+		t.Errorf("service monitor does not present the read token: %v", get(ms["ServiceMonitor"], "spec", "endpoints", "0"))
+	}
+	open := render(t, "auth:\n  read: {secretName: flagsync-read}\n  openMetrics: true\nserviceMonitor: {enabled: true}\n")
+	raw = get(open["ConfigMap"], "data", "flagsync.yaml").(string)
+	if get(open["ServiceMonitor"], "spec", "endpoints", "0", "authorization") != nil || !strings.Contains(raw, "openMetrics: true") || strings.Contains(raw, "allowedHosts") {
+		t.Errorf("openMetrics release: monitor %v config\n%s", get(open["ServiceMonitor"], "spec", "endpoints", "0"), raw)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -85,7 +84,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	srv := daemon.NewServer(metrics)
 	srv.Set(d)
-	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	ln, err := daemon.Listen(&cfg.HTTP, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "flagsync run: http.listen: %v\n", err)
 		d.Close()
@@ -111,13 +110,13 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	// Stop campaigning only after the daemon stopped (its last publish may still need
 	// the lease), then release the lease so a standby takes over at once.
 	defer func() { stopEl(); <-elDone }()
-	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
+	httpSrv := daemon.NewHTTPServer(&cfg.HTTP, srv, logger)
 	go func() {
 		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("http server stopped", "err", err)
 		}
 	}()
-	logger.Info("flagsync running", "config", path, "flagSetId", cfg.FlagSetID, "http", ln.Addr().String(), "schedule", cfg.Schedule)
+	logger.Info("flagsync running", "config", path, "flagSetId", cfg.FlagSetID, "http", ln.Addr().String(), "tls", cfg.HTTP.TLS.On(), "schedule", cfg.Schedule)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -177,9 +176,10 @@ func reload(path string, old *daemon.Config, opts daemon.Options) (*daemon.Daemo
 	if err != nil {
 		return nil, nil, err
 	}
-	if cfg.HTTP.Listen != old.HTTP.Listen {
-		opts.Logger.Warn("http.listen changed; it takes effect on restart", "listen", old.HTTP.Listen)
-		cfg.HTTP.Listen = old.HTTP.Listen
+	if cfg.HTTP.Listen != old.HTTP.Listen || cfg.HTTP.TLS != old.HTTP.TLS || cfg.HTTP.Limits != old.HTTP.Limits {
+		// Auth, allowed hosts and maxBodyBytes follow the reload; the listener does not.
+		opts.Logger.Warn("http.listen, http.tls or http.limits changed; the listener keeps its settings until restart (maxBodyBytes follows the reload)", "listen", old.HTTP.Listen)
+		cfg.HTTP.Listen, cfg.HTTP.TLS = old.HTTP.Listen, old.HTTP.TLS
 	}
 	if cfg.HA != old.HA || (old.HA.Enabled && *cfg.Outputs.Redis != *old.Outputs.Redis) {
 		// The elector outlives reloads (leadership must not flap on SIGHUP).

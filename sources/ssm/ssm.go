@@ -613,6 +613,9 @@ func (s *Source) result(params map[string]param) *sources.Result {
 			res.Problems = append(res.Problems, flagset.Problem{Flag: key, Path: "flags." + key, Message: fmt.Sprintf("%v (%s)", err, origin)})
 			continue
 		}
+		if p.secure {
+			res.MarkSecret(key)
+		}
 		def, ov, err := sources.ParseValue(key, []byte(p.value), origin)
 		if err != nil {
 			redact := ""

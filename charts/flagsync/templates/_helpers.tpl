@@ -53,3 +53,31 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- fail (printf "podAntiAffinity must be soft, hard or empty, not %q" .Values.podAntiAffinity) }}
 {{- end }}
 {{- end }}
+
+{{/* The daemon configuration: .Values.config with http.auth files for the token
+Secrets of .Values.auth and, with an admin Secret, the Service's names added to
+http.allowedHosts (next to the loopback names). */}}
+{{- define "flagsync.config" -}}
+{{- $cfg := deepCopy .Values.config }}
+{{- $http := (get $cfg "http") | default dict }}
+{{- $auth := (get $http "auth") | default dict }}
+{{- range $kind := list "read" "admin" }}
+{{- $s := get $.Values.auth $kind }}
+{{- if $s.secretName }}
+{{- $_ := set $auth $kind (dict "files" (list (printf "/etc/flagsync/tokens/%s/%s" $kind $s.key))) }}
+{{- end }}
+{{- end }}
+{{- if .Values.auth.openMetrics }}
+{{- $_ := set $auth "openMetrics" true }}
+{{- end }}
+{{- if $auth }}
+{{- $_ := set $http "auth" $auth }}
+{{- end }}
+{{- if and .Values.auth.admin.secretName (not (hasKey $http "allowedHosts")) }}
+{{- $svc := include "flagsync.fullname" . }}
+{{- $ns := .Release.Namespace }}
+{{- $_ := set $http "allowedHosts" (list "localhost" "127.0.0.1" "::1" $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns)) }}
+{{- end }}
+{{- $_ := set $cfg "http" $http }}
+{{- toYaml $cfg }}
+{{- end }}
