@@ -90,9 +90,9 @@ func init() {
 		">":            {opGreater, 2, 3, false},
 		">=":           {opGreaterEq, 2, 3, false},
 		"+":            {opAdd, 0, -1, false},
-		"-":            {opSub, 1, 2, false},
+		"-":            {opSub, 1, -1, false},
 		"*":            {opMul, 1, -1, false},
-		"/":            {opDiv, 2, 2, false},
+		"/":            {opDiv, 2, -1, false},
 		"%":            {opMod, 2, 2, false},
 		"min":          {opMin, 0, -1, false},
 		"max":          {opMax, 0, -1, false},
@@ -873,6 +873,8 @@ func opAdd(s *state, args []node) any {
 	return numResult(sum)
 }
 
+// opSub is negation with one argument, else a − b − c … in turn (as flagd's
+// JsonLogic does with more than two).
 func opSub(s *state, args []node) any {
 	x, ok := toArith(argAt(s, args, 0))
 	if !ok {
@@ -881,11 +883,28 @@ func opSub(s *state, args []node) any {
 	if len(args) < 2 {
 		return numResult(-x)
 	}
-	y, ok := toArith(args[1].eval(s))
-	if !ok {
-		return nil
+	return arithChain(s, x, args[1:], func(a, b float64) (float64, bool) { return a - b, true })
+}
+
+// arithChain folds the remaining arguments into acc with step; any argument that
+// is not a number, a step that fails, or a result that is NaN or ±∞ gives null.
+func arithChain(s *state, acc float64, rest []node, step func(a, b float64) (float64, bool)) any {
+	var out any = numResult(acc)
+	for _, n := range rest {
+		y, ok := toArith(n.eval(s))
+		if !ok {
+			return nil
+		}
+		r, ok := step(acc, y)
+		if !ok {
+			return nil
+		}
+		if out = numResult(r); out == nil {
+			return nil
+		}
+		acc = out.(float64)
 	}
-	return numResult(x - y)
+	return out
 }
 
 func opMul(s *state, args []node) any {
@@ -912,12 +931,14 @@ func twoNumbers(s *state, args []node) (float64, float64, bool) {
 	return x, y, ok
 }
 
+// opDiv is a / b / c … in turn (as flagd's JsonLogic does with more than two);
+// division by zero gives null.
 func opDiv(s *state, args []node) any {
-	x, y, ok := twoNumbers(s, args)
-	if !ok || y == 0 {
+	x, ok := toArith(argAt(s, args, 0))
+	if !ok {
 		return nil
 	}
-	return numResult(x / y)
+	return arithChain(s, x, args[1:], func(a, b float64) (float64, bool) { return a / b, b != 0 })
 }
 
 func opMod(s *state, args []node) any {

@@ -75,6 +75,11 @@ REASONS = {
         "operands, null or booleans): flagd-core raises, so the evaluation is ERROR/GENERAL; "
         "flagsync yields null, so the flag falls back to DEFAULT."
     ),
+    "ARITH_CHAIN": (
+        "- and / with more than two arguments: flagd-core uses the first two (and raises on "
+        "a zero divisor); flagd's Go evaluator and flagsync apply them in turn (a - b - c, "
+        "a / b / c; a zero divisor gives null)."
+    ),
     "REDUCE_TWO": (
         "reduce with two arguments (no initial value): flagd-core fails (ERROR) and flagd's Go "
         "JsonLogic fails too (it requires a boolean, number or string initial value); flagsync "
@@ -164,6 +169,9 @@ EXCLUDED = {
     "operators/+ with a boolean is null": "ARITH_NULL",
     "operators/+ with null is null": "ARITH_NULL",
     "operators/modulo by zero is null": "ARITH_NULL",
+    "flagd// with three arguments divides in turn": "ARITH_CHAIN",
+    "flagd// with three arguments and a zero divisor is null": "ARITH_CHAIN",
+    "flagd/- with three arguments subtracts in turn": "ARITH_CHAIN",
     "flagd/reduce with two arguments starts from null": "REDUCE_TWO",
     "refs/nested $ref staff": "NESTED_REF",
     "refs/nested $ref beta": "NESTED_REF",

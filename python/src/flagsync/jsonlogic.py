@@ -876,7 +876,7 @@ def _b_mul(parts: list[Node]) -> Node:
     return mul
 
 
-@_op(("-",), 1, 2)
+@_op(("-",), 1, -1)
 def _b_minus(parts: list[Node]) -> Node:
     if len(parts) == 1:
         (a,) = parts
@@ -886,18 +886,45 @@ def _b_minus(parts: list[Node]) -> Node:
             return None if x is None else _num_result(-x)
 
         return neg
-    a, b = parts
+    if len(parts) == 2:
+        a, b = parts
 
-    def sub(st: EvalState, sc: Any) -> Any:
-        x = _to_arith(a(st, sc))
-        if x is None:
-            return None
-        y = _to_arith(b(st, sc))
-        if y is None:
-            return None
-        return _num_result(x - y)
+        def sub(st: EvalState, sc: Any) -> Any:
+            x = _to_arith(a(st, sc))
+            if x is None:
+                return None
+            y = _to_arith(b(st, sc))
+            if y is None:
+                return None
+            return _num_result(x - y)
 
-    return sub
+        return sub
+    return _chain(parts, lambda x, y: x - y)
+
+
+def _chain(parts: list[Node], step: Callable[[float, float], float | None]) -> Node:
+    """a op b op c ... in turn (flagd's JsonLogic does so for - and / with more than two
+    arguments); a non-number argument, a failed step or a NaN/infinite result is None."""
+
+    def run(st: EvalState, sc: Any) -> Any:
+        acc = _to_arith(parts[0](st, sc))
+        if acc is None:
+            return None
+        out: Any = _num_result(acc)
+        for f in parts[1:]:
+            y = _to_arith(f(st, sc))
+            if y is None:
+                return None
+            r = step(acc, y)
+            if r is None:
+                return None
+            out = _num_result(r)
+            if out is None:
+                return None
+            acc = out
+        return out
+
+    return run
 
 
 def _two(parts: list[Node], fn: Callable[[float, float], Any]) -> Node:
@@ -923,7 +950,13 @@ def _mod(x: float, y: float) -> Any:
     return _num_result(math.fmod(x, y))
 
 
-_OPS["/"] = (lambda parts: _two(parts, lambda x, y: _num_result(x / y)), 2, 2)
+def _b_div(parts: list[Node]) -> Node:
+    if len(parts) == 2:
+        return _two(parts, lambda x, y: _num_result(x / y))
+    return _chain(parts, lambda x, y: None if y == 0 else x / y)
+
+
+_OPS["/"] = (_b_div, 2, -1)
 _OPS["%"] = (lambda parts: _two(parts, _mod), 2, 2)
 
 
