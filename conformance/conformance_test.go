@@ -524,21 +524,24 @@ type fracVector struct {
 	Variant      string  `json:"variant"`
 }
 
-// bucketOf applies the documented algorithm: weights default to 1, truncate toward
-// zero, negatives count 0; bucket = hash*total>>32; first entry whose cumulative
-// weight exceeds the bucket wins. ok is false when the rule yields null.
+// bucketOf applies the documented algorithm: a weight defaults to 1 (also when
+// null), must be a whole number in [0, 2^31-1] (else the rule yields null), and
+// elements after it are ignored; bucket = hash*total>>32; first entry whose
+// cumulative weight exceeds the bucket wins. ok is false when the rule yields null.
 func bucketOf(key string, entries [][]any) (hash uint32, total, bucket uint64, index int, ok bool) {
 	weights := make([]uint64, len(entries))
 	var sum int64
 	for i, e := range entries {
 		w := 1.0
-		if len(e) > 1 {
-			w = e[1].(float64)
+		if len(e) > 1 && e[1] != nil {
+			f, isNum := e[1].(float64)
+			if !isNum || f != math.Trunc(f) || f < 0 || f > math.MaxInt32 {
+				return 0, 0, 0, 0, false
+			}
+			w = f
 		}
-		if w = math.Trunc(w); w > 0 {
-			weights[i] = uint64(w)
-			sum += int64(w)
-		}
+		weights[i] = uint64(w)
+		sum += int64(w)
 	}
 	if sum <= 0 || sum > math.MaxInt32 {
 		return 0, 0, 0, 0, false
@@ -622,6 +625,9 @@ func TestFractionalCasesIndependent(t *testing.T) {
 			switch first := args[0].(type) {
 			case []any:
 				tk, _ := c.Context["targetingKey"].(string)
+				if tk == "" {
+					continue // no bucketing key: null, not a TARGETING_MATCH
+				}
 				key = c.Flag + tk
 			case map[string]any:
 				name, ok := first["var"].(string)
@@ -631,6 +637,9 @@ func TestFractionalCasesIndependent(t *testing.T) {
 				args = args[1:]
 				var isString bool
 				if key, isString = c.Context[name].(string); !isString {
+					if c.Context[name] != nil {
+						continue // a non-string bucketing value is null
+					}
 					tk, _ := c.Context["targetingKey"].(string)
 					key = c.Flag + tk
 				}
@@ -662,7 +671,11 @@ func TestFractionalCasesIndependent(t *testing.T) {
 				t.Errorf("case %q: algorithm yields null but the case expects %s", c.Name, show(c.Expect.Variant))
 				continue
 			}
-			if want := entries[index][0].(string); c.Expect.Variant == nil || *c.Expect.Variant != want {
+			want, isName := entries[index][0].(string)
+			if !isName {
+				continue // boolean, number and null names are pinned by their cases
+			}
+			if c.Expect.Variant == nil || *c.Expect.Variant != want {
 				t.Errorf("case %q: algorithm picks %q, case expects %s", c.Name, want, show(c.Expect.Variant))
 			}
 			checked++
@@ -737,5 +750,52 @@ func checkFlagReferences(t *testing.T, s loadedSuite) {
 		if !used[key] {
 			t.Errorf("%s: flag %q is not used by any case of %s", s.Flags, key, s.Cases)
 		}
+	}
+}
+
+// TestDifferencesFromFlagdArePinned: every case docs/FORMAT.md "Differences from
+// flagd" names as pinning a difference exists in the suite, so the table cannot
+// point at a case that was renamed or removed.
+func TestDifferencesFromFlagdArePinned(t *testing.T) {
+	data, err := os.ReadFile("../docs/FORMAT.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	start := strings.Index(text, "## Differences from flagd")
+	if start < 0 {
+		t.Fatal(`docs/FORMAT.md has no "Differences from flagd" section`)
+	}
+	section := text[start:]
+	if end := strings.Index(section[3:], "\n## "); end >= 0 {
+		section = section[:end+3]
+	}
+	names := map[string]bool{}
+	for _, s := range loadSuites(t) {
+		for _, c := range s.cases {
+			names[c.Name] = true
+		}
+	}
+	checked := 0
+	for _, line := range strings.Split(section, "\n") {
+		if !strings.HasPrefix(line, "| ") {
+			continue
+		}
+		cells := strings.Split(line, " | ")
+		pinned := cells[len(cells)-1]
+		quoted := strings.Split(pinned, "`")
+		for i := 1; i < len(quoted); i += 2 { // the odd pieces are inside backticks
+			name := quoted[i]
+			if !strings.Contains(name, "/") || !strings.Contains(name, " ") {
+				continue // not a case name (a test function, an operator)
+			}
+			if !names[name] {
+				t.Errorf("FORMAT.md pins a difference on %q, which is not a conformance case", name)
+			}
+			checked++
+		}
+	}
+	if checked < 15 {
+		t.Errorf("only %d pinning cases found in the differences table", checked)
 	}
 }

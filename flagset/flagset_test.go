@@ -426,3 +426,24 @@ func TestParallelCompileMatchesSequential(t *testing.T) {
 		t.Fatalf("got %+v", r)
 	}
 }
+
+// TestTargetingNullAndBareString: both break the JSON schema (targeting is an
+// object), so the conformance suite cannot hold them; docs/FORMAT.md "Differences
+// from flagd" pins them here and in Python.
+func TestTargetingNullAndBareString(t *testing.T) {
+	set, problems, err := Load([]byte(`{"flags": {
+	  "n": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off", "targeting": null},
+	  "s": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off", "targeting": "on"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(problems) != 1 || problems[0].Path != "flags.s.targeting" {
+		t.Errorf("problems = %v, want one at flags.s.targeting", problems)
+	}
+	if r := set.Evaluate("n", TypeBoolean, true, nil); r.Value != false || r.Variant != "off" || r.Reason != ReasonStatic {
+		t.Errorf("null targeting: %+v, want off STATIC", r)
+	}
+	if r := set.Evaluate("s", TypeBoolean, false, nil); r.Reason != ReasonError || r.ErrorCode != CodeParseError {
+		t.Errorf("bare string targeting: %+v, want PARSE_ERROR", r)
+	}
+}

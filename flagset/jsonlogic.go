@@ -61,53 +61,57 @@ type callNode struct {
 
 func (n *callNode) eval(s *state) any { return n.fn(s, n.args) }
 
-// opSpec is an operator's implementation and its fixed arity (max -1 = unbounded).
+// opSpec is an operator's implementation and its arity (max -1 = unbounded).
+// Too few arguments is a load problem. Extra arguments are ignored, as
+// json-logic-js does. A custom (flagd) operator given the wrong number of
+// arguments is not a load problem: like flagd it evaluates to null.
 type opSpec struct {
 	fn       func(s *state, args []node) any
 	min, max int
+	custom   bool
 }
 
 var operators map[string]opSpec
 
 func init() {
 	operators = map[string]opSpec{
-		"if":           {opIf, 0, -1},
-		"?:":           {opIf, 0, -1},
-		"==":           {opLooseEq, 2, 2},
-		"!=":           {opLooseNe, 2, 2},
-		"===":          {opStrictEq, 2, 2},
-		"!==":          {opStrictNe, 2, 2},
-		"!":            {opNot, 1, 1},
-		"!!":           {opTruthy, 1, 1},
-		"or":           {opOr, 0, -1},
-		"and":          {opAnd, 0, -1},
-		"<":            {opLess, 2, 3},
-		"<=":           {opLessEq, 2, 3},
-		">":            {opGreater, 2, 2},
-		">=":           {opGreaterEq, 2, 2},
-		"+":            {opAdd, 0, -1},
-		"-":            {opSub, 1, 2},
-		"*":            {opMul, 1, -1},
-		"/":            {opDiv, 2, 2},
-		"%":            {opMod, 2, 2},
-		"min":          {opMin, 0, -1},
-		"max":          {opMax, 0, -1},
-		"in":           {opIn, 2, 2},
-		"cat":          {opCat, 0, -1},
-		"substr":       {opSubstr, 2, 3},
-		"merge":        {opMerge, 0, -1},
-		"missing":      {opMissing, 0, -1},
-		"missing_some": {opMissingSome, 2, 2},
-		"map":          {opMap, 2, 2},
-		"filter":       {opFilter, 2, 2},
-		"reduce":       {opReduce, 2, 3},
-		"all":          {opAll, 2, 2},
-		"some":         {opSome, 2, 2},
-		"none":         {opNone, 2, 2},
-		"starts_with":  {opStartsWith, 2, 2},
-		"ends_with":    {opEndsWith, 2, 2},
-		"sem_ver":      {opSemVer, 3, 3},
-		"fractional":   {opFractional, 1, -1},
+		"if":           {opIf, 0, -1, false},
+		"?:":           {opIf, 0, -1, false},
+		"==":           {opLooseEq, 2, 2, false},
+		"!=":           {opLooseNe, 2, 2, false},
+		"===":          {opStrictEq, 2, 2, false},
+		"!==":          {opStrictNe, 2, 2, false},
+		"!":            {opNot, 1, 1, false},
+		"!!":           {opTruthy, 1, 1, false},
+		"or":           {opOr, 0, -1, false},
+		"and":          {opAnd, 0, -1, false},
+		"<":            {opLess, 2, 3, false},
+		"<=":           {opLessEq, 2, 3, false},
+		">":            {opGreater, 2, 3, false},
+		">=":           {opGreaterEq, 2, 3, false},
+		"+":            {opAdd, 0, -1, false},
+		"-":            {opSub, 1, -1, false},
+		"*":            {opMul, 1, -1, false},
+		"/":            {opDiv, 2, -1, false},
+		"%":            {opMod, 2, 2, false},
+		"min":          {opMin, 0, -1, false},
+		"max":          {opMax, 0, -1, false},
+		"in":           {opIn, 2, 2, false},
+		"cat":          {opCat, 0, -1, false},
+		"substr":       {opSubstr, 2, 3, false},
+		"merge":        {opMerge, 0, -1, false},
+		"missing":      {opMissing, 0, -1, false},
+		"missing_some": {opMissingSome, 2, 2, false},
+		"map":          {opMap, 2, 2, false},
+		"filter":       {opFilter, 2, 2, false},
+		"reduce":       {opReduce, 2, 3, false},
+		"all":          {opAll, 2, 2, false},
+		"some":         {opSome, 2, 2, false},
+		"none":         {opNone, 2, 2, false},
+		"starts_with":  {opStartsWith, 2, 2, true},
+		"ends_with":    {opEndsWith, 2, 2, true},
+		"sem_ver":      {opSemVer, 3, 3, true},
+		"fractional":   {opFractional, 1, -1, true},
 	}
 }
 
@@ -335,12 +339,19 @@ func (c *ruleCompiler) compile(v any, at *rulePath, errs *[]string) node {
 		if !isList {
 			argList = []any{rawArgs}
 		}
-		if len(argList) < spec.min || (spec.max >= 0 && len(argList) > spec.max) {
+		wrongArity := len(argList) < spec.min || (spec.max >= 0 && len(argList) > spec.max)
+		if wrongArity && !spec.custom && len(argList) < spec.min {
 			*errs = append(*errs, fmt.Sprintf("operator %q takes %s, got %d%s", op, arityText(spec), len(argList), where(at)))
 		}
 		args := make([]node, len(argList))
 		for i, a := range argList {
 			args[i] = c.compile(a, c.at(at, op, i), errs)
+		}
+		if wrongArity && spec.custom {
+			return constNode{nil} // flagd: a custom operator with bad arguments is null
+		}
+		if spec.max >= 0 && len(args) > spec.max {
+			args = args[:spec.max] // extra arguments are ignored (json-logic-js)
 		}
 		if op == "sem_ver" && len(args) == 3 {
 			if n := constSemver(args); n != nil {
@@ -475,7 +486,8 @@ func (n *varNode) eval(s *state) any {
 		path = splitPath(n.dyn.eval(s))
 	}
 	v, ok := s.lookup(path)
-	if !ok {
+	if !ok || v == nil {
+		// flagd (Go and Python) use the default for a present null too.
 		if n.def != nil {
 			return n.def.eval(s)
 		}
@@ -566,6 +578,8 @@ func truthy(v any) bool {
 		return x != ""
 	case []any:
 		return len(x) > 0
+	case map[string]any:
+		return len(x) > 0 // flagd (Go and Python): an empty object is falsy
 	}
 	return true
 }
@@ -831,8 +845,21 @@ func compareChain(s *state, args []node, orEqual bool) any {
 
 func opLess(s *state, a []node) any      { return compareChain(s, a, false) }
 func opLessEq(s *state, a []node) any    { return compareChain(s, a, true) }
-func opGreater(s *state, a []node) any   { return less(argAt(s, a, 1), argAt(s, a, 0), false) }
-func opGreaterEq(s *state, a []node) any { return less(argAt(s, a, 1), argAt(s, a, 0), true) }
+func opGreater(s *state, a []node) any   { return compareChainDown(s, a, false) }
+func opGreaterEq(s *state, a []node) any { return compareChainDown(s, a, true) }
+
+// compareChainDown is > / >= : with three arguments a descending chain
+// a > b > c, as flagd's JsonLogic evaluates it.
+func compareChainDown(s *state, args []node, orEqual bool) any {
+	a, b := argAt(s, args, 0), argAt(s, args, 1)
+	if len(args) < 3 {
+		return less(b, a, orEqual)
+	}
+	if !less(b, a, orEqual) {
+		return false
+	}
+	return less(args[2].eval(s), b, orEqual)
+}
 
 func opAdd(s *state, args []node) any {
 	sum := 0.0
@@ -846,6 +873,8 @@ func opAdd(s *state, args []node) any {
 	return numResult(sum)
 }
 
+// opSub is negation with one argument, else a − b − c … in turn (as flagd's
+// JsonLogic does with more than two).
 func opSub(s *state, args []node) any {
 	x, ok := toArith(argAt(s, args, 0))
 	if !ok {
@@ -854,11 +883,28 @@ func opSub(s *state, args []node) any {
 	if len(args) < 2 {
 		return numResult(-x)
 	}
-	y, ok := toArith(args[1].eval(s))
-	if !ok {
-		return nil
+	return arithChain(s, x, args[1:], func(a, b float64) (float64, bool) { return a - b, true })
+}
+
+// arithChain folds the remaining arguments into acc with step; any argument that
+// is not a number, a step that fails, or a result that is NaN or ±∞ gives null.
+func arithChain(s *state, acc float64, rest []node, step func(a, b float64) (float64, bool)) any {
+	var out any = numResult(acc)
+	for _, n := range rest {
+		y, ok := toArith(n.eval(s))
+		if !ok {
+			return nil
+		}
+		r, ok := step(acc, y)
+		if !ok {
+			return nil
+		}
+		if out = numResult(r); out == nil {
+			return nil
+		}
+		acc = out.(float64)
 	}
-	return numResult(x - y)
+	return out
 }
 
 func opMul(s *state, args []node) any {
@@ -885,12 +931,14 @@ func twoNumbers(s *state, args []node) (float64, float64, bool) {
 	return x, y, ok
 }
 
+// opDiv is a / b / c … in turn (as flagd's JsonLogic does with more than two);
+// division by zero gives null.
 func opDiv(s *state, args []node) any {
-	x, y, ok := twoNumbers(s, args)
-	if !ok || y == 0 {
+	x, ok := toArith(argAt(s, args, 0))
+	if !ok {
 		return nil
 	}
-	return numResult(x / y)
+	return arithChain(s, x, args[1:], func(a, b float64) (float64, bool) { return a / b, b != 0 })
 }
 
 func opMod(s *state, args []node) any {
@@ -938,13 +986,22 @@ func opIn(s *state, args []node) any {
 
 func opCat(s *state, args []node) any {
 	if len(args) == 1 {
-		return toJSString(args[0].eval(s))
+		return catString(args[0].eval(s))
 	}
 	var b strings.Builder
 	for _, a := range args {
-		b.WriteString(toJSString(a.eval(s)))
+		b.WriteString(catString(a.eval(s)))
 	}
 	return b.String()
+}
+
+// catString is one cat argument as text: null adds nothing (json-logic-js joins
+// its arguments, and flagd's JsonLogic does the same).
+func catString(v any) string {
+	if v == nil {
+		return ""
+	}
+	return toJSString(v)
 }
 
 // toInteger is JavaScript ToIntegerOrInfinity, clamped to a safe int range.
@@ -1111,28 +1168,33 @@ func opEndsWith(s *state, args []node) any {
 // maxFractionalWeight is the largest total weight fractional accepts (2^31-1).
 const maxFractionalWeight = math.MaxInt32
 
-// opFractional buckets the caller into one of the weighted variants (see docs/FORMAT.md).
+// opFractional buckets the caller into one of the weighted variants (see
+// docs/FORMAT.md). Like flagd, anything malformed evaluates to null.
 func opFractional(s *state, args []node) any {
 	var stackVals [8]any
 	vals := stackVals[:0]
 	for _, a := range args {
 		vals = append(vals, a.eval(s))
 	}
-	// The first argument is the bucketing expression unless it is an entry (an
-	// array). A bucketing value that is not a string falls back to
-	// flagKey + targetingKey, like an absent one.
+	// The first argument is the bucketing value unless it is an entry (an
+	// array). A null one (e.g. a var of a missing attribute) falls back to
+	// flagKey + targetingKey, like an absent one; any other non-string is null.
 	var key, key2 string
 	entries := vals
-	if _, isEntry := vals[0].([]any); !isEntry {
-		entries = vals[1:]
-		key, _ = vals[0].(string)
-	}
-	if _, ok := vals[0].(string); !ok {
+	switch first := vals[0].(type) {
+	case string:
+		key, entries = first, vals[1:]
+	case nil, []any:
+		if first == nil {
+			entries = vals[1:]
+		}
 		tk, ok := s.ctx["targetingKey"].(string)
-		if !ok {
+		if !ok || tk == "" {
 			return nil
 		}
 		key, key2 = s.flagKey, tk
+	default:
+		return nil
 	}
 	if len(entries) == 0 {
 		return nil
@@ -1146,25 +1208,21 @@ func opFractional(s *state, args []node) any {
 	var total uint64
 	for _, e := range entries {
 		arr, ok := e.([]any)
-		if !ok || len(arr) == 0 || len(arr) > 2 {
+		if !ok || len(arr) == 0 {
 			return nil
 		}
-		if _, ok := arr[0].(string); !ok {
+		switch arr[0].(type) {
+		case string, bool, float64, nil:
+		default:
 			return nil
 		}
-		w := 1.0
-		if len(arr) == 2 {
+		w := 1.0 // elements after the weight are ignored, as flagd does
+		if len(arr) >= 2 && arr[1] != nil {
 			f, ok := arr[1].(float64)
-			if !ok {
+			if !ok || f != math.Trunc(f) || f < 0 || f > maxFractionalWeight {
 				return nil
 			}
-			w = math.Trunc(f)
-		}
-		if w < 0 {
-			w = 0
-		}
-		if w > maxFractionalWeight {
-			return nil
+			w = f
 		}
 		total += uint64(w)
 		if total > maxFractionalWeight {
@@ -1187,9 +1245,9 @@ func opFractional(s *state, args []node) any {
 }
 
 func opSemVer(s *state, args []node) any {
-	a, ok1 := argAt(s, args, 0).(string)
+	a, ok1 := semverArg(argAt(s, args, 0))
 	op, ok2 := argAt(s, args, 1).(string)
-	b, ok3 := argAt(s, args, 2).(string)
+	b, ok3 := semverArg(argAt(s, args, 2))
 	if !ok1 || !ok2 || !ok3 {
 		return nil
 	}
@@ -1242,7 +1300,7 @@ func constSemver(args []node) node {
 		return nil
 	}
 	ops, ok1 := op.v.(string)
-	bs, ok2 := b.v.(string)
+	bs, ok2 := semverArg(b.v)
 	if !ok1 || !ok2 {
 		return nil
 	}
@@ -1254,7 +1312,7 @@ func constSemver(args []node) node {
 }
 
 func (n *semverConstNode) eval(s *state) any {
-	a, ok := n.a.eval(s).(string)
+	a, ok := semverArg(n.a.eval(s))
 	if !ok {
 		return nil
 	}

@@ -1,21 +1,19 @@
 package flagset
 
-import (
-	"strconv"
-	"strings"
-)
+import "strings"
 
 // semver is a parsed semantic version (build metadata dropped: it never affects
-// precedence). pre is the dot-separated prerelease ("" when none).
+// precedence). The numeric parts are kept as their digits (no leading zeros), so
+// parts of any size compare numerically, as in flagd (golang.org/x/mod/semver).
+// pre is the dot-separated prerelease ("" when none).
 type semver struct {
-	major, minor, patch uint64
+	major, minor, patch string
 	pre                 string
 }
 
 // parseSemver accepts semantic versions 2.0.0 with an optional leading "v"/"V",
-// and like flagd (golang.org/x/mod/semver) the shorthands "1" and "1.2"
-// (= 1.0.0 and 1.2.0) when they carry no prerelease or build suffix.
-// It does not allocate.
+// and like flagd partial versions: "1" and "1.2" mean 1.0.0 and 1.2.0, also with
+// a prerelease or build ("1.2-beta" is 1.2.0-beta). It does not allocate.
 func parseSemver(s string) (semver, bool) {
 	var v semver
 	if s != "" && (s[0] == 'v' || s[0] == 'V') {
@@ -32,43 +30,53 @@ func parseSemver(s string) (semver, bool) {
 		}
 		v.pre = pre
 	}
-	var nums [3]uint64
+	nums := [3]string{"0", "0", "0"}
 	n := 0
 	for {
 		part, rest, more := strings.Cut(core, ".")
-		if n == 3 {
+		if n == 3 || !numericIdent(part) {
 			return v, false
 		}
-		x, ok := numericIdent(part)
-		if !ok {
-			return v, false
-		}
-		nums[n] = x
+		nums[n] = part
 		n++
 		if !more {
 			break
 		}
 		core = rest
 	}
-	if n < 3 && (hasPre || hasBuild) {
-		return v, false
-	}
 	v.major, v.minor, v.patch = nums[0], nums[1], nums[2]
 	return v, true
 }
 
-// numericIdent parses a number without leading zeros.
-func numericIdent(p string) (uint64, bool) {
+// semverArg is a sem_ver argument as version text: a string, or like flagd a
+// number in its JSON form (1.5 → "1.5").
+func semverArg(x any) (string, bool) {
+	switch t := x.(type) {
+	case string:
+		return t, true
+	case float64:
+		return FormatNumber(t), true
+	}
+	return "", false
+}
+
+// numericIdent tells whether p is a number without leading zeros.
+func numericIdent(p string) bool {
 	if p == "" || (len(p) > 1 && p[0] == '0') {
-		return 0, false
+		return false
 	}
-	for i := 0; i < len(p); i++ {
-		if p[i] < '0' || p[i] > '9' {
-			return 0, false
+	return isDigits(p)
+}
+
+// compareDigits orders two numeric identifiers (no leading zeros) by value.
+func compareDigits(x, y string) int {
+	if len(x) != len(y) {
+		if len(x) < len(y) {
+			return -1
 		}
+		return 1
 	}
-	n, err := strconv.ParseUint(p, 10, 64)
-	return n, err == nil
+	return strings.Compare(x, y)
 }
 
 // validIdents checks dot-separated identifiers of [0-9A-Za-z-]; prerelease
@@ -102,12 +110,9 @@ func validIdents(s string, prerelease bool) bool {
 
 // compareSemver orders by semver 2.0.0 precedence.
 func compareSemver(a, b semver) int {
-	for _, d := range [3][2]uint64{{a.major, b.major}, {a.minor, b.minor}, {a.patch, b.patch}} {
-		if d[0] != d[1] {
-			if d[0] < d[1] {
-				return -1
-			}
-			return 1
+	for _, d := range [3][2]string{{a.major, b.major}, {a.minor, b.minor}, {a.patch, b.patch}} {
+		if c := compareDigits(d[0], d[1]); c != 0 {
+			return c
 		}
 	}
 	switch {
@@ -144,13 +149,7 @@ func comparePreIdent(x, y string) int {
 	xNum, yNum := isDigits(x), isDigits(y)
 	switch {
 	case xNum && yNum:
-		if len(x) != len(y) {
-			if len(x) < len(y) {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(x, y)
+		return compareDigits(x, y)
 	case xNum:
 		return -1
 	case yNum:

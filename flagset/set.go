@@ -514,7 +514,7 @@ func compileFlag(key string, f *Flag, rc *ruleCompiler) (cf *compiledFlag, struc
 		}
 	}
 
-	if f.DefaultVariant != nil && !hasField("variants") && len(f.Variants) > 0 {
+	if hasDefaultVariant(f) && !hasField("variants") && len(f.Variants) > 0 {
 		if _, ok := f.Variants[*f.DefaultVariant]; !ok {
 			add("defaultVariant", fmt.Sprintf("%q is not a variant (have: %s)", *f.DefaultVariant, strings.Join(sortedKeys(f.Variants), ", ")))
 		}
@@ -561,10 +561,24 @@ func compileFlag(key string, f *Flag, rc *ruleCompiler) (cf *compiledFlag, struc
 			cf.byName[v.name] = v
 		}
 	}
-	if f.DefaultVariant != nil {
+	if hasDefaultVariant(f) {
 		cf.defVariant = cf.variant(*f.DefaultVariant)
 	}
 	return cf, nil, targeting
+}
+
+// hasDefaultVariant tells whether the flag names a default variant. Like flagd,
+// "defaultVariant": "" means none (the caller's default), unless a variant is
+// really named "".
+func hasDefaultVariant(f *Flag) bool {
+	if f.DefaultVariant == nil {
+		return false
+	}
+	if *f.DefaultVariant != "" {
+		return true
+	}
+	_, ok := f.Variants[""]
+	return ok
 }
 
 // metadataProblem checks one flag metadata entry; "" means fine.
@@ -732,6 +746,8 @@ func (s *Set) evaluate(key string, typ Type, def any, ctx map[string]any, now in
 		if x {
 			name = "true"
 		}
+	case float64:
+		name = FormatNumber(x) // like flagd: the number's JSON text names the variant
 	default:
 		return Result{Value: def, Reason: ReasonError, ErrorCode: CodeGeneral,
 			ErrorMessage: "targeting returned " + typeName(out) + ", not a variant name", Metadata: s.metadata(f)}

@@ -193,6 +193,9 @@ func (l *linter) targeting(key string, f *flagset.Flag, evaluators map[string]js
 				}
 			}
 		}
+		for _, msg := range customOperatorProblems(rule, evaluators) {
+			l.add(RuleCustomOperatorArgs, key, path, 0, msg)
+		}
 	}
 	if dynamic {
 		return // a computed result may select any variant
@@ -319,9 +322,9 @@ func fractionalProblem(entries []any) string {
 	}
 	switch {
 	case negatives:
-		return "fractional has a negative weight (treated as 0)"
+		return "fractional has a negative weight: the rule evaluates to null, so everyone gets the default variant"
 	case nonInt:
-		return "fractional weights must be whole numbers (fractions are truncated); use percentages summing to 100"
+		return "fractional weights must be whole numbers: a fractional weight makes the rule evaluate to null, so everyone gets the default variant; use percentages summing to 100"
 	case weighted == 0 || (weighted == len(entries) && equal):
 		return "" // an even split
 	case weighted < len(entries):
@@ -422,4 +425,67 @@ func pathLine(text, flag, path string) int {
 func jsonEscape(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b[1 : len(b)-1])
+}
+
+// semverOperators are the operators sem_ver knows.
+var semverOperators = map[string]bool{"=": true, "!=": true, "<": true, "<=": true, ">": true, ">=": true, "^": true, "~": true}
+
+// customOperatorProblems finds flagd operators whose arguments can never work:
+// the wrong number of them, or a constant sem_ver operator it does not know.
+// Like flagd, the evaluator does not reject them at load: they evaluate to null.
+func customOperatorProblems(rule any, evaluators map[string]json.RawMessage) []string {
+	var out []string
+	seen := map[string]bool{}
+	var walk func(v any, depth int)
+	walk = func(v any, depth int) {
+		if depth > maxWalkDepth {
+			return
+		}
+		switch x := v.(type) {
+		case []any:
+			for _, e := range x {
+				walk(e, depth+1)
+			}
+		case map[string]any:
+			if len(x) != 1 {
+				return // a literal object
+			}
+			for op, raw := range x {
+				args, isList := raw.([]any)
+				if !isList {
+					args = []any{raw}
+				}
+				if op == "$ref" {
+					name, _ := raw.(string)
+					if data, ok := evaluators[name]; ok && !seen[name] {
+						seen[name] = true
+						var ev any
+						if json.Unmarshal(data, &ev) == nil {
+							walk(ev, depth+1)
+						}
+					}
+					return
+				}
+				switch op {
+				case "starts_with", "ends_with":
+					if len(args) != 2 {
+						out = append(out, fmt.Sprintf("%s takes 2 arguments, got %d: it always evaluates to null", op, len(args)))
+					}
+				case "sem_ver":
+					if len(args) != 3 {
+						out = append(out, fmt.Sprintf("sem_ver takes 3 arguments, got %d: it always evaluates to null", len(args)))
+					} else if o, ok := args[1].(string); ok && !semverOperators[o] {
+						out = append(out, fmt.Sprintf("sem_ver operator %q is not one of = != < <= > >= ^ ~: it always evaluates to null", o))
+					}
+				case "fractional":
+					if len(args) == 0 {
+						out = append(out, "fractional has no entries: it always evaluates to null")
+					}
+				}
+				walk(raw, depth+1)
+			}
+		}
+	}
+	walk(rule, 0)
+	return out
 }

@@ -209,3 +209,39 @@ func TestKeyLine(t *testing.T) {
 		t.Errorf("missing key: %d", l)
 	}
 }
+
+// TestCustomOperatorArgs: the evaluator accepts flagd operators with unusable
+// arguments (like flagd, they are null at evaluation), so lint is what says so.
+func TestCustomOperatorArgs(t *testing.T) {
+	doc := `{"flags": {
+	  "a": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off",
+	        "metadata": {"owner": "x", "description": "x", "expiresAt": "2026-07-01T00:00:00Z"},
+	        "targeting": {"if": [{"and": [{"sem_ver": [{"var": "v"}, "=="]}, {"$ref": "e"}]}, "on", "off"]}},
+	  "b": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off",
+	        "metadata": {"owner": "x", "description": "x", "expiresAt": "2026-07-01T00:00:00Z"},
+	        "targeting": {"if": [{"sem_ver": [{"var": "v"}, "===", "1.0.0"]}, "on", {"fractional": []}]}}},
+	  "$evaluators": {"e": {"starts_with": ["abc"]}}}`
+	fs, err := Lint([]Input{{Path: "ops.json", Data: []byte(doc)}}, Config{}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, f := range fs {
+		if f.Rule == RuleCustomOperatorArgs {
+			if f.Severity != SeverityError {
+				t.Errorf("severity %s, want error", f.Severity)
+			}
+			msgs = append(msgs, f.Flag+": "+f.Message)
+		}
+	}
+	sort.Strings(msgs)
+	want := []string{
+		"a: sem_ver takes 3 arguments, got 2: it always evaluates to null",
+		"a: starts_with takes 2 arguments, got 1: it always evaluates to null",
+		"b: fractional has no entries: it always evaluates to null",
+		`b: sem_ver operator "===" is not one of = != < <= > >= ^ ~: it always evaluates to null`,
+	}
+	if strings.Join(msgs, "\n") != strings.Join(want, "\n") {
+		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(msgs, "\n"), strings.Join(want, "\n"))
+	}
+}

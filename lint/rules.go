@@ -49,6 +49,7 @@ const (
 	RuleTargetingUnknownVariant = "targeting-unknown-variant"
 	RuleTargetingTypes          = "targeting-types"
 	RuleFractionalWeights       = "fractional-weights"
+	RuleCustomOperatorArgs      = "custom-operator-args"
 	RuleDuplicateKey            = "duplicate-key"
 )
 
@@ -68,6 +69,7 @@ func Rules() []Rule {
 		{RuleTargetingUnknownVariant, SeverityError, "targeting returns a variant name that does not exist"},
 		{RuleTargetingTypes, SeverityError, "targeting returns a value that is not a variant name (number, boolean, object)"},
 		{RuleFractionalWeights, SeverityWarning, "fractional weights are not whole percentages summing to 100 (or an even split: all omitted or all equal)"},
+		{RuleCustomOperatorArgs, SeverityError, "a flagd operator (fractional, sem_ver, starts_with, ends_with) has arguments it cannot use, so it always evaluates to null (the default variant)"},
 		{RuleDuplicateKey, SeverityError, "the same flag key is defined in more than one of the linted files"},
 	}
 }

@@ -108,7 +108,7 @@ def test_bool_is_not_a_number() -> None:
     assert fs.evaluate("f", Type.INTEGER, 1).error_code is ErrorCode.TYPE_MISMATCH
     assert js_to_number(True) == 1.0
     assert js_loose_equal(True, 1) and not js_loose_equal(True, 2)
-    assert not truthy(0) and truthy("0") and not truthy([]) and truthy({})
+    assert not truthy(0) and truthy("0") and not truthy([]) and not truthy({}) and truthy({"a": 1})
 
 
 def test_context_ints_and_floats_compare_like_js() -> None:
@@ -287,3 +287,14 @@ def test_yaml_alias_bomb_and_merge_keys_are_rejected() -> None:
         parse("\n".join(levels) + "\n")
     with pytest.raises(ParseError, match="merge keys"):
         parse("a: &a {x: 1}\nb:\n  <<: *a\n  y: 2\n")
+
+
+def test_targeting_null_is_static_and_a_bare_string_is_a_parse_error() -> None:
+    # Both break the JSON schema (targeting is an object), so the conformance suite cannot
+    # hold them; docs/FORMAT.md "Differences from flagd" pins them here and in Go.
+    fs, probs = compile_document(doc(n={**BOOL, "targeting": None}, s={**BOOL, "targeting": "on"}))
+    r = fs.evaluate("n", "boolean", True)
+    assert (r.value, r.variant, r.reason) == (False, "off", Reason.STATIC)
+    r = fs.evaluate("s", "boolean", False)
+    assert (r.value, r.reason, r.error_code) == (False, Reason.ERROR, ErrorCode.PARSE_ERROR)
+    assert any(p.path == "flags.s.targeting" for p in probs)

@@ -524,8 +524,10 @@ def _check_flag(key: str, f: Any, compiler: Compiler) -> _Checked:
         if len(by_type) > 1:
             parts = [f"{t} ({', '.join(by_type[t])})" for t in sorted(by_type)]
             add("variants", "values must all have one type, found " + " and ".join(parts))
+    # like flagd, "defaultVariant": "" means no default variant (unless one is named "")
     if (
         default_variant is not None
+        and default_variant != ""
         and "variants" not in bad_fields
         and variants
         and default_variant not in variants
@@ -850,6 +852,8 @@ class FlagSet:
             out = "true"
         elif out is False:
             out = "false"
+        elif isinstance(out, (int, float)):
+            out = canonical.js_number_string(out)  # like flagd: the number's JSON text
         elif not isinstance(out, str):
             return Result(
                 default,

@@ -129,14 +129,16 @@ def is_number(v: Any) -> bool:  # bool is an int in Python, not a number in JSON
 
 
 def truthy(v: Any) -> bool:
-    """JsonLogic truthiness: null, false, 0, NaN, "" and [] are false; "0" and {} are true."""
+    """JsonLogic truthiness: null, false, 0, NaN, "", [] and {} are false; "0" is true.
+
+    An empty object is falsy as in flagd (Go and Python); json-logic-js says truthy."""
     if v is None or v is False:
         return False
     if v is True:
         return True
     if isinstance(v, (int, float)):
         return v == v and v != 0
-    if isinstance(v, (str, list, tuple)):
+    if isinstance(v, (str, list, tuple, Mapping)):
         return len(v) > 0
     return True
 
@@ -262,22 +264,26 @@ def _num_result(x: float) -> Any:
 
 
 # ---------------------------------------------------------------------------
-# semantic versions: semver 2.0.0 with an optional leading v/V, and like flagd the
-# shorthands "1" and "1.2" (= 1.0.0, 1.2.0) when they carry no prerelease or build.
+# semantic versions: semver 2.0.0 with an optional leading v/V, and like flagd partial
+# versions ("1", "1.2", also "1.2-beta": missing parts are 0). Numeric parts are kept as
+# their digits (no leading zeros), so parts of any size compare numerically, as in flagd.
 
 _IDENT_CHARS = re.compile(r"[0-9A-Za-z-]+")
-_U64 = 2**64
 
 
-def _numeric_ident(p: str) -> int | None:
-    if p == "" or (len(p) > 1 and p[0] == "0") or not _ascii_digits(p):
-        return None
-    n = int(p)
-    return n if n < _U64 else None
+def _numeric_ident(p: str) -> bool:
+    return _ascii_digits(p) and (len(p) == 1 or p[0] != "0")
 
 
 def _ascii_digits(p: str) -> bool:
     return p != "" and all("0" <= c <= "9" for c in p)
+
+
+def _cmp_digits(x: str, y: str) -> int:
+    """Order two numeric identifiers (no leading zeros) by value."""
+    if len(x) != len(y):
+        return -1 if len(x) < len(y) else 1
+    return (x > y) - (x < y)
 
 
 def _valid_idents(s: str, prerelease: bool) -> bool:
@@ -289,7 +295,7 @@ def _valid_idents(s: str, prerelease: bool) -> bool:
     return True
 
 
-SemVer = tuple[int, int, int, tuple[str, ...]]
+SemVer = tuple[str, str, str, tuple[str, ...]]
 
 
 def parse_semver(s: str) -> SemVer | None:
@@ -305,23 +311,25 @@ def parse_semver(s: str) -> SemVer | None:
             return None
         pre_t = tuple(pre.split("."))
     parts = core.split(".")
-    if len(parts) > 3 or (len(parts) < 3 and (has_pre or has_build)):
+    if len(parts) > 3 or not all(_numeric_ident(p) for p in parts):
         return None
-    nums = [0, 0, 0]
-    for i, part in enumerate(parts):
-        n = _numeric_ident(part)
-        if n is None:
-            return None
-        nums[i] = n
-    return nums[0], nums[1], nums[2], pre_t
+    parts += ["0"] * (3 - len(parts))
+    return parts[0], parts[1], parts[2], pre_t
+
+
+def _semver_arg(v: Any) -> str | None:
+    """A sem_ver argument as version text: a string, or like flagd a number (1.5 -> "1.5")."""
+    if isinstance(v, str):
+        return v
+    if is_number(v):
+        return js_number_string(v)
+    return None
 
 
 def _cmp_pre_ident(x: str, y: str) -> int:
     xn, yn = _ascii_digits(x), _ascii_digits(y)
     if xn and yn:
-        if len(x) != len(y):
-            return -1 if len(x) < len(y) else 1
-        return (x > y) - (x < y)
+        return _cmp_digits(x, y)
     if xn:
         return -1
     if yn:
@@ -331,8 +339,10 @@ def _cmp_pre_ident(x: str, y: str) -> int:
 
 
 def compare_semver(a: SemVer, b: SemVer) -> int:
-    if a[:3] != b[:3]:
-        return -1 if a[:3] < b[:3] else 1
+    for x, y in ((a[0], b[0]), (a[1], b[1]), (a[2], b[2])):
+        c = _cmp_digits(x, y)
+        if c:
+            return c
     pa, pb = a[3], b[3]
     if not pa and not pb:
         return 0
@@ -348,10 +358,11 @@ def compare_semver(a: SemVer, b: SemVer) -> int:
 
 
 def _sem_ver(a: Any, op: Any, b: Any) -> Any:
-    if not isinstance(a, str) or not isinstance(op, str) or not isinstance(b, str):
+    sa, sb = _semver_arg(a), _semver_arg(b)
+    if sa is None or sb is None or not isinstance(op, str):
         return None
-    va = parse_semver(a)
-    vb = parse_semver(b)
+    va = parse_semver(sa)
+    vb = parse_semver(sb)
     if va is None or vb is None:
         return None
     if op == "^":
@@ -379,40 +390,46 @@ def _sem_ver(a: Any, op: Any, b: Any) -> Any:
 
 
 def _fractional(state: EvalState, vals: list[Any]) -> Any:
+    """Bucket the caller into one of the weighted entries; like flagd, anything
+    malformed is None (null)."""
     if not vals:
         return None
-    # The first argument is the bucketing expression unless it is an entry (an array);
-    # a bucketing value that is not a string falls back to flagKey + targetingKey.
+    # The first argument is the bucketing value unless it is an entry (an array). A null
+    # one (e.g. a var of a missing attribute) falls back to flagKey + targetingKey, like
+    # an absent one; any other non-string is null.
     first = vals[0]
-    entries = vals if isinstance(first, _ARRAY) else vals[1:]
+    entries = vals
     if isinstance(first, str):
         key = first
-    else:
+        entries = vals[1:]
+    elif first is None or isinstance(first, _ARRAY):
+        if first is None:
+            entries = vals[1:]
         tk = state.targeting()
-        if not isinstance(tk, str):
+        if not isinstance(tk, str) or tk == "":
             return None
         key = state.flag_key + tk
+    else:
+        return None
     if not entries:
         return None
-    names: list[str] = []
+    names: list[Any] = []
     weights: list[int] = []
     total = 0
     for e in entries:
-        if not isinstance(e, _ARRAY) or not e or len(e) > 2:
+        if not isinstance(e, _ARRAY) or not e:
             return None
         name = e[0]
-        if not isinstance(name, str):
+        if not (name is None or isinstance(name, (str, bool)) or is_number(name)):
             return None
-        w = 1
-        if len(e) == 2:
+        w = 1  # elements after the weight are ignored, as flagd does
+        if len(e) >= 2 and e[1] is not None:
             x = e[1]
-            if not is_number(x) or math.isnan(x) or math.isinf(x):
+            if not is_number(x) or not math.isfinite(x) or x != int(x):
                 return None
-            w = int(x)  # truncate toward zero
-        if w < 0:
-            w = 0
-        if w > MAX_FRACTIONAL_TOTAL:
-            return None
+            w = int(x)
+            if w < 0 or w > MAX_FRACTIONAL_TOTAL:
+                return None
         total += w
         if total > MAX_FRACTIONAL_TOTAL:
             return None
@@ -574,13 +591,19 @@ class Compiler:
             return _const(None)
         builder, lo, hi = spec
         args = arg if isinstance(arg, list) else [arg]
-        if len(args) < lo or (hi >= 0 and len(args) > hi):
+        # Too few arguments is a load problem; extra ones are ignored (json-logic-js). A
+        # custom (flagd) operator with the wrong number of arguments is null, as in flagd.
+        custom = op in _CUSTOM_OPS
+        wrong_arity = len(args) < lo or (hi >= 0 and len(args) > hi)
+        if wrong_arity and not custom and len(args) < lo:
             errs.append(
                 f"operator {_q(op)} takes {_arity_text(lo, hi)}, got {len(args)}{_where(at)}"
             )
         nodes = [self._compile(a, f"{_join(at, op)}[{i}]", errs) for i, a in enumerate(args)]
-        if len(args) < lo or (hi >= 0 and len(args) > hi):
+        if wrong_arity and (custom or len(args) < lo):
             return _const(None)
+        if hi >= 0 and len(nodes) > hi:
+            nodes = nodes[:hi]
         return builder(nodes)
 
     def _ref(self, name: Any, at: str, errs: list[str]) -> Node:
@@ -619,11 +642,14 @@ class Compiler:
                     if sc is _NO_SCOPE:
                         ctx = st.context
                         if key in ctx:
-                            return ctx[key]
+                            v = ctx[key]
+                            if v is not None or def_f is None:
+                                return v
+                            return def_f(st, sc)
                         ok, v = st.lookup(key)
                     else:
                         ok, v = _walk(sc, [key], 0)
-                    if ok:
+                    if ok and v is not None:
                         return v
                     return def_f(st, sc) if def_f is not None else None
 
@@ -631,7 +657,7 @@ class Compiler:
 
             def static(st: EvalState, sc: Any) -> Any:
                 ok, v = _resolve(st, sc, segs)
-                if ok:
+                if ok and v is not None:
                     return v
                 return def_f(st, sc) if def_f is not None else None
 
@@ -639,7 +665,7 @@ class Compiler:
 
         def dynamic(st: EvalState, sc: Any) -> Any:
             ok, v = _resolve(st, sc, _split_path(path_f(st, sc)))
-            if ok:
+            if ok and v is not None:
                 return v
             return def_f(st, sc) if def_f is not None else None
 
@@ -669,6 +695,8 @@ _CONST_CODE = _const(None).__code__
 
 Builder = Callable[[list[Node]], Node]
 _OPS: dict[str, tuple[Builder, int, int]] = {}
+# flagd's own operators: wrong argument counts make them null instead of a load problem
+_CUSTOM_OPS = frozenset({"starts_with", "ends_with", "sem_ver", "fractional"})
 
 
 def _op(names: tuple[str, ...], lo: int, hi: int) -> Callable[[Builder], Builder]:
@@ -734,8 +762,30 @@ _OPS["=="] = (_binary(js_loose_equal), 2, 2)
 _OPS["==="] = (_binary(js_strict_equal), 2, 2)
 _OPS["!="] = (_binary(lambda a, b: not js_loose_equal(a, b)), 2, 2)
 _OPS["!=="] = (_binary(lambda a, b: not js_strict_equal(a, b)), 2, 2)
-_OPS[">"] = (_binary(lambda a, b: _less(b, a, False)), 2, 2)
-_OPS[">="] = (_binary(lambda a, b: _less(b, a, True)), 2, 2)
+
+
+def _b_greater(or_equal: bool) -> Builder:
+    """> and >=: with three arguments a descending chain a > b > c, as flagd evaluates it."""
+
+    def build(parts: list[Node]) -> Node:
+        if len(parts) == 2:
+            a, b = parts
+            return lambda st, sc: _less(b(st, sc), a(st, sc), or_equal)
+        a, b, c = parts
+
+        def chain(st: EvalState, sc: Any) -> Any:
+            mid = b(st, sc)
+            if not _less(mid, a(st, sc), or_equal):
+                return False
+            return _less(c(st, sc), mid, or_equal)
+
+        return chain
+
+    return build
+
+
+_OPS[">"] = (_b_greater(False), 2, 3)
+_OPS[">="] = (_b_greater(True), 2, 3)
 
 
 def _b_less(or_equal: bool) -> Builder:
@@ -826,7 +876,7 @@ def _b_mul(parts: list[Node]) -> Node:
     return mul
 
 
-@_op(("-",), 1, 2)
+@_op(("-",), 1, -1)
 def _b_minus(parts: list[Node]) -> Node:
     if len(parts) == 1:
         (a,) = parts
@@ -836,18 +886,45 @@ def _b_minus(parts: list[Node]) -> Node:
             return None if x is None else _num_result(-x)
 
         return neg
-    a, b = parts
+    if len(parts) == 2:
+        a, b = parts
 
-    def sub(st: EvalState, sc: Any) -> Any:
-        x = _to_arith(a(st, sc))
-        if x is None:
-            return None
-        y = _to_arith(b(st, sc))
-        if y is None:
-            return None
-        return _num_result(x - y)
+        def sub(st: EvalState, sc: Any) -> Any:
+            x = _to_arith(a(st, sc))
+            if x is None:
+                return None
+            y = _to_arith(b(st, sc))
+            if y is None:
+                return None
+            return _num_result(x - y)
 
-    return sub
+        return sub
+    return _chain(parts, lambda x, y: x - y)
+
+
+def _chain(parts: list[Node], step: Callable[[float, float], float | None]) -> Node:
+    """a op b op c ... in turn (flagd's JsonLogic does so for - and / with more than two
+    arguments); a non-number argument, a failed step or a NaN/infinite result is None."""
+
+    def run(st: EvalState, sc: Any) -> Any:
+        acc = _to_arith(parts[0](st, sc))
+        if acc is None:
+            return None
+        out: Any = _num_result(acc)
+        for f in parts[1:]:
+            y = _to_arith(f(st, sc))
+            if y is None:
+                return None
+            r = step(acc, y)
+            if r is None:
+                return None
+            out = _num_result(r)
+            if out is None:
+                return None
+            acc = out
+        return out
+
+    return run
 
 
 def _two(parts: list[Node], fn: Callable[[float, float], Any]) -> Node:
@@ -873,7 +950,13 @@ def _mod(x: float, y: float) -> Any:
     return _num_result(math.fmod(x, y))
 
 
-_OPS["/"] = (lambda parts: _two(parts, lambda x, y: _num_result(x / y)), 2, 2)
+def _b_div(parts: list[Node]) -> Node:
+    if len(parts) == 2:
+        return _two(parts, lambda x, y: _num_result(x / y))
+    return _chain(parts, lambda x, y: None if y == 0 else x / y)
+
+
+_OPS["/"] = (_b_div, 2, -1)
 _OPS["%"] = (lambda parts: _two(parts, _mod), 2, 2)
 
 
@@ -918,7 +1001,12 @@ def _b_in(parts: list[Node]) -> Node:
 
 @_op(("cat",), 0, -1)
 def _b_cat(parts: list[Node]) -> Node:
-    return lambda st, sc: "".join(js_to_string(f(st, sc)) for f in parts)
+    # null adds nothing (json-logic-js joins its arguments; flagd's JsonLogic too)
+    return lambda st, sc: "".join(_cat_string(f(st, sc)) for f in parts)
+
+
+def _cat_string(v: Any) -> str:
+    return "" if v is None else js_to_string(v)
 
 
 def _to_integer(v: Any) -> int:
