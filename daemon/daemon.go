@@ -554,6 +554,9 @@ func (d *Daemon) publish(ctx context.Context, force bool) (Report, error) {
 		d.mu.Unlock()
 	}
 	d.accept(plans, cur, b.keys, now, releaseWhole)
+	// Saved before the outputs are written: a daemon that sees them change (another
+	// process's sync --once --force) then finds this state, with its release.
+	d.saveState()
 	for _, p := range plans {
 		if p.s.guard.held != nil {
 			rep.Held = append(rep.Held, p.s.cfg.Name)
@@ -1007,9 +1010,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-cleanups:
 			_, _ = d.Cleanup(ctx)
 		case <-repairs:
-			d.syncMu.Lock()
-			_ = d.catchUp(ctx)
-			d.syncMu.Unlock()
+			// An output changed behind our back. When it was another process's
+			// `sync --once --force`, the guard state file holds its release: publishing
+			// the latest results takes it; otherwise the publish is unchanged and its
+			// catch-up rewrites what the output lost.
+			if d.allFetched() {
+				_, _ = d.publishLatest(ctx)
+			} else {
+				d.syncMu.Lock()
+				_ = d.catchUp(ctx)
+				d.syncMu.Unlock()
+			}
 			afterSync()
 		case <-retry.C:
 			d.syncMu.Lock()

@@ -15,8 +15,9 @@ import (
 // guards measure removals against it. The maps are shared with the source results
 // they came from and never mutated.
 type accepted struct {
-	defs map[string]*flagset.Flag
-	ovs  map[string]sources.Overlay
+	defs   map[string]*flagset.Flag
+	ovs    map[string]sources.Overlay
+	secret map[string]bool // keys whose accepted value came from a secret
 }
 
 func (a accepted) has(key string) bool {
@@ -48,6 +49,7 @@ type sourcePlan struct {
 	defs       map[string]*flagset.Flag
 	ovs        map[string]sources.Overlay
 	evaluators map[string]json.RawMessage
+	secret     map[string]bool // keys the source marked secret (sources.Result.Secret)
 	copied     bool
 
 	rejected map[string]rejection // by flag key: values not taken this time
@@ -58,7 +60,7 @@ type sourcePlan struct {
 // newPlan starts the plan of s from its latest result: flags whose value the source
 // could not read (a per-flag problem) keep the accepted contribution, if any.
 func newPlan(s *sourceState, res *sources.Result) *sourcePlan {
-	p := &sourcePlan{s: s, defs: res.Definitions, ovs: res.Overlays, evaluators: res.Evaluators}
+	p := &sourcePlan{s: s, defs: res.Definitions, ovs: res.Overlays, evaluators: res.Evaluators, secret: res.Secret}
 	secret := secretFlags(res.Secret)
 	for _, pr := range res.Problems {
 		if pr.Flag == "" || p.has(pr.Flag) {
@@ -179,13 +181,24 @@ func (p *sourcePlan) withhold() {
 
 // result is the plan as a source result for merge.
 func (p *sourcePlan) result() sourceResult {
-	return sourceResult{name: p.s.cfg.Name, res: &sources.Result{Definitions: p.defs, Overlays: p.ovs, Evaluators: p.evaluators},
+	return sourceResult{name: p.s.cfg.Name, res: &sources.Result{Definitions: p.defs, Overlays: p.ovs, Evaluators: p.evaluators, Secret: p.secrets()},
 		fallback: p.s.accepted.ovs}
+}
+
+// secrets is the keys the plan's values may derive from a secret: those the source
+// marks now and those whose accepted (possibly kept) value was marked.
+func (p *sourcePlan) secrets() map[string]bool {
+	if len(p.s.accepted.secret) == 0 {
+		return p.secret
+	}
+	out := maps.Clone(p.s.accepted.secret)
+	maps.Copy(out, p.secret)
+	return out
 }
 
 // accept makes the plan the source's accepted contribution.
 func (p *sourcePlan) accept() {
-	p.s.accepted = accepted{defs: p.defs, ovs: p.ovs}
+	p.s.accepted = accepted{defs: p.defs, ovs: p.ovs, secret: p.secrets()}
 }
 
 func sameOverlay(a, b sources.Overlay) bool {

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -99,8 +98,10 @@ func (d *Daemon) loadState() {
 		return
 	}
 	if external {
+		// Only the guard state is taken: the snapshot that process wrote is not ours
+		// to serve (it may come from other sources); the outputs' repair puts ours
+		// back above its generation.
 		d.log.Info("guard state written by another flagsync process; taking it", "path", path)
-		d.reloadPrevious()
 	}
 	d.mu.Lock()
 	cur := d.current
@@ -113,6 +114,11 @@ func (d *Daemon) loadState() {
 			continue
 		}
 		s.guard.recent = e.Recent
+		if external && s.guard.held != nil && len(e.Held) == 0 {
+			// Another process (flagsync sync --once --force) released this hold: its
+			// withheld removals are accepted, for the whole-set guard too.
+			d.releaseWhole = true
+		}
 		s.guard.held, s.guard.heldSince, s.guard.reason = nil, time.Time{}, ""
 		if len(e.Held) > 0 {
 			s.guard.held, s.guard.heldSince, s.guard.reason = map[string]bool{}, e.HeldSince, e.Reason
@@ -141,11 +147,6 @@ func (d *Daemon) loadState() {
 		s.accepted = accepted{defs: defs, ovs: map[string]sources.Overlay{}}
 	}
 	d.recordGuardStatus()
-}
-
-// reloadPrevious reads the outputs again (another process published).
-func (d *Daemon) reloadPrevious() {
-	d.loadPrevious(context.Background()) // bounded by publishTimeout inside
 }
 
 // saveState writes the guard state file when it changed. A failure is logged: the
@@ -188,7 +189,7 @@ func (a accepted) only(keys []string) accepted {
 	for _, k := range keys {
 		keep[k] = true
 	}
-	out := accepted{defs: make(map[string]*flagset.Flag, len(a.defs)), ovs: make(map[string]sources.Overlay, len(a.ovs))}
+	out := accepted{defs: make(map[string]*flagset.Flag, len(a.defs)), ovs: make(map[string]sources.Overlay, len(a.ovs)), secret: map[string]bool{}}
 	for k, v := range a.defs {
 		if keep[k] {
 			out.defs[k] = v
@@ -197,6 +198,11 @@ func (a accepted) only(keys []string) accepted {
 	for k, v := range a.ovs {
 		if keep[k] {
 			out.ovs[k] = v
+		}
+	}
+	for k := range a.secret {
+		if keep[k] {
+			out.secret[k] = true
 		}
 	}
 	return out

@@ -81,13 +81,35 @@ sources:
   - {name: kv, type: consul, address: %q, prefix: flags/}
 outputs:
   file: {path: %q}
-http: {listen: %q}
+http: {listen: %q, auth: {admin: {env: [FS_ADMIN]}}}
 log: {level: debug}
 notify:
   webhooks:
     - {name: hook, url: %q, maxAttempts: 1}
 `, e.flags, e.consul.Addr, e.out, e.listen, e.hook.srv.URL))
 	return e
+}
+
+// pipelineAdminToken is the daemon's http.auth admin token in these tests.
+const pipelineAdminToken = "pipeline-admin-token-0123456789"
+
+// start runs the daemon with the admin token configured; the process sends it.
+func (e *pipelineEnv) start() *daemonProc {
+	e.t.Helper()
+	p := e.e2eEnv.start("FS_ADMIN=" + pipelineAdminToken)
+	p.token = pipelineAdminToken
+	return p
+}
+
+// release is POST /api/v1/release as an operator sends it (admin token, JSON).
+func (p *daemonProc) release(source string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodPost, p.http+"/api/v1/release?source="+source, strings.NewReader("{}"))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+p.token)
+	return http.DefaultClient.Do(req)
 }
 
 func (e *pipelineEnv) kv(method, key, value string) {
@@ -236,7 +258,9 @@ func TestSourceGuardHoldsOneSource(t *testing.T) {
 	}
 
 	// flagsync sync --once --force releases: the removal publishes and stays.
-	out, err := exec.Command(bin, "sync", "--once", "--force", "--config", e.config).CombinedOutput()
+	forced := exec.Command(bin, "sync", "--once", "--force", "--config", e.config)
+	forced.Env = append(os.Environ(), "FS_ADMIN="+pipelineAdminToken) // the config names it
+	out, err := forced.CombinedOutput()
 	if err != nil {
 		t.Fatalf("sync --force: %v\n%s", err, out)
 	}
@@ -259,7 +283,7 @@ func TestSourceGuardHoldsOneSource(t *testing.T) {
 		e.kv("DELETE", k, "")
 	}
 	eventually(t, "held again", func() bool { return len(p.withheld()) > 0 })
-	resp, err := http.Post(p.http+"/api/v1/release?source=kv", "", nil)
+	resp, err := p.release("kv")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +303,7 @@ func TestSourceGuardHoldsOneSource(t *testing.T) {
 	if len(e.hook.of(notify.TypeGuardRelease, "")) < 2 {
 		t.Errorf("releases notified: %d", len(e.hook.of(notify.TypeGuardRelease, "")))
 	}
-	resp, err = http.Post(p.http+"/api/v1/release?source=nope", "", nil)
+	resp, err = p.release("nope")
 	if err != nil {
 		t.Fatal(err)
 	}

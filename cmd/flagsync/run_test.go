@@ -53,6 +53,8 @@ type daemonProc struct {
 	out  *lockedBuffer
 	done chan struct{}
 	http string // base URL
+	// token, when set, is sent with every request to the daemon (http.auth).
+	token string
 }
 
 // e2eEnv is one scenario's directory, config and (optionally) Redis.
@@ -163,7 +165,14 @@ func (p *daemonProc) exit(timeout time.Duration) int {
 }
 
 func (p *daemonProc) status() (map[string]any, bool) {
-	resp, err := http.Get(p.http + "/api/v1/status")
+	req, err := http.NewRequest(http.MethodGet, p.http+"/api/v1/status", nil)
+	if err != nil {
+		return nil, false
+	}
+	if p.token != "" {
+		req.Header.Set("Authorization", "Bearer "+p.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, false
 	}
