@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"sort"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/flagsync/flagsync/sources"
 	"github.com/flagsync/flagsync/sources/consul"
