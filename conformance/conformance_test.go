@@ -230,8 +230,12 @@ func TestCasesFlagset(t *testing.T) {
 		for _, c := range s.cases {
 			res := set.EvaluateAt(c.Flag, types[c.Type], typedDefault(c.Type, c.Default), c.Context, s.Now)
 			reason, code := string(res.Reason), string(res.ErrorCode)
-			bad := checkResult(c, res.Value, strPtr(res.Variant), &reason, strPtr(code), res.Metadata)
-			if res.Variant != "" && !goTypeOK(c.Type, res.Value) {
+			var variant *string
+			if res.HasVariant {
+				variant = &res.Variant
+			}
+			bad := checkResult(c, res.Value, variant, &reason, strPtr(code), res.Metadata)
+			if res.HasVariant && !goTypeOK(c.Type, res.Value) {
 				bad = append(bad, fmt.Sprintf("Go type of value: got %T for type %s", res.Value, c.Type))
 			}
 			if len(bad) > 0 {

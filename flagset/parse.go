@@ -66,6 +66,12 @@ func Parse(data []byte) (*Document, error) {
 	return documentFromMap(obj, nil), nil
 }
 
+// CheckJSONDepth reports an error when JSON text nests objects/arrays deeper than
+// MaxDepth. Every JSON input of flagsync (documents, eval case lines) is held to
+// this one limit, so a Go and a Python reader accept and reject the same inputs
+// whatever their stacks allow.
+func CheckJSONDepth(data []byte) error { return checkJSONDepth(data) }
+
 // checkJSONDepth scans JSON text for nesting deeper than MaxDepth without
 // decoding it, so a deeply nested input fails fast with a clear error.
 func checkJSONDepth(data []byte) error {

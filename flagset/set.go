@@ -700,7 +700,7 @@ func (s *Set) evaluate(key string, typ Type, def any, ctx map[string]any, now in
 	if f.rule == nil {
 		if v := f.defVariant; v != nil { // the hot path, written out: one Result copy less
 			if val, ok := v.get(typ); ok {
-				return Result{Value: val, Variant: v.name, Reason: ReasonStatic, Metadata: s.metadata(f)}
+				return Result{Value: val, Variant: v.name, HasVariant: true, Reason: ReasonStatic, Metadata: s.metadata(f)}
 			}
 		}
 		return s.resolve(f, f.defVariant, ReasonStatic, typ, def)
@@ -721,7 +721,7 @@ func (s *Set) evaluate(key string, typ Type, def any, ctx map[string]any, now in
 	case nil:
 		if v := f.defVariant; v != nil {
 			if val, ok := v.get(typ); ok {
-				return Result{Value: val, Variant: v.name, Reason: ReasonDefault, Metadata: s.metadata(f)}
+				return Result{Value: val, Variant: v.name, HasVariant: true, Reason: ReasonDefault, Metadata: s.metadata(f)}
 			}
 		}
 		return s.resolve(f, f.defVariant, ReasonDefault, typ, def)
@@ -742,7 +742,7 @@ func (s *Set) evaluate(key string, typ Type, def any, ctx map[string]any, now in
 			ErrorMessage: fmt.Sprintf("targeting returned %q, which is not a variant", name), Metadata: s.metadata(f)}
 	}
 	if val, ok := v.get(typ); ok {
-		return Result{Value: val, Variant: v.name, Reason: ReasonTargetingMatch, Metadata: s.metadata(f)}
+		return Result{Value: val, Variant: v.name, HasVariant: true, Reason: ReasonTargetingMatch, Metadata: s.metadata(f)}
 	}
 	return s.resolve(f, v, ReasonTargetingMatch, typ, def)
 }
@@ -766,7 +766,7 @@ func (s *Set) resolve(f *compiledFlag, v *compiledVariant, reason Reason, typ Ty
 	if v == nil {
 		r.Value, r.Reason = def, ReasonDefault
 	} else if val, ok := v.get(typ); ok {
-		r.Value, r.Variant, r.Reason = val, v.name, reason
+		r.Value, r.Variant, r.HasVariant, r.Reason = val, v.name, true, reason
 	} else {
 		r.Value, r.Reason, r.ErrorCode, r.ErrorMessage = def, ReasonError, CodeTypeMismatch, v.mismatchMessage(typ)
 	}

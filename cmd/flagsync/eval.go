@@ -140,6 +140,9 @@ func evalLine(set *flagset.Set, now int64, line []byte) (map[string]any, error) 
 		"errorCode": string(flagset.CodeGeneral), "metadata": map[string]any{},
 	}
 	var c evalCase
+	if err := flagset.CheckJSONDepth(line); err != nil {
+		return out, fmt.Errorf("invalid JSON object: %w", err)
+	}
 	if err := json.Unmarshal(line, &c); err != nil {
 		return out, fmt.Errorf("invalid JSON object: %w", err)
 	}
@@ -187,7 +190,7 @@ func evalLine(set *flagset.Set, now int64, line []byte) (map[string]any, error) 
 	res := set.EvaluateAt(key, typ, def, attrs, now)
 	out["value"] = res.Value
 	out["reason"] = string(res.Reason)
-	if res.Variant != "" {
+	if res.HasVariant {
 		out["variant"] = res.Variant
 	}
 	if res.ErrorCode != flagset.CodeNone {

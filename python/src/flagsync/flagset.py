@@ -36,6 +36,7 @@ __all__ = [
     "Result",
     "Type",
     "compile_document",
+    "decode_json",
     "diff",
     "load",
     "murmur3",
@@ -137,6 +138,36 @@ def _check_json_depth(text: str) -> None:
     deepest = max(itertools.accumulate(map(_BRACKET_DEPTH.get, brackets, itertools.repeat(0))))
     if deepest > MAX_DEPTH:
         raise ParseError(f"document nesting is deeper than the limit of {MAX_DEPTH} levels")
+
+
+# A \u escape of a UTF-16 surrogate (D800-DFFF): only such text can decode to a lone one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def scrub_surrogates(v: Any) -> Any:
+    """Replace lone surrogates in the strings and keys of decoded JSON by U+FFFD.
+
+    json.loads keeps an unpaired "\\ud800" escape as a lone surrogate, which no UTF-8
+    output can hold; Go's encoding/json reads it as U+FFFD, and so do we (a valid
+    pair has already been combined into one code point by then).
+    """
+    if isinstance(v, str):
+        return _LONE_SURROGATE.sub("\ufffd", v)
+    if isinstance(v, dict):
+        return {scrub_surrogates(k): scrub_surrogates(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [scrub_surrogates(x) for x in v]
+    return v
+
+
+def decode_json(text: str, **kw: Any) -> Any:
+    """json.loads with the nesting limit checked first and lone surrogates scrubbed."""
+    _check_json_depth(text)
+    v = json.loads(text, **kw)
+    if _SURROGATE_ESCAPE.search(text):
+        v = scrub_surrogates(v)
+    return v
 
 
 def _check_tree(v: Any, budget: int) -> None:
@@ -284,10 +315,9 @@ def parse(data: bytes | str) -> dict[str, Any]:
             raise ParseError(f"document is not valid UTF-8 (byte offset {e.start})") from e
     stripped = text.lstrip(" \t\r\n\ufeff")
     if stripped.startswith("{"):
-        _check_json_depth(stripped)
         try:
             # ints beyond 2^53 become floats (doubles), like in Go
-            doc = json.loads(stripped, parse_int=_parse_int, parse_constant=_reject_constant)
+            doc = decode_json(stripped, parse_int=_parse_int, parse_constant=_reject_constant)
         except json.JSONDecodeError as e:
             raise ParseError(f"json: {e}") from e
     else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import mmh3
@@ -512,12 +512,67 @@ def _join(at: str, elem: str) -> str:
     return f"{at}.{elem}" if at else elem
 
 
+# A rule's size after $ref expansion is bounded (Go: MaxRuleNodes): evaluators can refer
+# to each other many times over (e2 = [e1, e1], e3 = [e2, e2], ...).
+MAX_RULE_NODES = 100_000
+# A rule with every $ref inlined nests at most this many levels (Go: MaxDepth).
+MAX_RULE_DEPTH = 64
+
+
+def _too_large() -> str:
+    return (
+        f"rule is too large: more than {MAX_RULE_NODES} operations and values after $ref expansion"
+    )
+
+
+def _too_deep() -> str:
+    return f"rule nests deeper than {MAX_RULE_DEPTH} levels once every $ref is inlined"
+
+
+def _is_literal(v: Any, depth: int = 0) -> bool:
+    """No operation (an object with exactly one key) inside: v evaluates to itself."""
+    if isinstance(v, list):
+        if depth > MAX_RULE_DEPTH:
+            return False
+        return all(_is_literal(x, depth + 1) for x in v)
+    if isinstance(v, dict):
+        return len(v) != 1
+    return True
+
+
+def _refs(raw: Any) -> Iterator[str]:
+    """The evaluator names raw refers to, in the order the compiler meets them."""
+    if isinstance(raw, list):
+        if not _is_literal(raw):
+            for x in raw:
+                yield from _refs(x)
+        return
+    if not isinstance(raw, dict) or len(raw) != 1:
+        return
+    ((op, arg),) = raw.items()
+    if op == "$ref":
+        if isinstance(arg, str):
+            yield arg
+        return
+    args = arg if isinstance(arg, list) else [arg]
+    if op == "var":
+        if len(args) >= 2:
+            yield from _refs(args[1])
+        if args:
+            yield from _refs(args[0])
+    elif op in _OPS:
+        for a in args:
+            yield from _refs(a)
+
+
 class _Evaluator:
-    __slots__ = ("node", "errs")
+    __slots__ = ("node", "errs", "size", "height")
 
     def __init__(self) -> None:
         self.node: Node | None = None
         self.errs: list[str] = []
+        self.size = 0  # nodes with every $ref expanded
+        self.height = 0  # nesting levels with every $ref inlined
 
 
 class Compiler:
@@ -527,6 +582,10 @@ class Compiler:
         self.evaluators: Mapping[str, Any] = evaluators or {}
         self._done: dict[str, _Evaluator] = {}
         self._active: set[str] = set()
+        # nodes of the current rule, its current nesting level and deepest level so far
+        self._size = 0
+        self._level = 0
+        self._deepest = 0
 
     def evaluator(self, name: str) -> _Evaluator | None:
         """The compiled $evaluators entry (compiled on first use)."""
@@ -535,11 +594,44 @@ class Compiler:
             return ce
         if name not in self.evaluators:
             return None
-        self._active.add(name)
+        self._compile_from(name)
+        return self._done[name]
+
+    def _compile_from(self, root: str) -> None:
+        """Compile root and the evaluators it refers to, those first (depth-first, in the
+        order the compiler meets the $refs), without recursing per $ref: a chain of
+        thousands of $refs costs no stack. Results and messages are those of compiling
+        each $ref when it is met, as Go does; evaluators on the way stay active, so a
+        $ref back to one of them is a cycle."""
+        self._active.add(root)
+        stack = [(root, _refs(self.evaluators[root]))]
+        while stack:
+            name, refs = stack[-1]
+            for ref in refs:
+                if ref in self._done or ref in self._active or ref not in self.evaluators:
+                    continue
+                self._active.add(ref)
+                stack.append((ref, _refs(self.evaluators[ref])))
+                break
+            else:
+                stack.pop()
+                self._done[name] = self._compile_evaluator(self.evaluators[name])
+                self._active.discard(name)
+
+    def _compile_evaluator(self, raw: Any) -> _Evaluator:
         ce = _Evaluator()
-        ce.node = self._compile(self.evaluators[name], "", ce.errs)
-        self._active.discard(name)
-        self._done[name] = ce
+        if not isinstance(raw, dict):
+            ce.errs.append("must be a JsonLogic object, got " + type_name(raw))
+            return ce
+        outer = (self._size, self._level, self._deepest)
+        self._size = self._level = self._deepest = 0
+        ce.node = self._compile(raw, "", ce.errs)
+        ce.size, ce.height = self._size, self._deepest
+        self._size, self._level, self._deepest = outer
+        if ce.size > MAX_RULE_NODES and not ce.errs:
+            ce.errs.append(_too_large())
+        if ce.height > MAX_RULE_DEPTH and not ce.errs:
+            ce.errs.append(_too_deep())
         return ce
 
     def targeting(self, raw: Any) -> tuple[Node | None, list[str]]:
@@ -550,19 +642,40 @@ class Compiler:
         if not isinstance(raw, dict):
             return None, ["must be a JsonLogic object, got " + type_name(raw)]
         errs: list[str] = []
+        self._size = self._level = self._deepest = 0
         node = self._compile(raw, "", errs)
+        if self._size > MAX_RULE_NODES and not errs:
+            return None, [_too_large()]
+        if self._deepest > MAX_RULE_DEPTH and not errs:
+            return None, [_too_deep()]
         if errs:
             return None, errs
         return node, []
 
     def _compile(self, raw: Any, at: str, errs: list[str]) -> Node:
+        self._size += 1
         if isinstance(raw, list):
-            items = [self._compile(x, f"{at}[{i}]", errs) for i, x in enumerate(raw)]
+            if _is_literal(raw):
+                return _const(raw)  # no operation inside: nothing to compile
+            self._level += 1
+            self._deepest = max(self._deepest, self._level)
+            try:
+                items = [self._compile(x, f"{at}[{i}]", errs) for i, x in enumerate(raw)]
+            finally:
+                self._level -= 1
             if all(f.__code__ is _CONST_CODE for f in items):
                 return _const(raw)
             return lambda st, sc: [f(st, sc) for f in items]
         if not isinstance(raw, dict) or len(raw) != 1:
             return _const(raw)
+        self._level += 1
+        self._deepest = max(self._deepest, self._level)
+        try:
+            return self._compile_op(raw, at, errs)
+        finally:
+            self._level -= 1
+
+    def _compile_op(self, raw: dict[str, Any], at: str, errs: list[str]) -> Node:
         ((op, arg),) = raw.items()
         if op == "$ref":
             return self._ref(arg, at, errs)
@@ -599,6 +712,9 @@ class Compiler:
         if ce.errs or ce.node is None:
             errs.append(f"$ref {_q(name)}: evaluator is invalid: {'; '.join(ce.errs)}{_where(at)}")
             return _const(None)
+        self._size += ce.size
+        # the evaluator's rule takes the place of the {"$ref": name} object
+        self._deepest = max(self._deepest, self._level - 1 + ce.height)
         return ce.node
 
     def _var(self, arg: Any, at: str, errs: list[str]) -> Node:
@@ -612,7 +728,8 @@ class Compiler:
         path_f = self._compile(args[0], sub + "[0]", errs)
         if path_f.__code__ is _CONST_CODE:
             segs = _split_path(path_f(None, None))  # type: ignore[arg-type]
-            if segs is not None and len(segs) == 1:
+            # "$flagd" is the evaluator's, never the caller's attribute of that name
+            if segs is not None and len(segs) == 1 and segs[0] != "$flagd":
                 key = segs[0]
 
                 def simple(st: EvalState, sc: Any) -> Any:
