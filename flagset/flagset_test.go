@@ -426,3 +426,17 @@ func TestParallelCompileMatchesSequential(t *testing.T) {
 		t.Fatalf("got %+v", r)
 	}
 }
+
+// TestValidFlagKeyFixedTable: key validity comes from the pinned Unicode 15.0.0
+// table (shared with Python), not from the runtime's Unicode version.
+func TestValidFlagKeyFixedTable(t *testing.T) {
+	for key, want := range map[string]bool{
+		"\U00011F04": true, "kawi_\U00011F04": true, "\U0001E4F0": true, "٣": true, "ǅ": true, "日本": true,
+		"a.b/c:d_e-f": true, "x\u0301": false, "Ⅻ": false, "x\u200d": false, "\U0001FAF8": false, "a b": false,
+		"": false, "é": true, "\U000E0001": false, "\U00031350": true, "\U0002EBF0": false,
+	} {
+		if got := ValidFlagKey(key); got != want {
+			t.Errorf("ValidFlagKey(%q) = %v, want %v", key, got, want)
+		}
+	}
+}

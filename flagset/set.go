@@ -13,7 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode"
 	"unsafe"
 )
 
@@ -410,12 +409,39 @@ func ValidFlagKey(key string) bool {
 		return true
 	}
 	for _, r := range key {
-		if unicode.IsLetter(r) || unicode.Is(unicode.Nd, r) || strings.ContainsRune("_-./:", r) {
-			continue
+		if r < 0x80 {
+			if !validASCIIKeyByte(byte(r)) {
+				return false
+			}
+		} else if !isKeyChar(r) {
+			return false
 		}
-		return false
 	}
 	return true
+}
+
+func validASCIIKeyByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '_' || c == '-' || c == '.' || c == '/' || c == ':'
+}
+
+// isKeyChar tells whether the non-ASCII r is a letter or decimal digit by the
+// fixed table of keychars.go (Unicode 15.0.0), not by this Go's unicode package:
+// key validity must not change with the toolchain, nor differ from Python.
+func isKeyChar(r rune) bool {
+	lo, hi := 0, len(keyCharRanges)/2
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		switch {
+		case r < keyCharRanges[2*m]:
+			hi = m
+		case r > keyCharRanges[2*m+1]:
+			lo = m + 1
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // compileFlag checks one flag. Structural problems make cf nil; targeting

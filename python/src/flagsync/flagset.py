@@ -8,6 +8,7 @@ share one between threads and replace it with a single reference assignment.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import enum
 import gc
@@ -15,14 +16,13 @@ import itertools
 import json
 import math
 import re
-import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from . import canonical
+from . import _keychars, canonical
 from .jsonlogic import ROOT, Compiler, EvalState, Node, is_number, murmur3, type_name
 
 __all__ = [
@@ -368,7 +368,16 @@ def valid_flag_key(key: str) -> bool:
         return True
     if key == "":
         return False
-    return all(c.isalpha() or unicodedata.category(c) == "Nd" or c in _KEY_EXTRA for c in key)
+    return all(c in _KEY_EXTRA or _ASCII_KEY.fullmatch(c) or _is_key_char(c) for c in key)
+
+
+def _is_key_char(c: str) -> bool:
+    """A non-ASCII letter or decimal digit by the fixed table of _keychars (Unicode 15.0.0),
+    not by this interpreter's unicodedata: key validity must not depend on the Python
+    version, nor differ from Go."""
+    cp = ord(c)
+    i = bisect.bisect_right(_keychars.STARTS, cp) - 1
+    return i >= 0 and cp <= _keychars.ENDS[i]
 
 
 def _is_primitive(v: Any) -> bool:
