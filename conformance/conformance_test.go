@@ -743,3 +743,39 @@ func checkFlagReferences(t *testing.T, s loadedSuite) {
 		}
 	}
 }
+
+// yamlVector is one entry of vectors/yaml.json: a YAML document and either the
+// value Parse must give metadata.v, or error: the document must not parse.
+type yamlVector struct {
+	Name  string `json:"name"`
+	Input string `json:"input"`
+	Value any    `json:"value"`
+	Error bool   `json:"error"`
+}
+
+// TestYAMLVectors pins the YAML subset of docs/FORMAT.md (the Python tests read the
+// same file): core-schema scalars, the core tags only, string keys, no merge keys,
+// finite numbers, alias and depth limits.
+func TestYAMLVectors(t *testing.T) {
+	var vecs []yamlVector
+	readJSON(t, "vectors/yaml.json", &vecs)
+	if len(vecs) < 50 {
+		t.Errorf("%d YAML vectors, want >= 50", len(vecs))
+	}
+	for _, v := range vecs {
+		doc, err := flagset.Parse([]byte(v.Input))
+		if v.Error {
+			if err == nil {
+				t.Errorf("vector %q: parsed, want an error", v.Name)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("vector %q: %v", v.Name, err)
+			continue
+		}
+		if got := doc.Metadata["v"]; !reflect.DeepEqual(normalize(got), normalize(v.Value)) {
+			t.Errorf("vector %q: metadata.v = %#v, want %#v", v.Name, got, v.Value)
+		}
+	}
+}

@@ -14,7 +14,6 @@ import enum
 import gc
 import itertools
 import json
-import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from . import _keychars, canonical
+from . import _keychars, _yaml, canonical
 from .jsonlogic import ROOT, Compiler, EvalState, Node, is_number, murmur3, type_name
 
 __all__ = [
@@ -170,130 +169,11 @@ def decode_json(text: str, **kw: Any) -> Any:
     return v
 
 
-def _check_tree(v: Any, budget: int) -> None:
-    """Depth and size limits for decoded YAML (aliases can multiply nodes)."""
-    count = 0
-    stack: list[tuple[Any, int]] = [(v, 0)]
-    while stack:
-        node, d = stack.pop()
-        count += 1
-        if count > budget:
-            # like Go: aliases may not expand to more nodes than the document has bytes
-            raise ParseError("YAML aliases expand to more data than the document size allows")
-        if isinstance(node, (dict, list)):
-            if d + 1 > MAX_DEPTH:
-                raise ParseError(f"nesting deeper than {MAX_DEPTH} levels")
-            children = node.values() if isinstance(node, dict) else node
-            stack.extend((c, d + 1) for c in children)
-
-
-_GO_NUMBER_TAG = "tag:flagsync,2025:number"
-_GO_NUMBER_CANDIDATE = re.compile(
-    r"^[-+]?(?:[0-9_.]|\.(?:inf|Inf|INF|nan|NaN|NAN)$)[0-9A-Za-z_.+-]*$"
-)
-_YAML_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
-_GO_INT_DIGITS = {16: "0123456789abcdefABCDEF", 8: "01234567", 2: "01", 10: "0123456789"}
-
-
-def _go_parse_int(s: str) -> int | None:
-    """strconv.ParseInt/ParseUint(s, 0, 64) as yaml.v3 uses them (after removing '_')."""
-    neg = s.startswith("-")
-    body = s[1:] if s[:1] in "+-" else s
-    base = 10
-    if len(body) > 2 and body[0] == "0" and body[1] in "xXoObB":
-        base = {"x": 16, "o": 8, "b": 2}[body[1].lower()]
-        body = body[2:]
-    elif len(body) > 1 and body[0] == "0":
-        base = 8
-        body = body[1:]
-    if body == "" or any(c not in _GO_INT_DIGITS[base] for c in body):
-        return None
-    n = int(body, base)
-    n = -n if neg else n
-    if -(2**63) <= n < 2**64:
-        return n
-    return None
-
-
-def _construct_go_number(loader: Any, node: Any) -> Any:
-    """A plain scalar that may be a number, resolved like gopkg.in/yaml.v3."""
-    text = str(loader.construct_scalar(node))
-    low = text.lower()
-    if low in (".inf", "+.inf", "-.inf", ".nan"):
-        raise ParseError(f"yaml: {text!r} is not a finite number (JSON has no NaN/Infinity)")
-    plain = text.replace("_", "")
-    n = _go_parse_int(plain)
-    if n is not None:
-        return _parse_int(str(n))
-    if _YAML_FLOAT.match(plain):
-        f = float(plain)
-        if math.isinf(f):
-            raise ParseError(f"yaml: {text!r} is not a finite number (JSON has no NaN/Infinity)")
-        return f
-    return text
-
-
-def _yaml_load(text: str) -> Any:
+def _yaml_load(text: str, size: int) -> Any:
     try:
-        import yaml
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ParseError("YAML input needs PyYAML (pip install 'flagsync[yaml]')") from e
-
-    class _Loader(yaml.SafeLoader):
-        def flatten_mapping(self, node: Any) -> None:
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    line = key_node.start_mark.line + 1
-                    raise ParseError(f"YAML merge keys (<<) are not supported (line {line})")
-            super().flatten_mapping(node)
-
-    # YAML 1.2 like gopkg.in/yaml.v3 into interface{}: only true/false are booleans,
-    # timestamps stay strings (yes/no/on/off would otherwise turn variant names into bools).
-    resolvers: dict[Any, list[Any]] = {}
-    dropped = {
-        "tag:yaml.org,2002:bool",
-        "tag:yaml.org,2002:timestamp",
-        "tag:yaml.org,2002:int",
-        "tag:yaml.org,2002:float",
-    }
-    for ch, lst in yaml.SafeLoader.yaml_implicit_resolvers.items():
-        resolvers[ch] = [(tag, rx) for tag, rx in lst if tag not in dropped]
-    _Loader.yaml_implicit_resolvers = resolvers
-    _Loader.add_implicit_resolver(
-        "tag:yaml.org,2002:bool",
-        re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-        list("tTfF"),
-    )
-    _Loader.add_implicit_resolver(_GO_NUMBER_TAG, _GO_NUMBER_CANDIDATE, list("-+0123456789."))
-    _Loader.add_constructor(_GO_NUMBER_TAG, _construct_go_number)
-    try:
-        v = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as e:
+        return _yaml.load(text, size, MAX_DEPTH)
+    except _yaml.YAMLError as e:
         raise ParseError(f"yaml: {e}") from e
-    _check_tree(v, len(text) + 64)
-    return _normalize_yaml(v, "")
-
-
-def _normalize_yaml(v: Any, path: str) -> Any:
-    if isinstance(v, dict):
-        out: dict[str, Any] = {}
-        for k, x in v.items():
-            if not isinstance(k, str):
-                raise ParseError(f"yaml: {path or 'document'}: map key {k!r} is not a string")
-            out[k] = _normalize_yaml(x, f"{path}.{k}" if path else k)
-        return out
-    if isinstance(v, list):
-        return [_normalize_yaml(x, path) for x in v]
-    if isinstance(v, bool) or v is None or isinstance(v, str):
-        return v
-    if isinstance(v, int):
-        return _parse_int(str(v))
-    if isinstance(v, float):
-        if math.isnan(v) or math.isinf(v):
-            raise ParseError(f"yaml: {path}: {v} is not a JSON number")
-        return v
-    # timestamps, binary and custom tags keep their text in Go; PyYAML built objects
-    return str(v)
 
 
 def parse(data: bytes | str) -> dict[str, Any]:
@@ -321,7 +201,7 @@ def parse(data: bytes | str) -> dict[str, Any]:
         except json.JSONDecodeError as e:
             raise ParseError(f"json: {e}") from e
     else:
-        doc = _yaml_load(text)
+        doc = _yaml_load(text, raw_len)
     if not isinstance(doc, dict):
         raise ParseError("document is not an object")
     return doc
