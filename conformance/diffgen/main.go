@@ -57,6 +57,7 @@ func main() {
 type outcome struct {
 	seed        uint64
 	cases       int
+	unloadable  bool // neither reader loaded the document (both said so)
 	differences []string
 	err         error
 }
@@ -97,11 +98,14 @@ func run(ctx context.Context, o options) error {
 		wg.Wait()
 		close(results)
 	}()
-	docs, cases, diffs := 0, 0, 0
+	docs, cases, diffs, unloadable := 0, 0, 0, 0
 	var failed error
 	for r := range results {
 		docs++
 		cases += r.cases
+		if r.unloadable {
+			unloadable++
+		}
 		if r.err != nil && failed == nil {
 			failed = fmt.Errorf("seed %d: %w", r.seed, r.err)
 		}
@@ -112,8 +116,8 @@ func run(ctx context.Context, o options) error {
 			diffs++
 		}
 	}
-	fmt.Printf("diffgen: %d documents, %d cases (seeds %d..%d), %d differences, %s\n",
-		docs, cases, o.seed, o.seed+uint64(docs)-1, diffs, time.Since(start).Round(time.Second))
+	fmt.Printf("diffgen: %d documents (%d rejected by both readers), %d cases (seeds %d..%d), %d differences, %s\n",
+		docs, unloadable, cases, o.seed, o.seed+uint64(docs)-1, diffs, time.Since(start).Round(time.Second))
 	if failed != nil {
 		return failed
 	}
@@ -135,7 +139,12 @@ func compareDocument(ctx context.Context, o options, dir string, seed uint64) ou
 		if g.chance(0.1) {
 			text.WriteString(oneOf(g, "%YAML 1.2\n---", "---", "# flags\n", "\ufeff"))
 		}
-		g.writeYAML(&text, doc, 0, false)
+		for _, m := range doc { // the top level in block style: a leading '{' would mean JSON
+			text.WriteString("\n")
+			g.yamlKey(&text, m.key, false)
+			text.WriteString(": ")
+			g.writeYAML(&text, m.val, 2, false)
+		}
 		text.WriteString("\n")
 	} else {
 		g.writeJSON(&text, doc)
@@ -171,6 +180,7 @@ func compareDocument(ctx context.Context, o options, dir string, seed uint64) ou
 		out.differences = append(out.differences, fmt.Sprintf("flags %s cases %s: exit code go %d, python %d\n%s",
 			flagsPath, casesPath, goCode, pyCode, clip(goOut.stderr+"\n"+pyOut.stderr)))
 	}
+	out.unloadable = goCode == 1 && pyCode == 1 && goOut.stdout == "" && pyOut.stdout == ""
 	goLines, pyLines := strings.Split(goOut.stdout, "\n"), strings.Split(pyOut.stdout, "\n")
 	inLines := strings.Split(lines.String(), "\n")
 	for i := 0; i < max(len(goLines), len(pyLines)); i++ {

@@ -221,7 +221,7 @@ func plainSafe(s string, flow bool) bool {
 
 func (g *gen) yamlString(b *strings.Builder, s string, flow bool) {
 	switch {
-	case g.chance(0.05):
+	case g.chance(0.015):
 		b.WriteString(yamlEdgeScalars[g.pick(len(yamlEdgeScalars))])
 	case plainSafe(s, flow) && g.chance(0.6):
 		b.WriteString(s)
@@ -251,7 +251,7 @@ func (g *gen) yamlKey(b *strings.Builder, k string, flow bool) {
 		b.WriteString(k)
 		return
 	}
-	if g.chance(0.02) {
+	if g.chance(0.004) {
 		b.WriteString(oneOf(g, "<<", "=", "1", "true", "~", "._5", "on"))
 		return
 	}
