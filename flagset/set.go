@@ -710,8 +710,11 @@ func (s *Set) evaluate(key string, typ Type, def any, ctx map[string]any, now in
 	}
 	f := s.flags[key]
 	if f == nil {
+		// A constant message: formatting the key in would cost two allocations on a
+		// path a caller probing for flags hits as often as the static one (the
+		// caller knows the key).
 		return Result{Value: def, Reason: ReasonError, ErrorCode: CodeFlagNotFound,
-			ErrorMessage: fmt.Sprintf("flag %q not found", key), Metadata: s.meta}
+			ErrorMessage: "flag not found", Metadata: s.meta}
 	}
 	if typ < TypeBoolean || typ > TypeObject {
 		return Result{Value: def, Reason: ReasonError, ErrorCode: CodeGeneral,
