@@ -78,6 +78,8 @@ class ErrorCode(str, enum.Enum):
 _STATIC = Reason.STATIC
 _TARGETING_MATCH = Reason.TARGETING_MATCH
 _DEFAULT = Reason.DEFAULT
+_ERROR = Reason.ERROR
+_FLAG_NOT_FOUND = ErrorCode.FLAG_NOT_FOUND
 
 
 class ParseError(ValueError):
@@ -714,14 +716,9 @@ class FlagSet:
         """
         f = self._flags.get(key)
         if f is None:
-            return Result(
-                default,
-                None,
-                Reason.ERROR,
-                ErrorCode.FLAG_NOT_FOUND,
-                f"flag {_q(key)} not found",
-                self._meta,
-            )
+            # a constant message, like Go: the caller knows the key, and a path that
+            # probes for flags must not cost more than a static flag
+            return Result(default, None, _ERROR, _FLAG_NOT_FOUND, "flag not found", self._meta)
         t = typ if isinstance(typ, Type) else _TYPES.get(typ)
         if t is None:
             return Result(

@@ -347,31 +347,58 @@ def compare_semver(a: SemVer, b: SemVer) -> int:
     return (len(pa) > len(pb)) - (len(pa) < len(pb))
 
 
+_SEMVER_TESTS: dict[str, Callable[[SemVer, SemVer], bool]] = {
+    "^": lambda a, b: a[0] == b[0],
+    "~": lambda a, b: a[0] == b[0] and a[1] == b[1],
+    "=": lambda a, b: compare_semver(a, b) == 0,
+    "!=": lambda a, b: compare_semver(a, b) != 0,
+    "<": lambda a, b: compare_semver(a, b) < 0,
+    "<=": lambda a, b: compare_semver(a, b) <= 0,
+    ">": lambda a, b: compare_semver(a, b) > 0,
+    ">=": lambda a, b: compare_semver(a, b) >= 0,
+}
+
+
 def _sem_ver(a: Any, op: Any, b: Any) -> Any:
     if not isinstance(a, str) or not isinstance(op, str) or not isinstance(b, str):
         return None
+    test = _SEMVER_TESTS.get(op)
     va = parse_semver(a)
     vb = parse_semver(b)
-    if va is None or vb is None:
+    if va is None or vb is None or test is None:
         return None
-    if op == "^":
-        return va[0] == vb[0]
-    if op == "~":
-        return va[0] == vb[0] and va[1] == vb[1]
-    c = compare_semver(va, vb)
-    if op == "=":
-        return c == 0
-    if op == "!=":
-        return c != 0
-    if op == "<":
-        return c < 0
-    if op == "<=":
-        return c <= 0
-    if op == ">":
-        return c > 0
-    if op == ">=":
-        return c >= 0
-    return None
+    return test(va, vb)
+
+
+# Versions a rule with a constant op and version remembers per node: callers' versions
+# repeat (a few app releases), and parsing is most of the operator's cost.
+_SEMVER_MEMO_SIZE = 256
+_MISSING: Any = object()
+
+
+def _const_sem_ver(a: Node, op: Any, b: Any) -> Node | None:
+    """sem_ver with a constant op and version, parsed once; None: use the general path."""
+    if not isinstance(op, str) or not isinstance(b, str):
+        return None
+    test = _SEMVER_TESTS.get(op)
+    vb = parse_semver(b)
+    if test is None or vb is None:
+        return None
+    memo: dict[str, SemVer | None] = {}
+
+    def sem_ver(st: EvalState, sc: Any) -> Any:
+        x = a(st, sc)
+        if not isinstance(x, str):
+            return None
+        va = memo.get(x, _MISSING)
+        if va is _MISSING:
+            va = parse_semver(x)
+            if len(memo) >= _SEMVER_MEMO_SIZE:
+                memo.clear()
+            memo[x] = va
+        return None if va is None else test(va, vb)
+
+    return sem_ver
 
 
 # ---------------------------------------------------------------------------
@@ -826,15 +853,15 @@ def _b_if(parts: list[Node]) -> Node:
 
         return if3
 
+    pairs = [(parts[i], parts[i + 1]) for i in range(0, n - 1, 2)]
+    last = parts[-1] if n % 2 else None
+
     def if_(st: EvalState, sc: Any) -> Any:
-        i = 0
-        while i + 1 < n:
-            if truthy(parts[i](st, sc)):
-                return parts[i + 1](st, sc)
-            i += 2
-        if i < n:
-            return parts[i](st, sc)
-        return None
+        for cond, then in pairs:
+            c = cond(st, sc)
+            if c is True or (c is not False and c is not None and truthy(c)):
+                return then(st, sc)
+        return last(st, sc) if last is not None else None
 
     return if_
 
@@ -1027,6 +1054,8 @@ def _b_in(parts: list[Node]) -> Node:
         if isinstance(hay, str):
             return js_to_string(x) in hay
         if isinstance(hay, _ARRAY):
+            if type(x) is str:  # a str equals (==) only an equal str: strict equality
+                return x in hay
             return any(js_strict_equal(x, y) for y in hay)
         return False
 
@@ -1198,6 +1227,10 @@ _OPS["ends_with"] = (_string_op(str.endswith), 2, 2)
 @_op(("sem_ver",), 3, 3)
 def _b_sem_ver(parts: list[Node]) -> Node:
     a, op, b = parts
+    if op.__code__ is _CONST_CODE and b.__code__ is _CONST_CODE:
+        fast = _const_sem_ver(a, op(None, None), b(None, None))  # type: ignore[arg-type]
+        if fast is not None:
+            return fast
     return lambda st, sc: _sem_ver(a(st, sc), op(st, sc), b(st, sc))
 
 
