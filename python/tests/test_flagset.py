@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -287,3 +288,22 @@ def test_yaml_alias_bomb_and_merge_keys_are_rejected() -> None:
         parse("\n".join(levels) + "\n")
     with pytest.raises(ParseError, match="merge keys"):
         parse("a: &a {x: 1}\nb:\n  <<: *a\n  y: 2\n")
+
+
+def test_deep_context_arrays_evaluate_like_go() -> None:
+    """A caller's context may nest arrays deeper than Python's stack: ToString of it still
+    works (Go's reader returns the string for any depth), so both agree."""
+    fs, problems = load(
+        b'{"flags":{"f":{"state":"ENABLED","variants":{"7":"seven","x":"x"},'
+        b'"defaultVariant":"x","targeting":{"cat":[{"var":"deep"}]}}}}'
+    )
+    assert not problems
+    deep: list[Any] = []
+    cur = deep
+    for _ in range(5000):
+        nxt: list[Any] = []
+        cur.append(nxt)
+        cur = nxt
+    cur.append(7)
+    r = fs.evaluate("f", Type.STRING, "d", {"deep": deep})
+    assert (r.value, r.variant, r.reason) == ("seven", "7", Reason.TARGETING_MATCH)

@@ -202,8 +202,35 @@ def js_to_string(v: Any) -> str:
     if isinstance(v, (int, float)):
         return js_number_string(v)
     if isinstance(v, (list, tuple)):
-        return ",".join("" if x is None else js_to_string(x) for x in v)
+        return _array_to_string(v)
     return "[object Object]"
+
+
+def _array_to_string(v: list[Any] | tuple[Any, ...]) -> str:
+    """String(array): elements joined with ",", null as "", nested arrays likewise.
+
+    Written without recursion: a caller's context may nest arrays deeper than Python's
+    stack allows, and Go's reader returns the string for any depth.
+    """
+    out: list[str] = []
+    stack = [iter(v)]
+    first = [True]
+    while stack:
+        for x in stack[-1]:
+            if first[-1]:
+                first[-1] = False
+            else:
+                out.append(",")
+            if isinstance(x, (list, tuple)):
+                stack.append(iter(x))
+                first.append(True)
+                break
+            if x is not None:
+                out.append(js_to_string(x))
+        else:
+            stack.pop()
+            first.pop()
+    return "".join(out)
 
 
 def js_strict_equal(a: Any, b: Any) -> bool:
