@@ -38,8 +38,9 @@ type (
 
 // gen holds the random source of one document and its cases.
 type gen struct {
-	r    *rand.Rand
-	yaml bool // the document is rendered as YAML
+	r       *rand.Rand
+	yaml    bool     // the document is rendered as YAML
+	anchors []string // YAML anchors written so far (aliases may refer to them)
 }
 
 func (g *gen) pick(n int) int             { return g.r.IntN(n) }

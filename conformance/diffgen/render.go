@@ -171,10 +171,26 @@ func (g *gen) writeYAML(b *strings.Builder, v any, indent int, flow bool) {
 			b.WriteString("\n" + strings.Repeat(" ", indent))
 			g.yamlKey(b, m.key, false)
 			b.WriteString(": ")
-			g.writeYAML(b, m.val, indent+2, false)
+			g.yamlValue(b, m.val, indent+2)
 		}
 	default:
 		panic(fmt.Sprintf("diffgen: cannot render %T", v))
+	}
+}
+
+// yamlValue writes a block mapping's value, sometimes with an anchor (then in flow
+// style, on the key's line) or as an alias of an earlier anchor instead.
+func (g *gen) yamlValue(b *strings.Builder, v any, indent int) {
+	switch {
+	case len(g.anchors) > 0 && g.chance(0.03):
+		b.WriteString("*" + oneOf(g, g.anchors...))
+	case g.chance(0.04):
+		name := fmt.Sprintf("a%d", len(g.anchors))
+		g.anchors = append(g.anchors, name)
+		b.WriteString("&" + name + " ")
+		g.writeYAML(b, v, indent, true)
+	default:
+		g.writeYAML(b, v, indent, false)
 	}
 }
 

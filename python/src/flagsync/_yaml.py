@@ -27,6 +27,7 @@ _INT8 = re.compile(r"0o[0-7]+")
 _INT16 = re.compile(r"0x[0-9a-fA-F]+")
 _FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
 _NON_FINITE = re.compile(r"[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TWO53 = 2**53
 _CORE_PREFIX = "tag:yaml.org,2002:"
 _SCALAR_KINDS = frozenset(("str", "null", "bool", "int", "float"))
@@ -155,6 +156,10 @@ def _build(yaml: Any, events: Any, budget: int, max_depth: int) -> Any:
         line = ev.start_mark.line + 1
         expects_key = bool(stack) and isinstance(stack[-1].value, dict) and stack[-1].key is None
         if isinstance(ev, yaml.ScalarEvent):
+            if _SURROGATE.search(ev.value):
+                # libyaml (and the Go library, a port of it) refuse surrogate escapes;
+                # PyYAML's pure-Python scanner would read them
+                raise YAMLError(f"line {line}: found invalid Unicode character escape code")
             tag = _tag(ev.tag)
             plain = not tag and ev.style in (None, "")
             if expects_key and plain and ev.value == "<<":
