@@ -233,8 +233,9 @@ func (g *gen) custom(depth int, evaluators []string) any {
 var flagKeys = []string{"f", "flag-1", "a.b/c:d_e", "é", "日本", "ǅx", "٣", "\U00011F04", "\U00011F04x", "x\U0001E4D0",
 	"\U0001E030", "ᲀ", "bad key", "", "x\u0301", "Ⅻ", "x\u200d", "ａ", "\U0001D7CE", "𝒜"}
 
-// document is a random flag document and the keys cases should ask for.
-func (g *gen) document() (obj, []string) {
+// document is a random flag document and the keys cases should ask for, with the
+// type each flag's variants have.
+func (g *gen) document() (obj, []flagRef) {
 	doc := obj{}
 	var evaluators []string
 	if g.chance(0.5) {
@@ -256,27 +257,40 @@ func (g *gen) document() (obj, []string) {
 		doc = doc.with("$evaluators", evs)
 	}
 	flags := obj{}
-	var keys []string
+	var keys []flagRef
 	for i := g.between(1, 6); i > 0; i-- {
 		key := fmt.Sprintf("f%d", i)
 		if g.chance(0.15) {
 			key = oneOf(g, flagKeys...)
 		}
-		keys = append(keys, key)
-		flags = flags.with(key, g.flag(evaluators))
+		f, typ := g.flag(evaluators)
+		keys = append(keys, flagRef{key, typ})
+		flags = flags.with(key, f)
 	}
 	doc = doc.with("flags", flags)
 	if g.chance(0.5) {
 		doc = doc.with("metadata", obj{{"flagSetId", "diff"}, {"n", g.number()}})
 	}
-	return doc, append(keys, "unknown", "F1")
+	return doc, keys
 }
 
-func (g *gen) flag(evaluators []string) obj {
-	f := obj{{"state", oneOf[any](g, "ENABLED", "ENABLED", "ENABLED", "DISABLED", "enabled")}}
+// flagRef is a flag key and the type of its variants.
+type flagRef struct{ key, typ string }
+
+var kindTypes = []string{"boolean", "string", "float", "object", "string"}
+
+func (g *gen) flag(evaluators []string) (obj, string) {
+	state := "ENABLED"
+	if g.chance(0.15) {
+		state = oneOf(g, "DISABLED", "DISABLED", "DISABLED", "enabled")
+	}
+	f := obj{{"state", state}}
 	variants := obj{}
 	names := []string{}
-	kind := g.pick(5)
+	kind := g.pick(4)
+	if g.chance(0.05) {
+		kind = 4 // mixed types or null: a validation problem
+	}
 	for i := g.between(1, 4); i > 0; i-- {
 		name := oneOf(g, "on", "off", "true", "false", "a", "b", "", "é", "1", "null")
 		names = append(names, name)
@@ -311,7 +325,7 @@ func (g *gen) flag(evaluators []string) obj {
 	}
 	if g.chance(0.8) {
 		t := g.rule(g.between(1, 4), evaluators)
-		if g.chance(0.3) {
+		if g.chance(0.6) {
 			// the rule's value becomes a variant name more often through if
 			t = obj{{"if", []any{t, oneOf(g, names...), g.maybe(0.5, oneOf(g, names...))}}}
 		}
@@ -323,12 +337,22 @@ func (g *gen) flag(evaluators []string) obj {
 	if g.chance(0.2) {
 		f = f.with("metadata", obj{{"owner", "team"}, {oneOf(g, "expiresAt", "x"), oneOf[any](g, "2027-01-01T00:00:00Z", "soon", 1.0)}})
 	}
-	return f
+	return f, kindTypes[kind]
 }
 
 // caseLine is one eval input line.
-func (g *gen) caseLine(keys []string) any {
+func (g *gen) caseLine(keys []flagRef) any {
+	ref := flagRef{oneOf(g, "unknown", "F1"), ""}
+	if len(keys) > 0 && g.chance(0.85) {
+		ref = oneOf(g, keys...)
+	}
 	typ := oneOf(g, "boolean", "string", "integer", "float", "object")
+	if ref.typ != "" && g.chance(0.7) {
+		typ = ref.typ
+		if typ == "float" && g.chance(0.5) {
+			typ = "integer"
+		}
+	}
 	var def any
 	switch typ {
 	case "boolean":
@@ -374,7 +398,7 @@ func (g *gen) caseLine(keys []string) any {
 	if g.chance(0.04) {
 		ctx = ctx.with("deep", deep{n: oneOf(g, 63, 64, 65, 340, 2000), arrays: g.chance(0.5)})
 	}
-	line := obj{{"flag", oneOf(g, keys...)}, {"type", typ}, {"default", def}}
+	line := obj{{"flag", ref.key}, {"type", typ}, {"default", def}}
 	if g.chance(0.9) {
 		line = line.with("context", ctx)
 	}
