@@ -240,10 +240,13 @@ func (g *gen) document() (obj, []flagRef) {
 	var evaluators []string
 	if g.chance(0.5) {
 		evs := obj{}
-		for i := g.between(1, 3); i > 0; i-- {
-			name := fmt.Sprintf("e%d", i)
+		n := g.between(1, 4)
+		for i := n; i > 0; i-- {
+			evaluators = append(evaluators, fmt.Sprintf("e%d", i))
+		}
+		for _, name := range evaluators {
+			// any evaluator may refer to any other: cycles, chains, shared ones
 			evs = evs.with(name, g.rule(3, evaluators))
-			evaluators = append(evaluators, name)
 		}
 		if g.chance(0.15) {
 			// a long chain of references: c0 -> c1 -> ... -> cN
