@@ -74,6 +74,11 @@ var attrs = []string{"a", "b", "n", "s", "v", "list", "obj", "obj.k", "obj.list.
 	"missing", "$flagd", "$flagd.flagKey", "$flagd.timestamp", "deep", "", "list.0", "list.01"}
 
 func (g *gen) number() any {
+	if g.chance(0.003) {
+		// beyond the double range: the document (or case line) is rejected by both
+		big := oneOf(g, "1e400", "-1E999", "1"+strings.Repeat("0", 400))
+		return rawJSON{text: big, alt: big}
+	}
 	if g.chance(0.7) {
 		return edgeNumbers[g.pick(len(edgeNumbers))]
 	}

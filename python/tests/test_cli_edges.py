@@ -39,6 +39,10 @@ LINES = [
     '{"flag":"ghost","type":"string","default":"\\udfff!"}',
     '{"flag":"echo","type":"string","default":"d","context":{"s":"\\ud83d\\ude00"}}',
     '{"flag":"obj","type":"object","default":{}}',
+    # a number beyond the double range makes the member bad, even under a replaced key
+    '{"flag":"echo","type":"string","default":"d","context":{"s":1e400,"s":"x"}}',
+    '{"flag":"echo","type":"string","default":"d","context":{"l":[1e999],"l":0,"t":"\\ud800"}}',
+    '{"flag":"echo","type":"string","default":"d","context":{"s":"x"},"context":{"s":"\\ufffd"}}',
 ]
 
 
@@ -65,4 +69,6 @@ def test_edge_lines_same_in_go_and_python(go_cli: Path, tmp_path: Path) -> None:
     assert (out[5]["errorCode"], out[5]["value"]) == ("FLAG_NOT_FOUND", "\ufffd!")
     assert out[6]["reason"] == "ERROR"  # a valid pair is one character: no such variant
     assert out[7]["value"] == {"k": 1}
+    assert out[8]["errorCode"] == out[9]["errorCode"] == "GENERAL"
+    assert out[10]["variant"] == "\ufffd"  # a repeated line member: the last one counts
     assert b"bad case" in py.stderr and b"bad case" in go.stderr

@@ -307,3 +307,19 @@ def test_deep_context_arrays_evaluate_like_go() -> None:
     cur.append(7)
     r = fs.evaluate("f", Type.STRING, "d", {"deep": deep})
     assert (r.value, r.variant, r.reason) == ("seven", "7", Reason.TARGETING_MATCH)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        '{"flags":{}, "metadata":{"n":1e400}}',
+        '{"flags":{"f":{"state":"ENABLED","variants":{"a":-1E400}}}}',
+        '{"flags":{}, "metadata":{"n":1' + "0" * 400 + "}}",
+        '{"flags":{"f":{"state":"ENABLED","variants":{"a":1},"targeting":{"==":[1e999,1]}}}}',
+    ],
+)
+def test_json_numbers_beyond_double_range_are_parse_errors(doc: str) -> None:
+    """Like Go (and the eval case lines): a number beyond the double range is a parse error,
+    not an infinity that later crashes the canonical encoder."""
+    with pytest.raises(ParseError, match="double range"):
+        parse(doc)

@@ -76,13 +76,33 @@ def _decode(line: str) -> Any:
     def bad_const(name: str) -> Any:
         raise ValueError(f"invalid number {name}")
 
-    return decode_json(line, parse_int=float, parse_float=float, parse_constant=bad_const)
+    return decode_json(
+        line,
+        parse_int=float,
+        parse_float=float,
+        parse_constant=bad_const,
+        object_pairs_hook=_object,
+    )
+
+
+class _Tainted(dict[str, Any]):
+    """An object one of whose members held a number beyond the double range, under a key
+    a later duplicate replaced: Go rejects such a member's text even so."""
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    d = dict(pairs)
+    if len(d) < len(pairs) and not all(_finite(v) for _, v in pairs):
+        return _Tainted(d)
+    return d
 
 
 def _finite(v: Any) -> bool:
     """False when a number in v was beyond the double range."""
     if isinstance(v, float):
         return not math.isinf(v)
+    if isinstance(v, _Tainted):
+        return False
     if isinstance(v, dict):
         return all(_finite(x) for x in v.values())
     if isinstance(v, list):

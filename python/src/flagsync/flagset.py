@@ -14,6 +14,7 @@ import enum
 import gc
 import itertools
 import json
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -124,7 +125,15 @@ def _parse_int(s: str) -> int | float:
     v = int(s)
     if -(2**53) < v < 2**53:
         return v
-    return float(s)
+    return _parse_float(s)
+
+
+def _parse_float(s: str) -> float:
+    """A JSON number as a double; one beyond the double range is a parse error (as in Go)."""
+    f = float(s)
+    if math.isinf(f):
+        raise ParseError(f"number {s[:40]} is beyond the double range")
+    return f
 
 
 _JSON_STRING_OR_NOISE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[^\[\]{}"]+')
@@ -155,8 +164,8 @@ def scrub_surrogates(v: Any) -> Any:
     """
     if isinstance(v, str):
         return _LONE_SURROGATE.sub("\ufffd", v)
-    if isinstance(v, dict):
-        return {scrub_surrogates(k): scrub_surrogates(x) for k, x in v.items()}
+    if isinstance(v, dict):  # keeps a dict subclass's type (the eval CLI marks objects)
+        return type(v)((scrub_surrogates(k), scrub_surrogates(x)) for k, x in v.items())
     if isinstance(v, list):
         return [scrub_surrogates(x) for x in v]
     return v
@@ -199,7 +208,12 @@ def parse(data: bytes | str) -> dict[str, Any]:
     if stripped.startswith("{"):
         try:
             # ints beyond 2^53 become floats (doubles), like in Go
-            doc = decode_json(stripped, parse_int=_parse_int, parse_constant=_reject_constant)
+            doc = decode_json(
+                stripped,
+                parse_int=_parse_int,
+                parse_float=_parse_float,
+                parse_constant=_reject_constant,
+            )
         except json.JSONDecodeError as e:
             raise ParseError(f"json: {e}") from e
     else:
