@@ -207,17 +207,19 @@ func (c *ruleCompiler) evaluator(name string) (*compiledEvaluator, bool) {
 		ce.n = c.compile(v, nil, &ce.errs)
 		ce.size, ce.height = c.size, c.deepest
 		c.size, c.level, c.deepest = outer, outerLevel, outerDeepest
+		if len(ce.errs) > 0 && !c.locate {
+			// Compile again, now recording positions, for messages that say where.
+			ce.errs = ce.errs[:0]
+			c.locate = true
+			c.compile(v, nil, &ce.errs)
+			c.locate = false
+		}
+		// The limits are checked after that pass, which could not find them again.
 		if ce.size > MaxRuleNodes && len(ce.errs) == 0 {
 			ce.errs = append(ce.errs, tooLarge())
 		}
 		if ce.height > MaxDepth && len(ce.errs) == 0 {
 			ce.errs = append(ce.errs, tooDeep())
-		}
-		if len(ce.errs) > 0 && !c.locate {
-			ce.errs = ce.errs[:0]
-			c.locate = true
-			c.compile(v, nil, &ce.errs)
-			c.locate = false
 		}
 	}
 	delete(c.active, name)
