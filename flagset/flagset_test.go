@@ -440,3 +440,33 @@ func TestValidFlagKeyFixedTable(t *testing.T) {
 		}
 	}
 }
+
+// TestInvalidRefsMessagesStaySmall: evaluators referring twice to an invalid one,
+// 40 levels over, are all invalid, and their messages grow linearly, not doubling
+// per level (a $ref message names the evaluator's first problem only).
+func TestInvalidRefsMessagesStaySmall(t *testing.T) {
+	ev := map[string]json.RawMessage{"b0": json.RawMessage(`{"or": [{"nope": 1}, {"nope2": 2}]}`)}
+	for i := 1; i <= 40; i++ {
+		prev := "b" + itoa(i-1)
+		ev["b"+itoa(i)] = json.RawMessage(`{"or": [{"$ref": "` + prev + `"}, {"$ref": "` + prev + `"}]}`)
+	}
+	d := &Document{Evaluators: ev, Flags: map[string]*Flag{
+		"g": {State: Enabled, Variants: map[string]any{"a": 1}, Targeting: json.RawMessage(`{"$ref": "b40"}`)},
+	}}
+	s, ps := Compile(d)
+	evaluatorProblems := 0
+	for _, p := range ps {
+		if strings.HasPrefix(p.Path, "$evaluators.") {
+			evaluatorProblems++
+		}
+		if len(p.Message) > 20_000 {
+			t.Fatalf("%s: message of %d bytes", p.Path, len(p.Message))
+		}
+	}
+	if evaluatorProblems != 82 { // two $refs each, b0 two unknown operators
+		t.Errorf("%d evaluator problems, want 82", evaluatorProblems)
+	}
+	if r := s.Evaluate("g", TypeInteger, int64(7), nil); r.ErrorCode != CodeParseError {
+		t.Fatalf("got %+v", r)
+	}
+}

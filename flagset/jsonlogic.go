@@ -434,13 +434,24 @@ func (c *ruleCompiler) compileRef(arg any, at *rulePath, errs *[]string) node {
 		return constNode{nil}
 	}
 	if len(ce.errs) > 0 {
-		*errs = append(*errs, fmt.Sprintf("$ref %q: evaluator is invalid: %s%s", name, strings.Join(ce.errs, "; "), where(at)))
+		*errs = append(*errs, fmt.Sprintf("$ref %q: evaluator is invalid: %s%s", name, invalidBecause(ce.errs), where(at)))
 		return constNode{nil}
 	}
 	c.addSize(ce.size)
 	// the evaluator's rule takes the place of the {"$ref": name} object
 	c.deepest = max(c.deepest, c.level-1+ce.height)
 	return ce.n
+}
+
+// invalidBecause says why an evaluator is invalid in a message about a $ref to it:
+// its first problem only (each is reported at $evaluators.<name> anyway), so
+// evaluators that refer to invalid ones many times over (e2 = [e1, e1], ...) do
+// not build messages that double in size at every level.
+func invalidBecause(errs []string) string {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return fmt.Sprintf("%s (and %d more)", errs[0], len(errs)-1)
 }
 
 // ---- var ----

@@ -323,3 +323,20 @@ def test_json_numbers_beyond_double_range_are_parse_errors(doc: str) -> None:
     not an infinity that later crashes the canonical encoder."""
     with pytest.raises(ParseError, match="double range"):
         parse(doc)
+
+
+def test_invalid_evaluators_referred_many_times_keep_messages_small() -> None:
+    """b_i = or(b_{i-1}, b_{i-1}) over an invalid b_0: every b_i is invalid, and the
+    messages name the first reason only (as Go does), instead of doubling per level."""
+    ev: dict[str, Any] = {"b0": {"or": [{"nope": 1}, {"nope2": 2}]}}
+    for i in range(1, 41):
+        ev[f"b{i}"] = {"or": [{"$ref": f"b{i - 1}"}, {"$ref": f"b{i - 1}"}]}
+    doc = {
+        "$evaluators": ev,
+        "flags": {"g": {"state": "ENABLED", "variants": {"a": 1}, "targeting": {"$ref": "b40"}}},
+    }
+    fs, problems = load(json.dumps(doc).encode())
+    # two problems each: b0 two unknown operators, every other one two invalid $refs
+    assert len([p for p in problems if p.path.startswith("$evaluators.")]) == 82
+    assert max(len(p.message) for p in problems) < 20_000
+    assert fs.evaluate("g", Type.INTEGER, 7).error_code is ErrorCode.PARSE_ERROR

@@ -562,6 +562,14 @@ def _where(at: str) -> str:
     return f" (at {at})" if at else ""
 
 
+def _because(errs: list[str]) -> str:
+    """Why an evaluator is invalid, in a message about a $ref to it: its first problem
+    only (Go: invalidBecause), so messages do not double at every level of refs."""
+    if len(errs) == 1:
+        return errs[0]
+    return f"{errs[0]} (and {len(errs) - 1} more)"
+
+
 def _join(at: str, elem: str) -> str:
     return f"{at}.{elem}" if at else elem
 
@@ -764,7 +772,7 @@ class Compiler:
             errs.append(f"$ref {_q(name)}: no such evaluator{_where(at)}")
             return _const(None)
         if ce.errs or ce.node is None:
-            errs.append(f"$ref {_q(name)}: evaluator is invalid: {'; '.join(ce.errs)}{_where(at)}")
+            errs.append(f"$ref {_q(name)}: evaluator is invalid: {_because(ce.errs)}{_where(at)}")
             return _const(None)
         self._size += ce.size
         # the evaluator's rule takes the place of the {"$ref": name} object
