@@ -253,6 +253,32 @@ func (g *gen) document() (obj, []flagRef) {
 			// any evaluator may refer to any other: cycles, chains, shared ones
 			evs = evs.with(name, g.rule(3, evaluators))
 		}
+		if g.chance(0.1) {
+			// evaluators doubling each other (d_i = [d_{i-1}, d_{i-1}]) around the size
+			// limit, over a valid or an invalid start
+			start := oneOf[any](g, obj{{"var", "s"}}, obj{{"nope", 1.0}})
+			evs = evs.with("d0", start)
+			n := oneOf(g, 5, 16, 17, 40)
+			for i := 1; i <= n; i++ {
+				prev := obj{{"$ref", fmt.Sprintf("d%d", i-1)}}
+				evs = evs.with(fmt.Sprintf("d%d", i), obj{{oneOf(g, "or", "and", "cat"), []any{prev, prev}}})
+			}
+			evaluators = append(evaluators, fmt.Sprintf("d%d", n))
+		}
+		if g.chance(0.1) {
+			// an evaluator nesting close to the depth limit once inlined
+			var deepRule any = obj{{"var", "s"}}
+			for i := oneOf(g, 20, 30, 40); i > 0; i-- {
+				deepRule = obj{{"!", deepRule}}
+			}
+			evs = evs.with("n0", deepRule)
+			var outer any = obj{{"$ref", "n0"}}
+			for i := oneOf(g, 20, 24, 25, 30, 44, 45); i > 0; i-- {
+				outer = obj{{"!!", outer}}
+			}
+			evs = evs.with("n1", outer)
+			evaluators = append(evaluators, "n0", "n1")
+		}
 		if g.chance(0.15) {
 			// a long chain of references: c0 -> c1 -> ... -> cN
 			n := oneOf(g, 10, 63, 64, 65, 200, 600)

@@ -340,3 +340,27 @@ def test_invalid_evaluators_referred_many_times_keep_messages_small() -> None:
     assert len([p for p in problems if p.path.startswith("$evaluators.")]) == 82
     assert max(len(p.message) for p in problems) < 20_000
     assert fs.evaluate("g", Type.INTEGER, 7).error_code is ErrorCode.PARSE_ERROR
+
+
+def test_structural_problems_in_go_order() -> None:
+    """Missing fields, wrongly typed fields and unknown fields are reported with Go's
+    messages in Go's order: the fields' own problems by field, then unknown fields, then
+    state, then variants (the Go reader prints exactly these lines)."""
+    doc = (
+        b'{"flags":{"a":{"variants":{"x":1}},"b":{"state":"ENABLED"},'
+        b'"c":{".":1,"state":5,"zz":2,"defaultVariant":3},"d":{"state":"","variants":{}},"e":{}}}'
+    )
+    _, problems = load(doc)
+    assert [(p.path, p.message) for p in problems] == [
+        ("flags.a.state", "required (ENABLED or DISABLED)"),
+        ("flags.b.variants", "required"),
+        ("flags.c.defaultVariant", "must be a string or null, got number"),
+        ("flags.c.state", "must be a string (ENABLED or DISABLED), got number"),
+        ("flags.c", 'unknown field "."'),
+        ("flags.c", 'unknown field "zz"'),
+        ("flags.c.variants", "required"),
+        ("flags.d.state", "required (ENABLED or DISABLED)"),
+        ("flags.d.variants", "must not be empty"),
+        ("flags.e.state", "required (ENABLED or DISABLED)"),
+        ("flags.e.variants", "required"),
+    ]

@@ -399,10 +399,7 @@ def _check_flag(key: str, f: Any, compiler: Compiler) -> _Checked:
         bad_fields.add(fld)
         add(fld, msg)
 
-    if "state" not in f:
-        decode_problem("state", "required")
-    if "variants" not in f:
-        decode_problem("variants", "required")
+    unknown: list[str] = []
     state: str = ""
     variants: dict[str, Any] = {}
     default_variant: str | None = None
@@ -435,7 +432,10 @@ def _check_flag(key: str, f: Any, compiler: Compiler) -> _Checked:
             elif v is not None:
                 decode_problem("metadata", "must be an object, got " + type_name(v))
         else:
-            add("", f"unknown field {_q(k)}")
+            unknown.append(k)
+    # like Go: the fields' own problems (by field), then the unknown fields
+    for k in unknown:
+        add("", f"unknown field {_q(k)}")
 
     if "state" not in bad_fields and state not in ("ENABLED", "DISABLED"):
         if state == "":
@@ -444,7 +444,9 @@ def _check_flag(key: str, f: Any, compiler: Compiler) -> _Checked:
             add("state", f"{_q(state)} is not a state (want ENABLED or DISABLED)")
     names = sorted(variants)
     if "variants" not in bad_fields:
-        if not variants:
+        if "variants" not in f:
+            add("variants", "required")
+        elif not variants:
             add("variants", "must not be empty")
         by_type: dict[str, list[str]] = {}
         for name in names:
