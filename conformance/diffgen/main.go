@@ -181,6 +181,10 @@ func compareDocument(ctx context.Context, o options, dir string, seed uint64) ou
 			flagsPath, casesPath, goCode, pyCode, clip(goOut.stderr+"\n"+pyOut.stderr)))
 	}
 	out.unloadable = goCode == 1 && pyCode == 1 && goOut.stdout == "" && pyOut.stdout == ""
+	if gp, pp := problemLines(goOut.stderr, flagsPath), problemLines(pyOut.stderr, flagsPath); !out.unloadable && gp != pp {
+		out.differences = append(out.differences, fmt.Sprintf("flags %s: the validation problems differ\n  go  %s\n  py  %s",
+			flagsPath, clip(gp), clip(pp)))
+	}
 	goLines, pyLines := strings.Split(goOut.stdout, "\n"), strings.Split(pyOut.stdout, "\n")
 	inLines := strings.Split(lines.String(), "\n")
 	for i := 0; i < max(len(goLines), len(pyLines)); i++ {
@@ -201,6 +205,18 @@ func compareDocument(ctx context.Context, o options, dir string, seed uint64) ou
 		}
 	}
 	return out
+}
+
+// problemLines are the validation problems a CLI printed for the flag file (the
+// messages of bad case lines and of unparsable files may differ in wording).
+func problemLines(stderr, flagsPath string) string {
+	var keep []string
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(l, flagsPath+": ") && !strings.HasPrefix(l, flagsPath+": cannot ") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
 }
 
 type cliOutput struct{ stdout, stderr string }
