@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from . import _keychars, _yaml, canonical
+from ._quote import go_quote as _q
 from .jsonlogic import ROOT, Compiler, EvalState, Node, is_number, murmur3, type_name
 
 __all__ = [
@@ -233,41 +234,6 @@ _RFC3339 = re.compile(
 )
 _KEY_EXTRA = set("_-./:")
 _ASCII_KEY = re.compile(r"[A-Za-z0-9_\-./:]+")
-
-
-_GO_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-    '"': '\\"',
-    "\\": "\\\\",
-}
-
-
-def _q(v: str) -> str:
-    """Go's %q (strconv.Quote), so problem messages read the same from both readers:
-    printable characters as they are, others escaped (\\x, \\u or \\U)."""
-    if v.isprintable() and '"' not in v and "\\" not in v:
-        return '"' + v + '"'
-    out = ['"']
-    for c in v:
-        esc = _GO_ESCAPES.get(c)
-        if esc is not None:
-            out.append(esc)
-        elif c.isprintable():
-            out.append(c)
-        elif c < " " or c == "\x7f":
-            out.append(f"\\x{ord(c):02x}")
-        elif ord(c) < 0x10000:
-            out.append(f"\\u{ord(c):04x}")
-        else:
-            out.append(f"\\U{ord(c):08x}")
-    out.append('"')
-    return "".join(out)
 
 
 def _parse_rfc3339(s: str) -> datetime | None:

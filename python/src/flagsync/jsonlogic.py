@@ -16,6 +16,7 @@ from typing import Any
 
 import mmh3
 
+from ._quote import go_quote
 from .canonical import js_number_string
 
 __all__ = [
@@ -553,9 +554,7 @@ def type_name(v: Any) -> str:
 
 def _q(s: str) -> str:
     """Go's %q for the names that appear in messages."""
-    import json
-
-    return json.dumps(s, ensure_ascii=False)
+    return go_quote(s)
 
 
 def _where(at: str) -> str:
