@@ -48,10 +48,10 @@ test-python:
 	@scripts/test-python.sh
 
 ## test-diff: the Go and the Python reader on a fixed set of random documents and cases
-## (conformance/diffgen, seeds 1..120, 3000 cases): every output line must be identical
+## (conformance/diffgen, seeds 1..200, 5000 cases, under a minute): every output line must be identical
 DIFF_SEED ?= 1
 test-diff: build
-	$(GO) run ./conformance/diffgen -go $(BIN) -python $(PY) -seed $(DIFF_SEED) -docs 120 -cases 25
+	$(GO) run ./conformance/diffgen -go $(BIN) -python $(PY) -seed $(DIFF_SEED) -docs 200 -cases 25
 
 ## fuzz-diff: the same for longer, from a new seed each run (FUZZ_DIFF_TIME, default 10m);
 ## a difference prints its seed: reproduce it with `make test-diff DIFF_SEED=<seed>`
