@@ -11,7 +11,7 @@ TOOLS_BIN := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/flagsync/bin
 export PATH := $(CURDIR)/$(VENV)/bin:$(TOOLS_BIN):$(PATH)
 export FLAGSYNC_CONSUL_BIN := $(TOOLS_BIN)/consul
 
-.PHONY: all build run test test-go test-fuzz test-python bench lint fmt deps clean
+.PHONY: all build run test test-go test-fuzz test-python test-diff fuzz-diff bench lint fmt deps clean
 
 all: build
 
@@ -37,6 +37,7 @@ test: deps build
 	$(MAKE) test-go
 	$(MAKE) test-fuzz
 	$(MAKE) test-python
+	$(MAKE) test-diff
 
 test-go:
 	$(GO) test -race -count=1 -timeout 20m ./...
@@ -47,6 +48,18 @@ test-fuzz:
 
 test-python:
 	@scripts/test-python.sh
+
+## test-diff: the Go and the Python reader on a fixed set of random documents and cases
+## (conformance/diffgen, seeds 1..200, 5000 cases, under a minute): every output line must be identical
+DIFF_SEED ?= 1
+test-diff: build
+	$(GO) run ./conformance/diffgen -go $(BIN) -python $(PY) -seed $(DIFF_SEED) -docs 200 -cases 25
+
+## fuzz-diff: the same for longer, from a new seed each run (FUZZ_DIFF_TIME, default 10m);
+## a difference prints its seed: reproduce it with `make test-diff DIFF_SEED=<seed>`
+FUZZ_DIFF_TIME ?= 10m
+fuzz-diff: deps build
+	$(GO) run ./conformance/diffgen -go $(BIN) -python $(PY) -seed $$(date +%s) -duration $(FUZZ_DIFF_TIME) -cases 25
 
 bench: deps build
 	@mkdir -p var

@@ -230,8 +230,12 @@ func TestCasesFlagset(t *testing.T) {
 		for _, c := range s.cases {
 			res := set.EvaluateAt(c.Flag, types[c.Type], typedDefault(c.Type, c.Default), c.Context, s.Now)
 			reason, code := string(res.Reason), string(res.ErrorCode)
-			bad := checkResult(c, res.Value, strPtr(res.Variant), &reason, strPtr(code), res.Metadata)
-			if res.Variant != "" && !goTypeOK(c.Type, res.Value) {
+			var variant *string
+			if res.HasVariant {
+				variant = &res.Variant
+			}
+			bad := checkResult(c, res.Value, variant, &reason, strPtr(code), res.Metadata)
+			if res.HasVariant && !goTypeOK(c.Type, res.Value) {
 				bad = append(bad, fmt.Sprintf("Go type of value: got %T for type %s", res.Value, c.Type))
 			}
 			if len(bad) > 0 {
@@ -797,5 +801,41 @@ func TestDifferencesFromFlagdArePinned(t *testing.T) {
 	}
 	if checked < 15 {
 		t.Errorf("only %d pinning cases found in the differences table", checked)
+	}
+}
+
+// yamlVector is one entry of vectors/yaml.json: a YAML document and either the
+// value Parse must give metadata.v, or error: the document must not parse.
+type yamlVector struct {
+	Name  string `json:"name"`
+	Input string `json:"input"`
+	Value any    `json:"value"`
+	Error bool   `json:"error"`
+}
+
+// TestYAMLVectors pins the YAML subset of docs/FORMAT.md (the Python tests read the
+// same file): core-schema scalars, the core tags only, string keys, no merge keys,
+// finite numbers, alias and depth limits.
+func TestYAMLVectors(t *testing.T) {
+	var vecs []yamlVector
+	readJSON(t, "vectors/yaml.json", &vecs)
+	if len(vecs) < 50 {
+		t.Errorf("%d YAML vectors, want >= 50", len(vecs))
+	}
+	for _, v := range vecs {
+		doc, err := flagset.Parse([]byte(v.Input))
+		if v.Error {
+			if err == nil {
+				t.Errorf("vector %q: parsed, want an error", v.Name)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("vector %q: %v", v.Name, err)
+			continue
+		}
+		if got := doc.Metadata["v"]; !reflect.DeepEqual(normalize(got), normalize(v.Value)) {
+			t.Errorf("vector %q: metadata.v = %#v, want %#v", v.Name, got, v.Value)
+		}
 	}
 }

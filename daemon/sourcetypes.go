@@ -6,7 +6,7 @@ import (
 	"sort"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/flagsync/flagsync/sources"
 	"github.com/flagsync/flagsync/sources/consul"

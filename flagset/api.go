@@ -102,8 +102,11 @@ type Problems []Problem
 
 // Result is one evaluation's outcome. Metadata is shared and must not be mutated.
 type Result struct {
-	Value        any
-	Variant      string // "" when no variant was selected
+	Value   any
+	Variant string // the selected variant's name; see HasVariant
+	// HasVariant tells whether a variant was selected: a variant may be named "",
+	// so Variant == "" alone does not say there was none.
+	HasVariant   bool
 	Reason       Reason
 	ErrorCode    ErrorCode
 	ErrorMessage string

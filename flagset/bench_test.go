@@ -59,6 +59,23 @@ func BenchmarkEvaluate(b *testing.B) {
 	}
 }
 
+// BenchmarkEvaluateNotFound is the FLAG_NOT_FOUND path (goal: <= 100 ns, 0 allocs).
+func BenchmarkEvaluateNotFound(b *testing.B) {
+	s, ps, err := Load([]byte(benchDoc))
+	if err != nil || len(ps) > 0 {
+		b.Fatal(err, ps)
+	}
+	ctx := map[string]any{"targetingKey": "user-12345"}
+	b.ReportAllocs()
+	var r Result
+	for b.Loop() {
+		r = s.Evaluate("no_such_flag", TypeBoolean, false, ctx)
+	}
+	if r.ErrorCode != CodeFlagNotFound {
+		b.Fatalf("bad result %+v", r)
+	}
+}
+
 // tenKFlagDoc is a document of n flags: most static, every 4th with targeting.
 func tenKFlagDoc(n int) []byte {
 	var buf bytes.Buffer

@@ -447,3 +447,47 @@ func TestTargetingNullAndBareString(t *testing.T) {
 		t.Errorf("bare string targeting: %+v, want PARSE_ERROR", r)
 	}
 }
+
+// TestValidFlagKeyFixedTable: key validity comes from the pinned Unicode 15.0.0
+// table (shared with Python), not from the runtime's Unicode version.
+func TestValidFlagKeyFixedTable(t *testing.T) {
+	for key, want := range map[string]bool{
+		"\U00011F04": true, "kawi_\U00011F04": true, "\U0001E4F0": true, "٣": true, "ǅ": true, "日本": true,
+		"a.b/c:d_e-f": true, "x\u0301": false, "Ⅻ": false, "x\u200d": false, "\U0001FAF8": false, "a b": false,
+		"": false, "é": true, "\U000E0001": false, "\U00031350": true, "\U0002EBF0": false,
+	} {
+		if got := ValidFlagKey(key); got != want {
+			t.Errorf("ValidFlagKey(%q) = %v, want %v", key, got, want)
+		}
+	}
+}
+
+// TestInvalidRefsMessagesStaySmall: evaluators referring twice to an invalid one,
+// 40 levels over, are all invalid, and their messages grow linearly, not doubling
+// per level (a $ref message names the evaluator's first problem only).
+func TestInvalidRefsMessagesStaySmall(t *testing.T) {
+	ev := map[string]json.RawMessage{"b0": json.RawMessage(`{"or": [{"nope": 1}, {"nope2": 2}]}`)}
+	for i := 1; i <= 40; i++ {
+		prev := "b" + itoa(i-1)
+		ev["b"+itoa(i)] = json.RawMessage(`{"or": [{"$ref": "` + prev + `"}, {"$ref": "` + prev + `"}]}`)
+	}
+	d := &Document{Evaluators: ev, Flags: map[string]*Flag{
+		"g": {State: Enabled, Variants: map[string]any{"a": 1}, Targeting: json.RawMessage(`{"$ref": "b40"}`)},
+	}}
+	s, ps := Compile(d)
+	evaluatorProblems := 0
+	for _, p := range ps {
+		if strings.HasPrefix(p.Path, "$evaluators.") {
+			evaluatorProblems++
+		}
+		if len(p.Message) > 20_000 {
+			t.Fatalf("%s: message of %d bytes", p.Path, len(p.Message))
+		}
+	}
+	if evaluatorProblems != 82 { // two $refs each, b0 two unknown operators
+		t.Errorf("%d evaluator problems, want 82", evaluatorProblems)
+	}
+	if r := s.Evaluate("g", TypeInteger, int64(7), nil); r.ErrorCode != CodeParseError {
+		t.Fatalf("got %+v", r)
+	}
+}

@@ -2,6 +2,7 @@ package flagset
 
 import (
 	"encoding/json"
+	"math"
 	"testing"
 )
 
@@ -15,6 +16,9 @@ var fuzzDocs = []string{
 	"flags:\n  y:\n    state: ENABLED\n    variants: {a: 'x', b: 'y'}\n    defaultVariant: a\n    targeting: {if: [{sem_ver: [{var: v}, '>=', '1.2.0']}, b, a]}\n",
 	`{"flags":{"bad":{"state":"ON","variants":{"a":[1]}}},"extra":1}`,
 	`{"flags":{"r":{"state":"ENABLED","variants":{"a":"a"},"targeting":{"$ref":"loop"}}},"$evaluators":{"loop":{"$ref":"loop"}}}`,
+	"%YAML 1.2\n---\nflags: {f: {state: ENABLED, variants: {a: =, b: ._5, c: 0x1F}, defaultVariant: a}}\n",
+	"a: &a [x, *a]\nflags: {}\n",
+	"flags: {}\nmetadata: {v: !!int '12', w: !!str 1, x: &n 7, y: *n}\n",
 }
 
 // FuzzParse: Parse/Load never panic; a document that loads without problems
@@ -94,6 +98,41 @@ func FuzzEvaluate(f *testing.F) {
 		out := n.eval(&state{ctx: c, flagKey: "f", now: 1, hasNow: true})
 		if _, err := CanonicalValue(out); err != nil {
 			t.Fatalf("rule result is not JSON: %#v: %v", out, err)
+		}
+	})
+}
+
+// FuzzResolveYAMLScalar: the core-schema resolver never panics, a plain scalar that
+// is not null, a boolean or a number stays exactly its text, numbers are finite,
+// and every tagged kind either agrees with the untagged reading or is an error.
+func FuzzResolveYAMLScalar(f *testing.F) {
+	for _, s := range []string{"", "~", "null", "True", "tRUE", "0x1F", "0o17", "017", "+1", ".5", "5.", "1e400",
+		"._5", "1_000", "=", "<<", ".inf", "-.Inf", ".NaN", "9007199254740993", "0x", "-0", "1:20", "yes"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		v, err := ResolveYAMLScalar(text, "")
+		if err != nil {
+			return
+		}
+		switch x := v.(type) {
+		case nil, bool:
+		case float64:
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				t.Fatalf("%q resolved to %v", text, x)
+			}
+		case string:
+			if x != text {
+				t.Fatalf("%q resolved to the string %q", text, x)
+			}
+		default:
+			t.Fatalf("%q resolved to %T", text, v)
+		}
+		for _, kind := range []string{"null", "bool", "int", "float"} {
+			w, err := ResolveYAMLScalar(text, kind)
+			if err == nil && kind != "float" && w != v {
+				t.Fatalf("%q as !!%s = %v, untagged %v", text, kind, w, v)
+			}
 		}
 	})
 }

@@ -128,12 +128,31 @@ type ruleCompiler struct {
 	variants map[unsafe.Pointer][]*compiledVariant
 	done     map[string]*compiledEvaluator
 	active   map[string]bool // evaluators being compiled, to detect $ref cycles
+	// level is the nesting level compile is at (the rule object is 1) and deepest
+	// the deepest level of the current rule with every $ref inlined.
+	level, deepest int
 }
 
 type compiledEvaluator struct {
-	n    node
-	errs []string
-	size int // nodes after $ref expansion (saturates above MaxRuleNodes)
+	n      node
+	errs   []string
+	size   int // nodes after $ref expansion (saturates above MaxRuleNodes)
+	height int // nesting levels with every $ref inlined
+}
+
+// enter and leave track the nesting level of the operation or array being compiled.
+func (c *ruleCompiler) enter() {
+	c.level++
+	c.deepest = max(c.deepest, c.level)
+}
+
+func (c *ruleCompiler) leave() { c.level-- }
+
+// tooDeep is the problem of a rule that, with its $refs inlined, nests deeper than
+// MaxDepth: evaluating it would recurse that deep, and the limit must be the same
+// for every reader.
+func tooDeep() string {
+	return fmt.Sprintf("rule nests deeper than %d levels once every $ref is inlined", MaxDepth)
 }
 
 // MaxRuleNodes bounds a rule's size after $ref expansion. Evaluators can refer
@@ -187,19 +206,24 @@ func (c *ruleCompiler) evaluator(name string) (*compiledEvaluator, bool) {
 	} else if _, ok := v.(map[string]any); !ok {
 		ce.errs = append(ce.errs, "must be a JsonLogic object, got "+typeName(v))
 	} else {
-		outer := c.size
-		c.size = 0
+		outer, outerLevel, outerDeepest := c.size, c.level, c.deepest
+		c.size, c.level, c.deepest = 0, 0, 0
 		ce.n = c.compile(v, nil, &ce.errs)
-		ce.size = c.size
-		c.size = outer
-		if ce.size > MaxRuleNodes && len(ce.errs) == 0 {
-			ce.errs = append(ce.errs, tooLarge())
-		}
+		ce.size, ce.height = c.size, c.deepest
+		c.size, c.level, c.deepest = outer, outerLevel, outerDeepest
 		if len(ce.errs) > 0 && !c.locate {
+			// Compile again, now recording positions, for messages that say where.
 			ce.errs = ce.errs[:0]
 			c.locate = true
 			c.compile(v, nil, &ce.errs)
 			c.locate = false
+		}
+		// The limits are checked after that pass, which could not find them again.
+		if ce.size > MaxRuleNodes && len(ce.errs) == 0 {
+			ce.errs = append(ce.errs, tooLarge())
+		}
+		if ce.height > MaxDepth && len(ce.errs) == 0 {
+			ce.errs = append(ce.errs, tooDeep())
 		}
 	}
 	delete(c.active, name)
@@ -235,10 +259,13 @@ func (c *ruleCompiler) compileTargeting(f *Flag) (node, []string) {
 		return nil, []string{"must be a JsonLogic object, got " + typeName(v)}
 	}
 	var errs []string
-	c.size = 0
+	c.size, c.level, c.deepest = 0, 0, 0
 	n := c.compile(v, nil, &errs)
 	if c.size > MaxRuleNodes && len(errs) == 0 {
 		return nil, []string{tooLarge()}
+	}
+	if c.deepest > MaxDepth && len(errs) == 0 {
+		return nil, []string{tooDeep()}
 	}
 	if len(errs) > 0 {
 		// Compile again, now recording positions, for messages that say where.
@@ -302,6 +329,8 @@ func (c *ruleCompiler) compile(v any, at *rulePath, errs *[]string) node {
 		if isLiteral(x, 0) {
 			return constNode{x} // no operation inside: nothing to compile
 		}
+		c.enter()
+		defer c.leave()
 		elems := make([]node, len(x))
 		allConst := true
 		for i, e := range x {
@@ -324,6 +353,8 @@ func (c *ruleCompiler) compile(v any, at *rulePath, errs *[]string) node {
 		for k, a := range x {
 			op, rawArgs = k, a
 		}
+		c.enter()
+		defer c.leave()
 		if op == "$ref" {
 			return c.compileRef(rawArgs, at, errs)
 		}
@@ -414,11 +445,24 @@ func (c *ruleCompiler) compileRef(arg any, at *rulePath, errs *[]string) node {
 		return constNode{nil}
 	}
 	if len(ce.errs) > 0 {
-		*errs = append(*errs, fmt.Sprintf("$ref %q: evaluator is invalid: %s%s", name, strings.Join(ce.errs, "; "), where(at)))
+		*errs = append(*errs, fmt.Sprintf("$ref %q: evaluator is invalid: %s%s", name, invalidBecause(ce.errs), where(at)))
 		return constNode{nil}
 	}
 	c.addSize(ce.size)
+	// the evaluator's rule takes the place of the {"$ref": name} object
+	c.deepest = max(c.deepest, c.level-1+ce.height)
 	return ce.n
+}
+
+// invalidBecause says why an evaluator is invalid in a message about a $ref to it:
+// its first problem only (each is reported at $evaluators.<name> anyway), so
+// evaluators that refer to invalid ones many times over (e2 = [e1, e1], ...) do
+// not build messages that double in size at every level.
+func invalidBecause(errs []string) string {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return fmt.Sprintf("%s (and %d more)", errs[0], len(errs)-1)
 }
 
 // ---- var ----

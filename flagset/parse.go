@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Limits on input documents. They keep a hostile or broken input from exhausting
@@ -66,6 +69,12 @@ func Parse(data []byte) (*Document, error) {
 	return documentFromMap(obj, nil), nil
 }
 
+// CheckJSONDepth reports an error when JSON text nests objects/arrays deeper than
+// MaxDepth. Every JSON input of flagsync (documents, eval case lines) is held to
+// this one limit, so a Go and a Python reader accept and reject the same inputs
+// whatever their stacks allow.
+func CheckJSONDepth(data []byte) error { return checkJSONDepth(data) }
+
 // checkJSONDepth scans JSON text for nesting deeper than MaxDepth without
 // decoding it, so a deeply nested input fails fast with a clear error.
 func checkJSONDepth(data []byte) error {
@@ -98,10 +107,13 @@ func checkJSONDepth(data []byte) error {
 }
 
 // decodeYAML decodes YAML into the same shapes encoding/json produces
-// (map[string]any, []any, float64, string, bool, nil).
+// (map[string]any, []any, float64, string, bool, nil), by the rules of the YAML
+// subset in docs/FORMAT.md: scalars are resolved by the YAML 1.2 core schema (by us,
+// not by the YAML library, so the Python reader resolves them identically), only the
+// core tags are understood, map keys are strings, merge keys are rejected.
 func decodeYAML(data []byte) (any, error) {
 	var n yaml.Node
-	if err := yaml.Unmarshal(data, &n); err != nil {
+	if err := yaml.Unmarshal(acceptYAML12(data), &n); err != nil {
 		return nil, fmt.Errorf("flagset: invalid YAML: %w", err)
 	}
 	if n.Kind == 0 {
@@ -111,8 +123,51 @@ func decodeYAML(data []byte) (any, error) {
 	return c.convert(&n, 0)
 }
 
+// yaml12Directive is a "%YAML 1.2" directive line.
+var yaml12Directive = regexp.MustCompile(`^%YAML[ \t]+1\.2([ \t#\r]|$)`)
+
+// acceptYAML12 lets the first document declare "%YAML 1.2": the YAML library accepts
+// only "%YAML 1.1" (libyaml, which the Python reader uses, accepts both). The
+// directive changes nothing else for the parser, so it is read as 1.1; the text
+// keeps its length, so error line numbers stay right.
+func acceptYAML12(data []byte) []byte {
+	rest := bytes.TrimPrefix(data, []byte("\ufeff"))
+	for len(rest) > 0 {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line = rest[:i]
+		}
+		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] != '#' && t[0] != '%' {
+			break // directives and comments only come before the document
+		}
+		if yaml12Directive.Match(line) {
+			at := len(data) - len(rest) + bytes.Index(line, []byte("1.2"))
+			out := bytes.Clone(data)
+			out[at+2] = '1'
+			return out
+		}
+		rest = rest[len(line):]
+		if len(rest) > 0 {
+			rest = rest[1:]
+		}
+	}
+	return data
+}
+
 type yamlConverter struct {
 	budget int // nodes that may still be produced; aliases count every time they expand
+}
+
+// quotedStyles are the scalar styles that make an untagged scalar a string whatever it reads.
+const quotedStyles = yaml.DoubleQuotedStyle | yaml.SingleQuotedStyle | yaml.LiteralStyle | yaml.FoldedStyle
+
+// explicitTag returns a node's explicit tag ("" when it has none). The YAML library
+// treats the non-specific tag "!" as no tag; so do we.
+func explicitTag(n *yaml.Node) string {
+	if n.Style&yaml.TaggedStyle == 0 {
+		return ""
+	}
+	return n.Tag
 }
 
 func (c *yamlConverter) convert(n *yaml.Node, depth int) (any, error) {
@@ -132,28 +187,28 @@ func (c *yamlConverter) convert(n *yaml.Node, depth int) (any, error) {
 		if depth+1 > MaxDepth {
 			return nil, fmt.Errorf("flagset: document nesting is deeper than the limit of %d levels (line %d)", MaxDepth, n.Line)
 		}
+		if tag := explicitTag(n); tag != "" && tag != "!!map" {
+			return nil, fmt.Errorf("flagset: YAML line %d: tag %s is not supported on a mapping", n.Line, tag)
+		}
 		m := make(map[string]any, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i]
-			if k.Kind == yaml.AliasNode {
-				k = k.Alias
-			}
-			if k.Kind != yaml.ScalarNode || k.Tag != "!!str" {
-				if k.Tag == "!!merge" {
-					return nil, fmt.Errorf("flagset: YAML merge keys (<<) are not supported (line %d)", k.Line)
-				}
-				return nil, fmt.Errorf("flagset: YAML map key at line %d is not a string (quote it): %q", k.Line, k.Value)
+			key, err := yamlKey(n.Content[i])
+			if err != nil {
+				return nil, err
 			}
 			v, err := c.convert(n.Content[i+1], depth+1)
 			if err != nil {
 				return nil, err
 			}
-			m[k.Value] = v
+			m[key] = v
 		}
 		return m, nil
 	case yaml.SequenceNode:
 		if depth+1 > MaxDepth {
 			return nil, fmt.Errorf("flagset: document nesting is deeper than the limit of %d levels (line %d)", MaxDepth, n.Line)
+		}
+		if tag := explicitTag(n); tag != "" && tag != "!!seq" {
+			return nil, fmt.Errorf("flagset: YAML line %d: tag %s is not supported on a sequence", n.Line, tag)
 		}
 		a := make([]any, 0, len(n.Content))
 		for _, e := range n.Content {
@@ -165,34 +220,155 @@ func (c *yamlConverter) convert(n *yaml.Node, depth int) (any, error) {
 		}
 		return a, nil
 	case yaml.ScalarNode:
-		switch n.Tag {
-		case "!!null":
-			return nil, nil
-		case "!!bool":
-			var b bool
-			if err := n.Decode(&b); err != nil {
-				return nil, fmt.Errorf("flagset: YAML line %d: %w", n.Line, err)
-			}
-			return b, nil
-		case "!!int", "!!float":
-			var f float64
-			if err := n.Decode(&f); err != nil {
-				// Integers beyond float64's exact range still decode as a float.
-				g, perr := strconv.ParseFloat(n.Value, 64)
-				if perr != nil {
-					return nil, fmt.Errorf("flagset: YAML line %d: number %q: %w", n.Line, n.Value, err)
-				}
-				f = g
-			}
-			if math.IsNaN(f) || math.IsInf(f, 0) {
-				return nil, fmt.Errorf("flagset: YAML line %d: %q is not a finite number (JSON has no NaN/Infinity)", n.Line, n.Value)
-			}
-			return f, nil
-		default: // !!str, !!timestamp, !!binary, custom tags: keep the text as written
-			return n.Value, nil
-		}
+		return yamlScalar(n)
 	}
 	return nil, fmt.Errorf("flagset: YAML line %d: unsupported node", n.Line)
+}
+
+// yamlKey reads a mapping key, which must be a scalar that resolves to a string.
+func yamlKey(k *yaml.Node) (string, error) {
+	if k.Kind == yaml.AliasNode {
+		k = k.Alias
+	}
+	if k.Kind != yaml.ScalarNode {
+		return "", fmt.Errorf("flagset: YAML map key at line %d is not a string", k.Line)
+	}
+	if explicitTag(k) == "" && k.Style&quotedStyles == 0 && k.Value == "<<" {
+		return "", fmt.Errorf("flagset: YAML merge keys (<<) are not supported (line %d)", k.Line)
+	}
+	v, err := yamlScalar(k)
+	if err != nil {
+		return "", err
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("flagset: YAML map key at line %d is not a string (quote it): %q", k.Line, k.Value)
+	}
+	return s, nil
+}
+
+// yamlScalar resolves a scalar: an explicit core tag says what it must be, a quoted
+// or block scalar is a string, a plain scalar is resolved by the core schema.
+func yamlScalar(n *yaml.Node) (any, error) {
+	kind, ok := coreKind(explicitTag(n))
+	if !ok {
+		return nil, fmt.Errorf("flagset: YAML line %d: tag %s is not supported (use !!str, !!int, !!float, !!bool or !!null)", n.Line, n.Tag)
+	}
+	if kind == "" && n.Style&quotedStyles != 0 {
+		return n.Value, nil
+	}
+	v, err := ResolveYAMLScalar(n.Value, kind)
+	if err != nil {
+		return nil, fmt.Errorf("flagset: YAML line %d: %w", n.Line, err)
+	}
+	return v, nil
+}
+
+// coreKind maps an explicit tag to the kind ResolveYAMLScalar takes; ok is false for
+// tags outside the core schema.
+func coreKind(tag string) (kind string, ok bool) {
+	switch tag {
+	case "":
+		return "", true
+	case "!!str", "!!null", "!!bool", "!!int", "!!float":
+		return tag[2:], true
+	}
+	return "", false
+}
+
+// ResolveYAMLScalar resolves the text of a plain YAML scalar by the YAML 1.2 core
+// schema (kind "") or checks it against one core tag (kind "str", "null", "bool",
+// "int" or "float"): null is ~, null, Null, NULL or empty; booleans are
+// true/True/TRUE/false/False/FALSE; integers are [-+]?[0-9]+, 0o[0-7]+ and
+// 0x[0-9a-fA-F]+; floats [-+]?(.[0-9]+|[0-9]+(.[0-9]*)?)([eE][-+]?[0-9]+)?.
+// Numbers become float64 (correctly rounded); one beyond the double range, and
+// .inf/.nan, are errors (JSON has no such numbers). Anything else is a string.
+// The Python reader implements the same function (flagset.py).
+func ResolveYAMLScalar(text, kind string) (any, error) {
+	if kind == "str" {
+		return text, nil
+	}
+	if kind == "" || kind == "null" {
+		switch text {
+		case "", "~", "null", "Null", "NULL":
+			return nil, nil
+		}
+	}
+	if kind == "" || kind == "bool" {
+		switch text {
+		case "true", "True", "TRUE":
+			return true, nil
+		case "false", "False", "FALSE":
+			return false, nil
+		}
+	}
+	if kind == "" || kind == "int" || kind == "float" {
+		if f, isInt, err := yamlInt(text); isInt {
+			return f, err
+		}
+	}
+	if kind == "" || kind == "float" {
+		if yamlFloat.MatchString(text) {
+			f, err := strconv.ParseFloat(text, 64)
+			if err != nil || math.IsInf(f, 0) {
+				return nil, fmt.Errorf("%q is beyond the double range", text)
+			}
+			return f, nil
+		}
+		if yamlNonFinite.MatchString(text) {
+			return nil, fmt.Errorf("%q is not a finite number (JSON has no NaN/Infinity)", text)
+		}
+	}
+	if kind == "" {
+		return text, nil
+	}
+	return nil, fmt.Errorf("%q is not a valid !!%s", text, kind)
+}
+
+var (
+	yamlFloat     = regexp.MustCompile(`^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`)
+	yamlNonFinite = regexp.MustCompile(`^([-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN))$`)
+)
+
+// yamlInt reads a core-schema integer; isInt is false when text is not one.
+func yamlInt(text string) (f float64, isInt bool, err error) {
+	digits, base := text, 10
+	switch {
+	case strings.HasPrefix(text, "0x"):
+		digits, base = text[2:], 16
+	case strings.HasPrefix(text, "0o"):
+		digits, base = text[2:], 8
+	default:
+		digits = strings.TrimLeft(text, "+-")
+		if len(text)-len(digits) > 1 {
+			return 0, false, nil
+		}
+	}
+	if digits == "" {
+		return 0, false, nil
+	}
+	for i := 0; i < len(digits); i++ {
+		c := digits[i]
+		ok := c >= '0' && c <= '9'
+		if base == 8 {
+			ok = c >= '0' && c <= '7'
+		} else if base == 16 {
+			ok = ok || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+		}
+		if !ok {
+			return 0, false, nil
+		}
+	}
+	if base == 10 {
+		f, _ = strconv.ParseFloat(text, 64) // decimal digits: fails only beyond the range (±Inf)
+	} else {
+		i, _ := new(big.Int).SetString(digits, base)
+		f, _ = new(big.Float).SetInt(i).Float64()
+	}
+	if math.IsInf(f, 0) {
+		return 0, true, fmt.Errorf("%q is beyond the double range", text)
+	}
+	return f, true, nil
 }
 
 // documentFromMap converts a decoded object into a Document. Fields of the

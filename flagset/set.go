@@ -13,7 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode"
 	"unsafe"
 )
 
@@ -410,12 +409,39 @@ func ValidFlagKey(key string) bool {
 		return true
 	}
 	for _, r := range key {
-		if unicode.IsLetter(r) || unicode.Is(unicode.Nd, r) || strings.ContainsRune("_-./:", r) {
-			continue
+		if r < 0x80 {
+			if !validASCIIKeyByte(byte(r)) {
+				return false
+			}
+		} else if !isKeyChar(r) {
+			return false
 		}
-		return false
 	}
 	return true
+}
+
+func validASCIIKeyByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '_' || c == '-' || c == '.' || c == '/' || c == ':'
+}
+
+// isKeyChar tells whether the non-ASCII r is a letter or decimal digit by the
+// fixed table of keychars.go (Unicode 15.0.0), not by this Go's unicode package:
+// key validity must not change with the toolchain, nor differ from Python.
+func isKeyChar(r rune) bool {
+	lo, hi := 0, len(keyCharRanges)/2
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		switch {
+		case r < keyCharRanges[2*m]:
+			hi = m
+		case r > keyCharRanges[2*m+1]:
+			lo = m + 1
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // compileFlag checks one flag. Structural problems make cf nil; targeting
@@ -698,8 +724,11 @@ func (s *Set) evaluate(key string, typ Type, def any, ctx map[string]any, now in
 	}
 	f := s.flags[key]
 	if f == nil {
+		// A constant message: formatting the key in would cost two allocations on a
+		// path a caller probing for flags hits as often as the static one (the
+		// caller knows the key).
 		return Result{Value: def, Reason: ReasonError, ErrorCode: CodeFlagNotFound,
-			ErrorMessage: fmt.Sprintf("flag %q not found", key), Metadata: s.meta}
+			ErrorMessage: "flag not found", Metadata: s.meta}
 	}
 	if typ < TypeBoolean || typ > TypeObject {
 		return Result{Value: def, Reason: ReasonError, ErrorCode: CodeGeneral,
@@ -714,7 +743,7 @@ func (s *Set) evaluate(key string, typ Type, def any, ctx map[string]any, now in
 	if f.rule == nil {
 		if v := f.defVariant; v != nil { // the hot path, written out: one Result copy less
 			if val, ok := v.get(typ); ok {
-				return Result{Value: val, Variant: v.name, Reason: ReasonStatic, Metadata: s.metadata(f)}
+				return Result{Value: val, Variant: v.name, HasVariant: true, Reason: ReasonStatic, Metadata: s.metadata(f)}
 			}
 		}
 		return s.resolve(f, f.defVariant, ReasonStatic, typ, def)
@@ -735,7 +764,7 @@ func (s *Set) evaluate(key string, typ Type, def any, ctx map[string]any, now in
 	case nil:
 		if v := f.defVariant; v != nil {
 			if val, ok := v.get(typ); ok {
-				return Result{Value: val, Variant: v.name, Reason: ReasonDefault, Metadata: s.metadata(f)}
+				return Result{Value: val, Variant: v.name, HasVariant: true, Reason: ReasonDefault, Metadata: s.metadata(f)}
 			}
 		}
 		return s.resolve(f, f.defVariant, ReasonDefault, typ, def)
@@ -758,7 +787,7 @@ func (s *Set) evaluate(key string, typ Type, def any, ctx map[string]any, now in
 			ErrorMessage: fmt.Sprintf("targeting returned %q, which is not a variant", name), Metadata: s.metadata(f)}
 	}
 	if val, ok := v.get(typ); ok {
-		return Result{Value: val, Variant: v.name, Reason: ReasonTargetingMatch, Metadata: s.metadata(f)}
+		return Result{Value: val, Variant: v.name, HasVariant: true, Reason: ReasonTargetingMatch, Metadata: s.metadata(f)}
 	}
 	return s.resolve(f, v, ReasonTargetingMatch, typ, def)
 }
@@ -782,7 +811,7 @@ func (s *Set) resolve(f *compiledFlag, v *compiledVariant, reason Reason, typ Ty
 	if v == nil {
 		r.Value, r.Reason = def, ReasonDefault
 	} else if val, ok := v.get(typ); ok {
-		r.Value, r.Variant, r.Reason = val, v.name, reason
+		r.Value, r.Variant, r.HasVariant, r.Reason = val, v.name, true, reason
 	} else {
 		r.Value, r.Reason, r.ErrorCode, r.ErrorMessage = def, ReasonError, CodeTypeMismatch, v.mismatchMessage(typ)
 	}

@@ -113,14 +113,17 @@ func evalStream(ctx context.Context, set *flagset.Set, now int64, in io.Reader, 
 			return 1, fmt.Errorf("%s: read line %d: %w", name, lineNo, rerr)
 		}
 		if len(bytes.TrimSpace(line)) > 0 {
-			res, err := evalLine(set, now, line)
+			res, err := safeEvalLine(set, now, line)
 			if err != nil {
 				fmt.Fprintf(stderr, "%s:%d: bad case: %v\n", name, lineNo, err)
 				code = 1
 			}
 			b, err := flagset.CanonicalValue(res)
 			if err != nil {
-				return 1, fmt.Errorf("%s:%d: encode result: %w", name, lineNo, err)
+				// one output line per input line, always: the line says what failed
+				fmt.Fprintf(stderr, "%s:%d: bad case: encode result: %v\n", name, lineNo, err)
+				code = 1
+				b, _ = flagset.CanonicalValue(generalLine(nil, nil))
 			}
 			if _, err := out.Write(append(b, '\n')); err != nil {
 				return 1, fmt.Errorf("write output: %w", err)
@@ -132,14 +135,32 @@ func evalStream(ctx context.Context, set *flagset.Set, now int64, in io.Reader, 
 	}
 }
 
+// generalLine is the output line of a bad case.
+func generalLine(flag, value any) map[string]any {
+	return map[string]any{
+		"flag": flag, "value": value, "variant": nil, "reason": string(flagset.ReasonError),
+		"errorCode": string(flagset.CodeGeneral), "metadata": map[string]any{},
+	}
+}
+
+// safeEvalLine is evalLine, turning a panic into a bad case: one case never stops the run.
+func safeEvalLine(set *flagset.Set, now int64, line []byte) (out map[string]any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = generalLine(nil, nil), fmt.Errorf("internal error: %v", p)
+		}
+	}()
+	return evalLine(set, now, line)
+}
+
 // evalLine evaluates one case line. For a bad case it returns the ERROR/GENERAL
 // output line (with whatever flag and default could be read) and the reason.
 func evalLine(set *flagset.Set, now int64, line []byte) (map[string]any, error) {
-	out := map[string]any{
-		"flag": nil, "value": nil, "variant": nil, "reason": string(flagset.ReasonError),
-		"errorCode": string(flagset.CodeGeneral), "metadata": map[string]any{},
-	}
+	out := generalLine(nil, nil)
 	var c evalCase
+	if err := flagset.CheckJSONDepth(line); err != nil {
+		return out, fmt.Errorf("invalid JSON object: %w", err)
+	}
 	if err := json.Unmarshal(line, &c); err != nil {
 		return out, fmt.Errorf("invalid JSON object: %w", err)
 	}
@@ -187,7 +208,7 @@ func evalLine(set *flagset.Set, now int64, line []byte) (map[string]any, error) 
 	res := set.EvaluateAt(key, typ, def, attrs, now)
 	out["value"] = res.Value
 	out["reason"] = string(res.Reason)
-	if res.Variant != "" {
+	if res.HasVariant {
 		out["variant"] = res.Variant
 	}
 	if res.ErrorCode != flagset.CodeNone {

@@ -38,6 +38,59 @@ FLAGS: dict[str, Any] = {
 }
 CTX = {"targetingKey": "user-42", "email": "ann@example.com"}
 
+# The slow paths of issue #13, each measured beside flagd-core (flagd's own evaluator).
+PATH_FLAGS: dict[str, Any] = {
+    "semver_flag": {
+        "state": "ENABLED",
+        "variants": {"new": True, "old": False},
+        "defaultVariant": "old",
+        "targeting": {
+            "if": [{"sem_ver": [{"var": "appVersion"}, ">=", "2.4.0-rc.1"]}, "new", "old"]
+        },
+    },
+    # ten conditions, the last one matching: every rule runs
+    "ten_rules": {
+        "state": "ENABLED",
+        "variants": {f"v{i}": i for i in range(11)},
+        "defaultVariant": "v0",
+        "targeting": {
+            "if": [
+                {"==": [{"var": "country"}, "FR"]},
+                "v1",
+                {"in": [{"var": "country"}, ["IT", "ES", "PT"]]},
+                "v2",
+                {"starts_with": [{"var": "email"}, "admin@"]},
+                "v3",
+                {">": [{"var": "age"}, 99]},
+                "v4",
+                {"in": ["beta", {"var": "groups"}]},
+                "v5",
+                {"==": [{"var": "plan"}, "enterprise"]},
+                "v6",
+                {"<": [{"var": "age"}, 13]},
+                "v7",
+                {"ends_with": [{"var": "email"}, "@test.invalid"]},
+                "v8",
+                {"!": {"var": "verified"}},
+                "v9",
+                {"ends_with": [{"var": "email"}, "@example.com"]},
+                "v10",
+                "v0",
+            ]
+        },
+    },
+}
+PATH_CTX = {
+    "targetingKey": "user-42",
+    "email": "ann@example.com",
+    "appVersion": "2.4.1",
+    "country": "CH",
+    "age": 30,
+    "groups": ["a", "b"],
+    "plan": "free",
+    "verified": True,
+}
+
 
 # CPU time of this thread, not wall time: on a shared, loaded machine wall time mostly
 # measures the other processes.
@@ -67,6 +120,42 @@ def bench_store(path: Path) -> tuple[float, float]:
     print(f"{'store.is_active targeting':<58} {active:10.2f} us")
     store.close()
     return static, targeting
+
+
+def bench_paths(path: Path) -> None:
+    """sem_ver, a 10-rule targeting and FLAG_NOT_FOUND through the store, beside flagd-core."""
+    from openfeature.contrib.tools.flagd.core import FlagdCore
+    from openfeature.evaluation_context import EvaluationContext
+    from openfeature.exception import FlagNotFoundError
+
+    store = FileStore(path)
+    core = FlagdCore()
+    core.set_flags({"flags": PATH_FLAGS})
+    attrs = {k: v for k, v in PATH_CTX.items() if k != "targetingKey"}
+    ec = EvaluationContext("user-42", attrs)
+    assert store.evaluate("semver_flag", Type.BOOLEAN, False, PATH_CTX).value is True
+    assert store.evaluate("ten_rules", Type.INTEGER, 0, PATH_CTX).value == 10
+    assert core.resolve_integer_value("ten_rules", 0, ec).value == 10
+
+    def core_not_found() -> None:
+        try:  # noqa: SIM105 - contextlib.suppress would add its own cost to flagd's figure
+            core.resolve_boolean_value("no_such_flag", False, ec)
+        except FlagNotFoundError:
+            pass
+
+    semver = per_call_us(lambda: store.evaluate("semver_flag", Type.BOOLEAN, False, PATH_CTX))
+    report("store.evaluate sem_ver", semver, "us", "<= 3 us", semver <= 3)
+    c = per_call_us(lambda: core.resolve_boolean_value("semver_flag", False, ec))
+    print(f"{'flagd-core sem_ver':<58} {c:10.2f} us")
+    ten = per_call_us(lambda: store.evaluate("ten_rules", Type.INTEGER, 0, PATH_CTX))
+    report("store.evaluate 10-rule targeting", ten, "us", "<= 10 us", ten <= 10)
+    c = per_call_us(lambda: core.resolve_integer_value("ten_rules", 0, ec))
+    print(f"{'flagd-core 10-rule targeting':<58} {c:10.2f} us")
+    nf = per_call_us(lambda: store.evaluate("no_such_flag", Type.BOOLEAN, False, PATH_CTX))
+    c = per_call_us(core_not_found)
+    report("store.evaluate FLAG_NOT_FOUND", nf, "us", "< flagd-core", nf < c)
+    print(f"{'flagd-core FLAG_NOT_FOUND (raises FlagNotFoundError)':<58} {c:10.2f} us")
+    store.close()
 
 
 def bench_openfeature(path: Path) -> None:
@@ -229,6 +318,9 @@ def main() -> int:
         path = tmp / "flags.json"
         path.write_bytes(encode_document({"flags": FLAGS, "metadata": {"flagSetId": "bench"}}))
         bench_store(path)
+        paths = tmp / "paths.json"
+        paths.write_bytes(encode_document({"flags": PATH_FLAGS}))
+        bench_paths(paths)
         bench_openfeature(path)
         bench_reload(tmp)
         bench_django(path)

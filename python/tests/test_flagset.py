@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -298,3 +299,79 @@ def test_targeting_null_is_static_and_a_bare_string_is_a_parse_error() -> None:
     r = fs.evaluate("s", "boolean", False)
     assert (r.value, r.reason, r.error_code) == (False, Reason.ERROR, ErrorCode.PARSE_ERROR)
     assert any(p.path == "flags.s.targeting" for p in probs)
+
+
+def test_deep_context_arrays_evaluate_like_go() -> None:
+    """A caller's context may nest arrays deeper than Python's stack: ToString of it still
+    works (Go's reader returns the string for any depth), so both agree."""
+    fs, problems = load(
+        b'{"flags":{"f":{"state":"ENABLED","variants":{"7":"seven","x":"x"},'
+        b'"defaultVariant":"x","targeting":{"cat":[{"var":"deep"}]}}}}'
+    )
+    assert not problems
+    deep: list[Any] = []
+    cur = deep
+    for _ in range(5000):
+        nxt: list[Any] = []
+        cur.append(nxt)
+        cur = nxt
+    cur.append(7)
+    r = fs.evaluate("f", Type.STRING, "d", {"deep": deep})
+    assert (r.value, r.variant, r.reason) == ("seven", "7", Reason.TARGETING_MATCH)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        '{"flags":{}, "metadata":{"n":1e400}}',
+        '{"flags":{"f":{"state":"ENABLED","variants":{"a":-1E400}}}}',
+        '{"flags":{}, "metadata":{"n":1' + "0" * 400 + "}}",
+        '{"flags":{"f":{"state":"ENABLED","variants":{"a":1},"targeting":{"==":[1e999,1]}}}}',
+    ],
+)
+def test_json_numbers_beyond_double_range_are_parse_errors(doc: str) -> None:
+    """Like Go (and the eval case lines): a number beyond the double range is a parse error,
+    not an infinity that later crashes the canonical encoder."""
+    with pytest.raises(ParseError, match="double range"):
+        parse(doc)
+
+
+def test_invalid_evaluators_referred_many_times_keep_messages_small() -> None:
+    """b_i = or(b_{i-1}, b_{i-1}) over an invalid b_0: every b_i is invalid, and the
+    messages name the first reason only (as Go does), instead of doubling per level."""
+    ev: dict[str, Any] = {"b0": {"or": [{"nope": 1}, {"nope2": 2}]}}
+    for i in range(1, 41):
+        ev[f"b{i}"] = {"or": [{"$ref": f"b{i - 1}"}, {"$ref": f"b{i - 1}"}]}
+    doc = {
+        "$evaluators": ev,
+        "flags": {"g": {"state": "ENABLED", "variants": {"a": 1}, "targeting": {"$ref": "b40"}}},
+    }
+    fs, problems = load(json.dumps(doc).encode())
+    # two problems each: b0 two unknown operators, every other one two invalid $refs
+    assert len([p for p in problems if p.path.startswith("$evaluators.")]) == 82
+    assert max(len(p.message) for p in problems) < 20_000
+    assert fs.evaluate("g", Type.INTEGER, 7).error_code is ErrorCode.PARSE_ERROR
+
+
+def test_structural_problems_in_go_order() -> None:
+    """Missing fields, wrongly typed fields and unknown fields are reported with Go's
+    messages in Go's order: the fields' own problems by field, then unknown fields, then
+    state, then variants (the Go reader prints exactly these lines)."""
+    doc = (
+        b'{"flags":{"a":{"variants":{"x":1}},"b":{"state":"ENABLED"},'
+        b'"c":{".":1,"state":5,"zz":2,"defaultVariant":3},"d":{"state":"","variants":{}},"e":{}}}'
+    )
+    _, problems = load(doc)
+    assert [(p.path, p.message) for p in problems] == [
+        ("flags.a.state", "required (ENABLED or DISABLED)"),
+        ("flags.b.variants", "required"),
+        ("flags.c.defaultVariant", "must be a string or null, got number"),
+        ("flags.c.state", "must be a string (ENABLED or DISABLED), got number"),
+        ("flags.c", 'unknown field "."'),
+        ("flags.c", 'unknown field "zz"'),
+        ("flags.c.variants", "required"),
+        ("flags.d.state", "required (ENABLED or DISABLED)"),
+        ("flags.d.variants", "must not be empty"),
+        ("flags.e.state", "required (ENABLED or DISABLED)"),
+        ("flags.e.variants", "required"),
+    ]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from . import canonical
-from .flagset import MAX_DOCUMENT_SIZE, FlagSet, ParseError, Problem, Type, load
+from .flagset import MAX_DOCUMENT_SIZE, FlagSet, ParseError, Problem, Type, decode_json, load
 
 __all__ = ["main", "eval_line"]
 
@@ -76,13 +76,33 @@ def _decode(line: str) -> Any:
     def bad_const(name: str) -> Any:
         raise ValueError(f"invalid number {name}")
 
-    return json.loads(line, parse_int=float, parse_float=float, parse_constant=bad_const)
+    return decode_json(
+        line,
+        parse_int=float,
+        parse_float=float,
+        parse_constant=bad_const,
+        object_pairs_hook=_object,
+    )
+
+
+class _Tainted(dict[str, Any]):
+    """An object one of whose members held a number beyond the double range, under a key
+    a later duplicate replaced: Go rejects such a member's text even so."""
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    d = dict(pairs)
+    if len(d) < len(pairs) and not all(_finite(v) for _, v in pairs):
+        return _Tainted(d)
+    return d
 
 
 def _finite(v: Any) -> bool:
     """False when a number in v was beyond the double range."""
     if isinstance(v, float):
         return not math.isinf(v)
+    if isinstance(v, _Tainted):
+        return False
     if isinstance(v, dict):
         return all(_finite(x) for x in v.values())
     if isinstance(v, list):
@@ -191,7 +211,18 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             text = raw.decode("utf-8", errors="replace")
             if not text.strip():
                 continue
-            res, err = eval_line(fs, now, text)
+            try:
+                res, err = eval_line(fs, now, text)
+            except Exception as e:  # noqa: BLE001 - one bad case never stops the run
+                res = {
+                    "flag": None,
+                    "value": None,
+                    "variant": None,
+                    "reason": "ERROR",
+                    "errorCode": "GENERAL",
+                    "metadata": {},
+                }
+                err = f"internal error: {type(e).__name__}: {e}"
             if err is not None:
                 print(f"{args.cases}:{line_no}: bad case: {err}", file=sys.stderr)
                 code = 1

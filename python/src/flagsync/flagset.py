@@ -8,6 +8,7 @@ share one between threads and replace it with a single reference assignment.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import enum
 import gc
@@ -15,14 +16,14 @@ import itertools
 import json
 import math
 import re
-import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from . import canonical
+from . import _keychars, _yaml, canonical
+from ._quote import go_quote as _q
 from .jsonlogic import ROOT, Compiler, EvalState, Node, is_number, murmur3, type_name
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "Result",
     "Type",
     "compile_document",
+    "decode_json",
     "diff",
     "load",
     "murmur3",
@@ -78,6 +80,8 @@ class ErrorCode(str, enum.Enum):
 _STATIC = Reason.STATIC
 _TARGETING_MATCH = Reason.TARGETING_MATCH
 _DEFAULT = Reason.DEFAULT
+_ERROR = Reason.ERROR
+_FLAG_NOT_FOUND = ErrorCode.FLAG_NOT_FOUND
 
 
 class ParseError(ValueError):
@@ -122,7 +126,15 @@ def _parse_int(s: str) -> int | float:
     v = int(s)
     if -(2**53) < v < 2**53:
         return v
-    return float(s)
+    return _parse_float(s)
+
+
+def _parse_float(s: str) -> float:
+    """A JSON number as a double; one beyond the double range is a parse error (as in Go)."""
+    f = float(s)
+    if math.isinf(f):
+        raise ParseError(f"number {s[:40]} is beyond the double range")
+    return f
 
 
 _JSON_STRING_OR_NOISE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[^\[\]{}"]+')
@@ -139,130 +151,41 @@ def _check_json_depth(text: str) -> None:
         raise ParseError(f"document nesting is deeper than the limit of {MAX_DEPTH} levels")
 
 
-def _check_tree(v: Any, budget: int) -> None:
-    """Depth and size limits for decoded YAML (aliases can multiply nodes)."""
-    count = 0
-    stack: list[tuple[Any, int]] = [(v, 0)]
-    while stack:
-        node, d = stack.pop()
-        count += 1
-        if count > budget:
-            # like Go: aliases may not expand to more nodes than the document has bytes
-            raise ParseError("YAML aliases expand to more data than the document size allows")
-        if isinstance(node, (dict, list)):
-            if d + 1 > MAX_DEPTH:
-                raise ParseError(f"nesting deeper than {MAX_DEPTH} levels")
-            children = node.values() if isinstance(node, dict) else node
-            stack.extend((c, d + 1) for c in children)
+# A \u escape of a UTF-16 surrogate (D800-DFFF): only such text can decode to a lone one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-_GO_NUMBER_TAG = "tag:flagsync,2025:number"
-_GO_NUMBER_CANDIDATE = re.compile(
-    r"^[-+]?(?:[0-9_.]|\.(?:inf|Inf|INF|nan|NaN|NAN)$)[0-9A-Za-z_.+-]*$"
-)
-_YAML_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
-_GO_INT_DIGITS = {16: "0123456789abcdefABCDEF", 8: "01234567", 2: "01", 10: "0123456789"}
+def scrub_surrogates(v: Any) -> Any:
+    """Replace lone surrogates in the strings and keys of decoded JSON by U+FFFD.
 
-
-def _go_parse_int(s: str) -> int | None:
-    """strconv.ParseInt/ParseUint(s, 0, 64) as yaml.v3 uses them (after removing '_')."""
-    neg = s.startswith("-")
-    body = s[1:] if s[:1] in "+-" else s
-    base = 10
-    if len(body) > 2 and body[0] == "0" and body[1] in "xXoObB":
-        base = {"x": 16, "o": 8, "b": 2}[body[1].lower()]
-        body = body[2:]
-    elif len(body) > 1 and body[0] == "0":
-        base = 8
-        body = body[1:]
-    if body == "" or any(c not in _GO_INT_DIGITS[base] for c in body):
-        return None
-    n = int(body, base)
-    n = -n if neg else n
-    if -(2**63) <= n < 2**64:
-        return n
-    return None
-
-
-def _construct_go_number(loader: Any, node: Any) -> Any:
-    """A plain scalar that may be a number, resolved like gopkg.in/yaml.v3."""
-    text = str(loader.construct_scalar(node))
-    low = text.lower()
-    if low in (".inf", "+.inf", "-.inf", ".nan"):
-        raise ParseError(f"yaml: {text!r} is not a finite number (JSON has no NaN/Infinity)")
-    plain = text.replace("_", "")
-    n = _go_parse_int(plain)
-    if n is not None:
-        return _parse_int(str(n))
-    if _YAML_FLOAT.match(plain):
-        f = float(plain)
-        if math.isinf(f):
-            raise ParseError(f"yaml: {text!r} is not a finite number (JSON has no NaN/Infinity)")
-        return f
-    return text
-
-
-def _yaml_load(text: str) -> Any:
-    try:
-        import yaml
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ParseError("YAML input needs PyYAML (pip install 'flagsync[yaml]')") from e
-
-    class _Loader(yaml.SafeLoader):
-        def flatten_mapping(self, node: Any) -> None:
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    line = key_node.start_mark.line + 1
-                    raise ParseError(f"YAML merge keys (<<) are not supported (line {line})")
-            super().flatten_mapping(node)
-
-    # YAML 1.2 like gopkg.in/yaml.v3 into interface{}: only true/false are booleans,
-    # timestamps stay strings (yes/no/on/off would otherwise turn variant names into bools).
-    resolvers: dict[Any, list[Any]] = {}
-    dropped = {
-        "tag:yaml.org,2002:bool",
-        "tag:yaml.org,2002:timestamp",
-        "tag:yaml.org,2002:int",
-        "tag:yaml.org,2002:float",
-    }
-    for ch, lst in yaml.SafeLoader.yaml_implicit_resolvers.items():
-        resolvers[ch] = [(tag, rx) for tag, rx in lst if tag not in dropped]
-    _Loader.yaml_implicit_resolvers = resolvers
-    _Loader.add_implicit_resolver(
-        "tag:yaml.org,2002:bool",
-        re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-        list("tTfF"),
-    )
-    _Loader.add_implicit_resolver(_GO_NUMBER_TAG, _GO_NUMBER_CANDIDATE, list("-+0123456789."))
-    _Loader.add_constructor(_GO_NUMBER_TAG, _construct_go_number)
-    try:
-        v = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as e:
-        raise ParseError(f"yaml: {e}") from e
-    _check_tree(v, len(text) + 64)
-    return _normalize_yaml(v, "")
-
-
-def _normalize_yaml(v: Any, path: str) -> Any:
-    if isinstance(v, dict):
-        out: dict[str, Any] = {}
-        for k, x in v.items():
-            if not isinstance(k, str):
-                raise ParseError(f"yaml: {path or 'document'}: map key {k!r} is not a string")
-            out[k] = _normalize_yaml(x, f"{path}.{k}" if path else k)
-        return out
+    json.loads keeps an unpaired "\\ud800" escape as a lone surrogate, which no UTF-8
+    output can hold; Go's encoding/json reads it as U+FFFD, and so do we (a valid
+    pair has already been combined into one code point by then).
+    """
+    if isinstance(v, str):
+        return _LONE_SURROGATE.sub("\ufffd", v)
+    if isinstance(v, dict):  # keeps a dict subclass's type (the eval CLI marks objects)
+        return type(v)((scrub_surrogates(k), scrub_surrogates(x)) for k, x in v.items())
     if isinstance(v, list):
-        return [_normalize_yaml(x, path) for x in v]
-    if isinstance(v, bool) or v is None or isinstance(v, str):
-        return v
-    if isinstance(v, int):
-        return _parse_int(str(v))
-    if isinstance(v, float):
-        if math.isnan(v) or math.isinf(v):
-            raise ParseError(f"yaml: {path}: {v} is not a JSON number")
-        return v
-    # timestamps, binary and custom tags keep their text in Go; PyYAML built objects
-    return str(v)
+        return [scrub_surrogates(x) for x in v]
+    return v
+
+
+def decode_json(text: str, **kw: Any) -> Any:
+    """json.loads with the nesting limit checked first and lone surrogates scrubbed."""
+    _check_json_depth(text)
+    v = json.loads(text, **kw)
+    if _SURROGATE_ESCAPE.search(text):
+        v = scrub_surrogates(v)
+    return v
+
+
+def _yaml_load(text: str, size: int) -> Any:
+    try:
+        return _yaml.load(text, size, MAX_DEPTH)
+    except _yaml.YAMLError as e:
+        raise ParseError(f"yaml: {e}") from e
 
 
 def parse(data: bytes | str) -> dict[str, Any]:
@@ -284,14 +207,18 @@ def parse(data: bytes | str) -> dict[str, Any]:
             raise ParseError(f"document is not valid UTF-8 (byte offset {e.start})") from e
     stripped = text.lstrip(" \t\r\n\ufeff")
     if stripped.startswith("{"):
-        _check_json_depth(stripped)
         try:
             # ints beyond 2^53 become floats (doubles), like in Go
-            doc = json.loads(stripped, parse_int=_parse_int, parse_constant=_reject_constant)
+            doc = decode_json(
+                stripped,
+                parse_int=_parse_int,
+                parse_float=_parse_float,
+                parse_constant=_reject_constant,
+            )
         except json.JSONDecodeError as e:
             raise ParseError(f"json: {e}") from e
     else:
-        doc = _yaml_load(text)
+        doc = _yaml_load(text, raw_len)
     if not isinstance(doc, dict):
         raise ParseError("document is not an object")
     return doc
@@ -307,10 +234,6 @@ _RFC3339 = re.compile(
 )
 _KEY_EXTRA = set("_-./:")
 _ASCII_KEY = re.compile(r"[A-Za-z0-9_\-./:]+")
-
-
-def _q(v: str) -> str:
-    return json.dumps(v, ensure_ascii=False)
 
 
 def _parse_rfc3339(s: str) -> datetime | None:
@@ -338,7 +261,16 @@ def valid_flag_key(key: str) -> bool:
         return True
     if key == "":
         return False
-    return all(c.isalpha() or unicodedata.category(c) == "Nd" or c in _KEY_EXTRA for c in key)
+    return all(c in _KEY_EXTRA or _ASCII_KEY.fullmatch(c) or _is_key_char(c) for c in key)
+
+
+def _is_key_char(c: str) -> bool:
+    """A non-ASCII letter or decimal digit by the fixed table of _keychars (Unicode 15.0.0),
+    not by this interpreter's unicodedata: key validity must not depend on the Python
+    version, nor differ from Go."""
+    cp = ord(c)
+    i = bisect.bisect_right(_keychars.STARTS, cp) - 1
+    return i >= 0 and cp <= _keychars.ENDS[i]
 
 
 def _is_primitive(v: Any) -> bool:
@@ -464,10 +396,7 @@ def _check_flag(key: str, f: Any, compiler: Compiler) -> _Checked:
         bad_fields.add(fld)
         add(fld, msg)
 
-    if "state" not in f:
-        decode_problem("state", "required")
-    if "variants" not in f:
-        decode_problem("variants", "required")
+    unknown: list[str] = []
     state: str = ""
     variants: dict[str, Any] = {}
     default_variant: str | None = None
@@ -500,7 +429,10 @@ def _check_flag(key: str, f: Any, compiler: Compiler) -> _Checked:
             elif v is not None:
                 decode_problem("metadata", "must be an object, got " + type_name(v))
         else:
-            add("", f"unknown field {_q(k)}")
+            unknown.append(k)
+    # like Go: the fields' own problems (by field), then the unknown fields
+    for k in unknown:
+        add("", f"unknown field {_q(k)}")
 
     if "state" not in bad_fields and state not in ("ENABLED", "DISABLED"):
         if state == "":
@@ -509,7 +441,9 @@ def _check_flag(key: str, f: Any, compiler: Compiler) -> _Checked:
             add("state", f"{_q(state)} is not a state (want ENABLED or DISABLED)")
     names = sorted(variants)
     if "variants" not in bad_fields:
-        if not variants:
+        if "variants" not in f:
+            add("variants", "required")
+        elif not variants:
             add("variants", "must not be empty")
         by_type: dict[str, list[str]] = {}
         for name in names:
@@ -797,14 +731,9 @@ class FlagSet:
         """
         f = self._flags.get(key)
         if f is None:
-            return Result(
-                default,
-                None,
-                Reason.ERROR,
-                ErrorCode.FLAG_NOT_FOUND,
-                f"flag {_q(key)} not found",
-                self._meta,
-            )
+            # a constant message, like Go: the caller knows the key, and a path that
+            # probes for flags must not cost more than a static flag
+            return Result(default, None, _ERROR, _FLAG_NOT_FOUND, "flag not found", self._meta)
         t = typ if isinstance(typ, Type) else _TYPES.get(typ)
         if t is None:
             return Result(

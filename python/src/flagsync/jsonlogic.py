@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import mmh3
 
+from ._quote import go_quote
 from .canonical import js_number_string
 
 __all__ = [
@@ -204,8 +205,35 @@ def js_to_string(v: Any) -> str:
     if isinstance(v, (int, float)):
         return js_number_string(v)
     if isinstance(v, (list, tuple)):
-        return ",".join("" if x is None else js_to_string(x) for x in v)
+        return _array_to_string(v)
     return "[object Object]"
+
+
+def _array_to_string(v: list[Any] | tuple[Any, ...]) -> str:
+    """String(array): elements joined with ",", null as "", nested arrays likewise.
+
+    Written without recursion: a caller's context may nest arrays deeper than Python's
+    stack allows, and Go's reader returns the string for any depth.
+    """
+    out: list[str] = []
+    stack = [iter(v)]
+    first = [True]
+    while stack:
+        for x in stack[-1]:
+            if first[-1]:
+                first[-1] = False
+            else:
+                out.append(",")
+            if isinstance(x, (list, tuple)):
+                stack.append(iter(x))
+                first.append(True)
+                break
+            if x is not None:
+                out.append(js_to_string(x))
+        else:
+            stack.pop()
+            first.pop()
+    return "".join(out)
 
 
 def js_strict_equal(a: Any, b: Any) -> bool:
@@ -357,32 +385,60 @@ def compare_semver(a: SemVer, b: SemVer) -> int:
     return (len(pa) > len(pb)) - (len(pa) < len(pb))
 
 
+_SEMVER_TESTS: dict[str, Callable[[SemVer, SemVer], bool]] = {
+    "^": lambda a, b: a[0] == b[0],
+    "~": lambda a, b: a[0] == b[0] and a[1] == b[1],
+    "=": lambda a, b: compare_semver(a, b) == 0,
+    "!=": lambda a, b: compare_semver(a, b) != 0,
+    "<": lambda a, b: compare_semver(a, b) < 0,
+    "<=": lambda a, b: compare_semver(a, b) <= 0,
+    ">": lambda a, b: compare_semver(a, b) > 0,
+    ">=": lambda a, b: compare_semver(a, b) >= 0,
+}
+
+
 def _sem_ver(a: Any, op: Any, b: Any) -> Any:
     sa, sb = _semver_arg(a), _semver_arg(b)
     if sa is None or sb is None or not isinstance(op, str):
         return None
+    test = _SEMVER_TESTS.get(op)
     va = parse_semver(sa)
     vb = parse_semver(sb)
-    if va is None or vb is None:
+    if va is None or vb is None or test is None:
         return None
-    if op == "^":
-        return va[0] == vb[0]
-    if op == "~":
-        return va[0] == vb[0] and va[1] == vb[1]
-    c = compare_semver(va, vb)
-    if op == "=":
-        return c == 0
-    if op == "!=":
-        return c != 0
-    if op == "<":
-        return c < 0
-    if op == "<=":
-        return c <= 0
-    if op == ">":
-        return c > 0
-    if op == ">=":
-        return c >= 0
-    return None
+    return test(va, vb)
+
+
+# Versions a rule with a constant op and version remembers per node: callers' versions
+# repeat (a few app releases), and parsing is most of the operator's cost.
+_SEMVER_MEMO_SIZE = 256
+_MISSING: Any = object()
+
+
+def _const_sem_ver(a: Node, op: Any, b: Any) -> Node | None:
+    """sem_ver with a constant op and version, parsed once; None: use the general path."""
+    sb = _semver_arg(b)
+    if not isinstance(op, str) or sb is None:
+        return None
+    test = _SEMVER_TESTS.get(op)
+    vb = parse_semver(sb)
+    if test is None or vb is None:
+        return None
+    memo: dict[str, SemVer | None] = {}
+
+    def sem_ver(st: EvalState, sc: Any) -> Any:
+        x = _semver_arg(a(st, sc))
+        if x is None:
+            return None
+        va = memo.get(x, _MISSING)
+        if va is _MISSING:
+            va = parse_semver(x)
+            if len(memo) >= _SEMVER_MEMO_SIZE:
+                memo.clear()
+            memo[x] = va
+        return None if va is None else test(va, vb)
+
+    return sem_ver
 
 
 # ---------------------------------------------------------------------------
@@ -516,25 +572,86 @@ def type_name(v: Any) -> str:
 
 def _q(s: str) -> str:
     """Go's %q for the names that appear in messages."""
-    import json
-
-    return json.dumps(s, ensure_ascii=False)
+    return go_quote(s)
 
 
 def _where(at: str) -> str:
     return f" (at {at})" if at else ""
 
 
+def _because(errs: list[str]) -> str:
+    """Why an evaluator is invalid, in a message about a $ref to it: its first problem
+    only (Go: invalidBecause), so messages do not double at every level of refs."""
+    if len(errs) == 1:
+        return errs[0]
+    return f"{errs[0]} (and {len(errs) - 1} more)"
+
+
 def _join(at: str, elem: str) -> str:
     return f"{at}.{elem}" if at else elem
 
 
+# A rule's size after $ref expansion is bounded (Go: MaxRuleNodes): evaluators can refer
+# to each other many times over (e2 = [e1, e1], e3 = [e2, e2], ...).
+MAX_RULE_NODES = 100_000
+# A rule with every $ref inlined nests at most this many levels (Go: MaxDepth).
+MAX_RULE_DEPTH = 64
+
+
+def _too_large() -> str:
+    return (
+        f"rule is too large: more than {MAX_RULE_NODES} operations and values after $ref expansion"
+    )
+
+
+def _too_deep() -> str:
+    return f"rule nests deeper than {MAX_RULE_DEPTH} levels once every $ref is inlined"
+
+
+def _is_literal(v: Any, depth: int = 0) -> bool:
+    """No operation (an object with exactly one key) inside: v evaluates to itself."""
+    if isinstance(v, list):
+        if depth > MAX_RULE_DEPTH:
+            return False
+        return all(_is_literal(x, depth + 1) for x in v)
+    if isinstance(v, dict):
+        return len(v) != 1
+    return True
+
+
+def _refs(raw: Any) -> Iterator[str]:
+    """The evaluator names raw refers to, in the order the compiler meets them."""
+    if isinstance(raw, list):
+        if not _is_literal(raw):
+            for x in raw:
+                yield from _refs(x)
+        return
+    if not isinstance(raw, dict) or len(raw) != 1:
+        return
+    ((op, arg),) = raw.items()
+    if op == "$ref":
+        if isinstance(arg, str):
+            yield arg
+        return
+    args = arg if isinstance(arg, list) else [arg]
+    if op == "var":
+        if len(args) >= 2:
+            yield from _refs(args[1])
+        if args:
+            yield from _refs(args[0])
+    elif op in _OPS:
+        for a in args:
+            yield from _refs(a)
+
+
 class _Evaluator:
-    __slots__ = ("node", "errs")
+    __slots__ = ("node", "errs", "size", "height")
 
     def __init__(self) -> None:
         self.node: Node | None = None
         self.errs: list[str] = []
+        self.size = 0  # nodes with every $ref expanded
+        self.height = 0  # nesting levels with every $ref inlined
 
 
 class Compiler:
@@ -544,6 +661,10 @@ class Compiler:
         self.evaluators: Mapping[str, Any] = evaluators or {}
         self._done: dict[str, _Evaluator] = {}
         self._active: set[str] = set()
+        # nodes of the current rule, its current nesting level and deepest level so far
+        self._size = 0
+        self._level = 0
+        self._deepest = 0
 
     def evaluator(self, name: str) -> _Evaluator | None:
         """The compiled $evaluators entry (compiled on first use)."""
@@ -552,11 +673,44 @@ class Compiler:
             return ce
         if name not in self.evaluators:
             return None
-        self._active.add(name)
+        self._compile_from(name)
+        return self._done[name]
+
+    def _compile_from(self, root: str) -> None:
+        """Compile root and the evaluators it refers to, those first (depth-first, in the
+        order the compiler meets the $refs), without recursing per $ref: a chain of
+        thousands of $refs costs no stack. Results and messages are those of compiling
+        each $ref when it is met, as Go does; evaluators on the way stay active, so a
+        $ref back to one of them is a cycle."""
+        self._active.add(root)
+        stack = [(root, _refs(self.evaluators[root]))]
+        while stack:
+            name, refs = stack[-1]
+            for ref in refs:
+                if ref in self._done or ref in self._active or ref not in self.evaluators:
+                    continue
+                self._active.add(ref)
+                stack.append((ref, _refs(self.evaluators[ref])))
+                break
+            else:
+                stack.pop()
+                self._done[name] = self._compile_evaluator(self.evaluators[name])
+                self._active.discard(name)
+
+    def _compile_evaluator(self, raw: Any) -> _Evaluator:
         ce = _Evaluator()
-        ce.node = self._compile(self.evaluators[name], "", ce.errs)
-        self._active.discard(name)
-        self._done[name] = ce
+        if not isinstance(raw, dict):
+            ce.errs.append("must be a JsonLogic object, got " + type_name(raw))
+            return ce
+        outer = (self._size, self._level, self._deepest)
+        self._size = self._level = self._deepest = 0
+        ce.node = self._compile(raw, "", ce.errs)
+        ce.size, ce.height = self._size, self._deepest
+        self._size, self._level, self._deepest = outer
+        if ce.size > MAX_RULE_NODES and not ce.errs:
+            ce.errs.append(_too_large())
+        if ce.height > MAX_RULE_DEPTH and not ce.errs:
+            ce.errs.append(_too_deep())
         return ce
 
     def targeting(self, raw: Any) -> tuple[Node | None, list[str]]:
@@ -567,19 +721,40 @@ class Compiler:
         if not isinstance(raw, dict):
             return None, ["must be a JsonLogic object, got " + type_name(raw)]
         errs: list[str] = []
+        self._size = self._level = self._deepest = 0
         node = self._compile(raw, "", errs)
+        if self._size > MAX_RULE_NODES and not errs:
+            return None, [_too_large()]
+        if self._deepest > MAX_RULE_DEPTH and not errs:
+            return None, [_too_deep()]
         if errs:
             return None, errs
         return node, []
 
     def _compile(self, raw: Any, at: str, errs: list[str]) -> Node:
+        self._size += 1
         if isinstance(raw, list):
-            items = [self._compile(x, f"{at}[{i}]", errs) for i, x in enumerate(raw)]
+            if _is_literal(raw):
+                return _const(raw)  # no operation inside: nothing to compile
+            self._level += 1
+            self._deepest = max(self._deepest, self._level)
+            try:
+                items = [self._compile(x, f"{at}[{i}]", errs) for i, x in enumerate(raw)]
+            finally:
+                self._level -= 1
             if all(f.__code__ is _CONST_CODE for f in items):
                 return _const(raw)
             return lambda st, sc: [f(st, sc) for f in items]
         if not isinstance(raw, dict) or len(raw) != 1:
             return _const(raw)
+        self._level += 1
+        self._deepest = max(self._deepest, self._level)
+        try:
+            return self._compile_op(raw, at, errs)
+        finally:
+            self._level -= 1
+
+    def _compile_op(self, raw: dict[str, Any], at: str, errs: list[str]) -> Node:
         ((op, arg),) = raw.items()
         if op == "$ref":
             return self._ref(arg, at, errs)
@@ -620,8 +795,11 @@ class Compiler:
             errs.append(f"$ref {_q(name)}: no such evaluator{_where(at)}")
             return _const(None)
         if ce.errs or ce.node is None:
-            errs.append(f"$ref {_q(name)}: evaluator is invalid: {'; '.join(ce.errs)}{_where(at)}")
+            errs.append(f"$ref {_q(name)}: evaluator is invalid: {_because(ce.errs)}{_where(at)}")
             return _const(None)
+        self._size += ce.size
+        # the evaluator's rule takes the place of the {"$ref": name} object
+        self._deepest = max(self._deepest, self._level - 1 + ce.height)
         return ce.node
 
     def _var(self, arg: Any, at: str, errs: list[str]) -> Node:
@@ -635,7 +813,8 @@ class Compiler:
         path_f = self._compile(args[0], sub + "[0]", errs)
         if path_f.__code__ is _CONST_CODE:
             segs = _split_path(path_f(None, None))  # type: ignore[arg-type]
-            if segs is not None and len(segs) == 1:
+            # "$flagd" is the evaluator's, never the caller's attribute of that name
+            if segs is not None and len(segs) == 1 and segs[0] != "$flagd":
                 key = segs[0]
 
                 def simple(st: EvalState, sc: Any) -> Any:
@@ -737,15 +916,15 @@ def _b_if(parts: list[Node]) -> Node:
 
         return if3
 
+    pairs = [(parts[i], parts[i + 1]) for i in range(0, n - 1, 2)]
+    last = parts[-1] if n % 2 else None
+
     def if_(st: EvalState, sc: Any) -> Any:
-        i = 0
-        while i + 1 < n:
-            if truthy(parts[i](st, sc)):
-                return parts[i + 1](st, sc)
-            i += 2
-        if i < n:
-            return parts[i](st, sc)
-        return None
+        for cond, then in pairs:
+            c = cond(st, sc)
+            if c is True or (c is not False and c is not None and truthy(c)):
+                return then(st, sc)
+        return last(st, sc) if last is not None else None
 
     return if_
 
@@ -993,6 +1172,8 @@ def _b_in(parts: list[Node]) -> Node:
         if isinstance(hay, str):
             return js_to_string(x) in hay
         if isinstance(hay, _ARRAY):
+            if type(x) is str:  # a str equals (==) only an equal str: strict equality
+                return x in hay
             return any(js_strict_equal(x, y) for y in hay)
         return False
 
@@ -1169,6 +1350,10 @@ _OPS["ends_with"] = (_string_op(str.endswith), 2, 2)
 @_op(("sem_ver",), 3, 3)
 def _b_sem_ver(parts: list[Node]) -> Node:
     a, op, b = parts
+    if op.__code__ is _CONST_CODE and b.__code__ is _CONST_CODE:
+        fast = _const_sem_ver(a, op(None, None), b(None, None))  # type: ignore[arg-type]
+        if fast is not None:
+            return fast
     return lambda st, sc: _sem_ver(a(st, sc), op(st, sc), b(st, sc))
 
 
