@@ -327,7 +327,7 @@ func (s *Source) Watch(ctx context.Context, changed func()) error {
 		last     time.Time
 	)
 	for {
-		if wait := s.cfg.MinInterval - time.Since(last); wait > 0 && !sleep(ctx, wait) {
+		if wait := s.cfg.MinInterval - time.Since(last); wait > 0 && !sources.Sleep(ctx, wait) {
 			return ctx.Err()
 		}
 		last = time.Now()
@@ -343,7 +343,7 @@ func (s *Source) Watch(ctx context.Context, changed func()) error {
 			if failures == 1 {
 				s.log.Warn("consul watch failed; retrying", "source", s.name, "error", err)
 			}
-			if !sleep(ctx, backoff) {
+			if !sources.Sleep(ctx, backoff) {
 				return ctx.Err()
 			}
 			continue
@@ -399,17 +399,6 @@ func backoffFor(n int, maxBackoff time.Duration) time.Duration {
 	d = min(d, maxBackoff)
 	jitter := time.Duration(rand.Int64N(int64(d)/5*2+1)) - d/5
 	return d + jitter
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // parsedPair is what one KV pair turned into at one ModifyIndex: exactly one of def,

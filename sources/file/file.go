@@ -153,7 +153,7 @@ func (s *Source) Fetch(ctx context.Context) (*sources.Result, error) {
 		}
 		s.mu.Unlock()
 		if busy > 0 {
-			if !sleep(ctx, busy) {
+			if !sources.Sleep(ctx, busy) {
 				return nil, fmt.Errorf("file source %s: still being written (not quiet for %s): %w", s.path, s.quiet, ctx.Err())
 			}
 			continue
@@ -221,17 +221,6 @@ func (s *Source) untilQuiet(paths []string, now time.Time) time.Duration {
 		return 0
 	}
 	return wait
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 var errTooLarge = errors.New("input too large")

@@ -71,7 +71,7 @@ func (s *Source) Watch(ctx context.Context, changed func()) error {
 				s.log.Warn("ssm change queue failed; listing Parameter Store at every sync until it recovers",
 					"source", s.name, "queue", s.queue.url, "error", err)
 			}
-			if !sleep(ctx, queueBackoff(failures)) {
+			if !sources.Sleep(ctx, queueBackoff(failures)) {
 				return ctx.Err()
 			}
 			continue
@@ -158,16 +158,4 @@ func (s *Source) deleteMessages(ctx context.Context, msgs []types.Message) {
 // queueBackoff is 1s, 2s, 4s … up to maxQueueBackoff.
 func queueBackoff(failures int) time.Duration {
 	return min(time.Second<<min(failures-1, 10), maxQueueBackoff)
-}
-
-// sleep waits d or until ctx is done, and tells whether the full d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
