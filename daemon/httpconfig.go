@@ -131,7 +131,7 @@ func (h *HTTPConfig) policy() (*authPolicy, error) {
 // when nothing is protected and the address is reachable from other hosts.
 func logExposure(log *slog.Logger, h *HTTPConfig, p *authPolicy) {
 	if !p.admin.configured() {
-		log.Info("http: admin routes (POST /api/v1/sync) are off: no http.auth.admin token configured")
+		log.Info("http: admin routes (POST /api/v1/sync, POST /api/v1/release) are off: no http.auth.admin token configured")
 	}
 	if isLoopbackListen(h.Listen) {
 		return
