@@ -170,11 +170,22 @@ var cronParser = lifecycle.ScheduleParser
 // LoadConfig reads and validates the configuration file at path; lookupEnv expands
 // ${VAR} references (os.LookupEnv when nil).
 func LoadConfig(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	return loadConfig(path, lookupEnv, true)
+}
+
+// LoadConfigNoHTTP is LoadConfig for a command that serves no HTTP (`sync --once`,
+// `stale`): the http.auth tokens are not read, so the operator's release runs where
+// the configuration is at hand but the daemon's token variables or files are not.
+func LoadConfigNoHTTP(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	return loadConfig(path, lookupEnv, false)
+}
+
+func loadConfig(path string, lookupEnv func(string) (string, bool), httpAuth bool) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c, err := ParseConfig(data, lookupEnv)
+	c, err := parseConfig(data, lookupEnv, httpAuth)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -185,6 +196,11 @@ func LoadConfig(path string, lookupEnv func(string) (string, bool)) (*Config, er
 // ParseConfig parses and validates a configuration. Errors name the key path, e.g.
 // "sources[2].path: required".
 func ParseConfig(data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	return parseConfig(data, lookupEnv, true)
+}
+
+// parseConfig is ParseConfig; httpAuth false leaves the http.auth tokens unread.
+func parseConfig(data []byte, lookupEnv func(string) (string, bool), httpAuth bool) (*Config, error) {
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
 	}
@@ -213,8 +229,10 @@ func ParseConfig(data []byte, lookupEnv func(string) (string, bool)) (*Config, e
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	if err := c.HTTP.readAuth(lookupEnv); err != nil {
-		return nil, err
+	if httpAuth {
+		if err := c.HTTP.readAuth(lookupEnv); err != nil {
+			return nil, err
+		}
 	}
 	return &c, nil
 }

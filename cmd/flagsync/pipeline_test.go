@@ -258,9 +258,7 @@ func TestSourceGuardHoldsOneSource(t *testing.T) {
 	}
 
 	// flagsync sync --once --force releases: the removal publishes and stays.
-	forced := exec.Command(bin, "sync", "--once", "--force", "--config", e.config)
-	forced.Env = append(os.Environ(), "FS_ADMIN="+pipelineAdminToken) // the config names it
-	out, err := forced.CombinedOutput()
+	out, err := exec.Command(bin, "sync", "--once", "--force", "--config", e.config).CombinedOutput()
 	if err != nil {
 		t.Fatalf("sync --force: %v\n%s", err, out)
 	}
@@ -416,4 +414,23 @@ func TestFrozenStoreDelaysNobody(t *testing.T) {
 	thaw()
 	e.kv("PUT", "after_thaw", "true")
 	eventually(t, "Consul change after SIGCONT", func() bool { _, ok := e.published()["after_thaw"]; return ok })
+}
+
+// The operator's release, `flagsync sync --once --force`, serves no HTTP: it must run
+// where the config is mounted but the daemon's http.auth token variables are not set
+// (an operator's shell), while `run` still refuses a config whose tokens are missing.
+func TestSyncOnceNeedsNoHTTPTokens(t *testing.T) {
+	e := newE2E(t, buildFlagsync(t), false, "")
+	e.writeConfig(strings.Replace(mustRead(t, e.config), "http: {listen:", "http: {auth: {admin: {env: [FS_UNSET_ADMIN_TOKEN]}}, listen:", 1))
+	cmd := exec.Command(e.bin, "sync", "--once", "--config", e.config)
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "FS_UNSET_ADMIN_TOKEN=") })
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sync --once without the http token variable: %v\n%s", err, out)
+	}
+	run := exec.Command(e.bin, "run", "--config", e.config)
+	run.Env = cmd.Env
+	out, err := run.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "FS_UNSET_ADMIN_TOKEN is not set") {
+		t.Fatalf("run without the token variable: err %v\n%s", err, out)
+	}
 }

@@ -199,6 +199,10 @@ func reload(path string, old *daemon.Config, opts daemon.Options) (*daemon.Daemo
 // printed why (and how to start, when there is no config at all) and returns the
 // exit code with a nil config.
 func loadConfig(name, flagPath string, stderr io.Writer) (string, *daemon.Config, int) {
+	load := daemon.LoadConfig
+	if name != "run" {
+		load = daemon.LoadConfigNoHTTP // serves no HTTP: the daemon's tokens need not be here
+	}
 	path := flagPath
 	if path == "" {
 		path = defaultConfigPath
@@ -211,7 +215,7 @@ func loadConfig(name, flagPath string, stderr io.Writer) (string, *daemon.Config
 			return path, nil, 2
 		}
 	}
-	cfg, err := daemon.LoadConfig(path, nil)
+	cfg, err := load(path, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "flagsync %s: %v\n", name, err)
 		return path, nil, 2

@@ -210,7 +210,7 @@ func readFlagsInput(ctx context.Context, cfgPath string, args []string, stderr i
 // liveSnapshot runs one sync of the daemon configured in cfgPath with its outputs
 // removed, so nothing is published, and returns the merged snapshot.
 func liveSnapshot(ctx context.Context, cfgPath string, stderr io.Writer) ([]byte, error) {
-	cfg, err := daemon.LoadConfig(cfgPath, nil)
+	cfg, err := daemon.LoadConfigNoHTTP(cfgPath, nil)
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
