@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"testing"
 	"time"
 
@@ -73,11 +72,7 @@ log: {level: error}
 			// Let the daemon see its own repair before the next fault.
 			time.Sleep(2 * redisCheckInterval)
 		}
-		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
-		b.ReportMetric(pct(0.5), "p50-ms")
-		b.ReportMetric(pct(0.99), "p99-ms")
-		b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+		testsvc.ReportLatencies(b, "", lat)
 		b.ReportMetric(float64(len(lat)), "faults")
 	}
 	b.Run("file-deleted", func(b *testing.B) {

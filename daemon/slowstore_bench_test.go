@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -144,13 +143,7 @@ func (e *slowEnv) measure(b *testing.B, change func(i int) string) {
 		lat = append(lat, e.waitFor(b, marker).Sub(start))
 	}
 	b.StopTimer()
-	slices.Sort(lat)
-	pct := func(p float64) float64 {
-		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
-	}
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
-	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+	testsvc.ReportLatencies(b, "", lat)
 }
 
 // hungListener accepts TCP connections and never answers: an honest hung store.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/open-feature/go-sdk/openfeature"
 	"github.com/open-feature/go-sdk/openfeature/isolated"
 
+	"github.com/flagsync/flagsync/internal/testsvc"
 	"github.com/flagsync/flagsync/transport"
 )
 
@@ -180,16 +180,5 @@ func BenchmarkRedisPropagation(b *testing.B) {
 	if v := intValue(p, "counter"); v.Value != int64(gen) {
 		b.Fatalf("counter = %+v, want %d", v, gen)
 	}
-	slices.Sort(lat)
-	b.ReportMetric(float64(percentile(lat, 0.50).Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
-}
-
-// percentile returns the q-quantile (nearest rank) of sorted durations.
-func percentile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(q*float64(len(sorted)) + 0.5)
-	return sorted[min(max(i-1, 0), len(sorted)-1)]
+	testsvc.ReportLatencies(b, "", lat)
 }

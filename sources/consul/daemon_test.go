@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -293,15 +292,7 @@ func benchChangeLatency(b *testing.B, debounce time.Duration) {
 		daemonLat = append(daemonLat, time.Since(start))
 	}
 	b.StopTimer()
-	report := func(name string, lat []time.Duration) {
-		slices.Sort(lat)
-		p := func(q float64) float64 {
-			return float64(lat[min(len(lat)-1, int(q*float64(len(lat))))].Microseconds()) / 1000
-		}
-		b.ReportMetric(p(0.50), name+"-p50-ms")
-		b.ReportMetric(p(0.99), name+"-p99-ms")
-	}
-	report("watch", watchLat)
-	report("fetch", fetchLat)
-	report("daemon", daemonLat)
+	testsvc.ReportLatencies(b, "watch-", watchLat)
+	testsvc.ReportLatencies(b, "fetch-", fetchLat)
+	testsvc.ReportLatencies(b, "daemon-", daemonLat)
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -120,14 +119,8 @@ outputs:
 		dLat, ctLat = append(dLat, dAt), append(ctLat, ctAt)
 	}
 	b.StopTimer()
-	for name, lat := range map[string][]time.Duration{"daemon": dLat, "consul-template": ctLat} {
-		slices.Sort(lat)
-		p := func(q float64) float64 {
-			return float64(lat[min(len(lat)-1, int(q*float64(len(lat))))].Microseconds()) / 1000
-		}
-		b.ReportMetric(p(0.50), name+"-p50-ms")
-		b.ReportMetric(p(0.99), name+"-p99-ms")
-	}
+	testsvc.ReportLatencies(b, "daemon-", dLat)
+	testsvc.ReportLatencies(b, "consul-template-", ctLat)
 	b.ReportMetric(0, "ns/op")
 }
 
