@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/flagsync/flagsync/sources"
 )
 
 // limiter is a token bucket in its "virtual scheduling" form: each request is given
@@ -42,14 +44,10 @@ func (l *limiter) Wait(ctx context.Context) error {
 	if wait <= 0 {
 		return nil
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
+	if !sources.Sleep(ctx, wait) {
 		return ctx.Err()
 	}
+	return nil
 }
 
 // rateLimitedClient makes every HTTP attempt, retries included, wait for the limiter,

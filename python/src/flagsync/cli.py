@@ -110,12 +110,9 @@ def _finite(v: Any) -> bool:
     return True
 
 
-def eval_line(fs: FlagSet, now: int, line: str) -> tuple[dict[str, Any], str | None]:
-    """One case line -> (output object, error message for a bad case or None).
-
-    The contract (conformance/README.md) and its order of checks are the Go CLI's.
-    """
-    out: dict[str, Any] = {
+def _general_error() -> dict[str, Any]:
+    """The output object of a case that could not be evaluated (GENERAL error)."""
+    return {
         "flag": None,
         "value": None,
         "variant": None,
@@ -123,6 +120,14 @@ def eval_line(fs: FlagSet, now: int, line: str) -> tuple[dict[str, Any], str | N
         "errorCode": "GENERAL",
         "metadata": {},
     }
+
+
+def eval_line(fs: FlagSet, now: int, line: str) -> tuple[dict[str, Any], str | None]:
+    """One case line -> (output object, error message for a bad case or None).
+
+    The contract (conformance/README.md) and its order of checks are the Go CLI's.
+    """
+    out = _general_error()
     try:
         c = _decode(line)
     except (ValueError, RecursionError) as e:
@@ -214,14 +219,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             try:
                 res, err = eval_line(fs, now, text)
             except Exception as e:  # noqa: BLE001 - one bad case never stops the run
-                res = {
-                    "flag": None,
-                    "value": None,
-                    "variant": None,
-                    "reason": "ERROR",
-                    "errorCode": "GENERAL",
-                    "metadata": {},
-                }
+                res = _general_error()
                 err = f"internal error: {type(e).__name__}: {e}"
             if err is not None:
                 print(f"{args.cases}:{line_no}: bad case: {err}", file=sys.stderr)
