@@ -10,6 +10,12 @@ FROM golang:${GO_VERSION}-bookworm AS build
 WORKDIR /src
 # Dependencies first so source edits do not re-download modules.
 COPY go.mod go.sum ./
+# The lean modules the daemon module replaces with these directories (docs/ARCHITECTURE.md).
+COPY flagset/go.mod flagset/go.sum flagset/
+COPY transport/go.mod transport/go.sum transport/
+COPY provider/go.mod provider/go.sum provider/
+COPY analytics/go.mod analytics/go.sum analytics/
+COPY internal/testsvc/go.mod internal/testsvc/go.sum internal/testsvc/
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \

@@ -1,4 +1,4 @@
-# flagsync — one Makefile for the Go module, the Python package and the services tests need.
+# flagsync — one Makefile for the Go modules, the Python package and the services tests need.
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 
@@ -10,6 +10,9 @@ TOOLS_BIN := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/flagsync/bin
 # Tests find redis-server, consul and moto_server on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(TOOLS_BIN):$(PATH)
 export FLAGSYNC_CONSUL_BIN := $(TOOLS_BIN)/consul
+# Every Go module (docs/ARCHITECTURE.md "Modules"); each target below runs in each.
+GO_MODULES := $(shell scripts/go-modules.sh)
+in_modules = for m in $(GO_MODULES); do (cd $$m && $(1)) || exit 1; done
 
 .PHONY: all build run test test-go test-fuzz test-python test-diff fuzz-diff bench lint fmt deps clean
 
@@ -31,8 +34,8 @@ deps:
 
 test: deps build
 	@scripts/check-repo.sh
-	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run go mod tidy"; $(GO) mod tidy -diff; exit 1; }
-	$(GO) vet ./...
+	@$(call in_modules,$(GO) mod tidy -diff >/dev/null || { echo "$$m: go.mod/go.sum are not tidy: run go mod tidy there"; $(GO) mod tidy -diff; exit 1; })
+	$(call in_modules,$(GO) vet ./...)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^tools/'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(MAKE) test-go
 	$(MAKE) test-fuzz
@@ -40,7 +43,7 @@ test: deps build
 	$(MAKE) test-diff
 
 test-go:
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(call in_modules,$(GO) test -race -count=1 -timeout 20m ./...)
 
 ## test-fuzz: every fuzz target for a short, bounded time
 test-fuzz:
@@ -63,11 +66,12 @@ fuzz-diff: deps build
 
 bench: deps build
 	@mkdir -p var
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./flagset/ ./provider/ ./daemon/ ./ofrep/ ./analytics/ | tee var/bench-go.txt
+	{ for m in flagset provider analytics; do (cd $$m && $(GO) test -run '^$$' -bench . -benchmem -count 1 ./); done; \
+	  $(GO) test -run '^$$' -bench . -benchmem -count 1 ./daemon/ ./ofrep/; } | tee var/bench-go.txt
 	@scripts/bench-extra.sh
 
 lint:
-	$(GO) vet ./...
+	$(call in_modules,$(GO) vet ./...)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	@if [ -x $(PY) ]; then $(VENV)/bin/ruff check python && $(VENV)/bin/mypy --strict python/src/flagsync; fi
 

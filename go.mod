@@ -58,3 +58,20 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+require (
+	github.com/flagsync/flagsync/flagset v0.0.0-00010101000000-000000000000
+	github.com/flagsync/flagsync/internal/testsvc v0.0.0-00010101000000-000000000000
+	github.com/flagsync/flagsync/provider v0.0.0-00010101000000-000000000000
+	github.com/flagsync/flagsync/transport v0.0.0-00010101000000-000000000000
+)
+
+// The lean modules apps import live in this repository; releases tag each one
+// (docs/ARCHITECTURE.md "Modules and releases").
+replace (
+	github.com/flagsync/flagsync/analytics => ./analytics
+	github.com/flagsync/flagsync/flagset => ./flagset
+	github.com/flagsync/flagsync/internal/testsvc => ./internal/testsvc
+	github.com/flagsync/flagsync/provider => ./provider
+	github.com/flagsync/flagsync/transport => ./transport
+)

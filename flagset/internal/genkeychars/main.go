@@ -5,9 +5,9 @@
 // The table is data, not a call to the runtime's Unicode tables, so a key is valid
 // or not whatever Unicode version a Go toolchain or a Python interpreter ships:
 // a Go service and a Python service always agree on which keys exist. Run it from
-// the repository root with a Go toolchain whose unicode.Version is 15.0.0:
+// the flagset module's directory with a Go toolchain whose unicode.Version is 15.0.0:
 //
-//	go run ./flagset/internal/genkeychars
+//	cd flagset && go run ./internal/genkeychars
 package main
 
 import (
@@ -26,11 +26,11 @@ func main() {
 		os.Exit(1)
 	}
 	ranges := Ranges()
-	if err := os.WriteFile("flagset/keychars.go", []byte(GoSource(ranges)), 0o644); err != nil {
+	if err := os.WriteFile("keychars.go", []byte(GoSource(ranges)), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "genkeychars:", err)
 		os.Exit(1)
 	}
-	if err := os.WriteFile("python/src/flagsync/_keychars.py", []byte(PythonSource(ranges)), 0o644); err != nil {
+	if err := os.WriteFile("../python/src/flagsync/_keychars.py", []byte(PythonSource(ranges)), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "genkeychars:", err)
 		os.Exit(1)
 	}

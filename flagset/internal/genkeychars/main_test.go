@@ -22,7 +22,7 @@ func TestTablesUpToDate(t *testing.T) {
 			t.Fatal(err)
 		}
 		if string(got) != want {
-			t.Errorf("%s is not what genkeychars writes: run go run ./flagset/internal/genkeychars", path)
+			t.Errorf("%s is not what genkeychars writes: run (cd flagset && go run ./internal/genkeychars)", path)
 		}
 	}
 }

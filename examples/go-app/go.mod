@@ -1,0 +1,28 @@
+module github.com/flagsync/flagsync/examples/go-app
+
+go 1.26.0
+
+require (
+	github.com/flagsync/flagsync/provider v0.0.0-00010101000000-000000000000
+	github.com/flagsync/flagsync/transport v0.0.0-00010101000000-000000000000
+	github.com/open-feature/go-sdk v1.20.0
+	github.com/redis/go-redis/v9 v9.23.0
+)
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/flagsync/flagsync/flagset v0.0.0-00010101000000-000000000000 // indirect
+	github.com/fsnotify/fsnotify v1.10.1 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+	go.uber.org/mock v0.6.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.6 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+)
+
+// The example builds against this checkout, as an app would against a release.
+replace (
+	github.com/flagsync/flagsync/flagset => ../../flagset
+	github.com/flagsync/flagsync/internal/testsvc => ../../internal/testsvc
+	github.com/flagsync/flagsync/provider => ../../provider
+	github.com/flagsync/flagsync/transport => ../../transport
+)
