@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -91,6 +92,7 @@ type sourceState struct {
 	lastError   string
 	lastErrorAt time.Time
 	flight      *fetchFlight // the fetch in progress, nil when none (under Daemon.mu)
+	apiCalls    atomic.Int64 // remote API calls the source made (also counted in Prometheus)
 
 	// Below: the publish state, touched only under Daemon.syncMu.
 	accepted accepted             // what the source contributed to the accepted snapshot
@@ -148,19 +150,24 @@ func New(cfg *Config, opts Options) (*Daemon, error) {
 	if environ == nil {
 		environ = os.Environ
 	}
-	deps := SourceDeps{Logger: d.log, Environ: environ, APICall: func(source, op string) {
-		d.metrics.SourceAPICalls.WithLabelValues(source, op).Inc()
-	}}
+	deps := SourceDeps{Logger: d.log, Environ: environ}
 	for _, sc := range cfg.Sources {
 		factory, ok := sourceTypes[sc.Type]
 		if !ok {
 			return nil, fmt.Errorf("sources[%d].type: unknown source type %q", sc.index, sc.Type)
 		}
-		src, err := factory(sc.Name, sc.Node, deps.forSource(sc, d.log.With("source", sc.Name)))
+		st := &sourceState{cfg: sc}
+		sd := deps.forSource(sc, d.log.With("source", sc.Name))
+		sd.APICall = func(source, op string) {
+			d.metrics.SourceAPICalls.WithLabelValues(source, op).Inc()
+			st.apiCalls.Add(1)
+		}
+		src, err := factory(sc.Name, sc.Node, sd)
 		if err != nil {
 			return nil, fmt.Errorf("sources[%d].%w", sc.index, err)
 		}
-		d.srcs = append(d.srcs, &sourceState{cfg: sc, src: src})
+		st.src = src
+		d.srcs = append(d.srcs, st)
 	}
 	if f := cfg.Outputs.File; f != nil {
 		d.outs = append(d.outs, &outputState{out: &fileOutput{path: f.Path, mode: f.FileMode()}})
@@ -1072,6 +1079,7 @@ type SourceStatus struct {
 	Definitions int        `json:"definitions"`
 	Overlays    int        `json:"overlays"`
 	Held        bool       `json:"held,omitempty"`
+	APICalls    int64      `json:"apiCalls"` // remote API calls since the daemon started
 }
 
 // OutputStatus describes one output.
@@ -1128,7 +1136,7 @@ func (d *Daemon) Status() Status {
 		st.LastSync = &ls
 	}
 	for _, s := range d.srcs {
-		ss := SourceStatus{Name: s.cfg.Name, Type: s.cfg.Type, LastError: s.lastError}
+		ss := SourceStatus{Name: s.cfg.Name, Type: s.cfg.Type, LastError: s.lastError, APICalls: s.apiCalls.Load()}
 		if !s.lastSuccess.IsZero() {
 			t := s.lastSuccess
 			ss.LastSuccess = &t

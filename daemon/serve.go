@@ -5,9 +5,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/flagsync/flagsync/flagset"
 	"github.com/flagsync/flagsync/ha"
 	"github.com/flagsync/flagsync/statuspage"
@@ -73,9 +70,8 @@ func (d *Daemon) statusPage() (*flagset.Set, statuspage.Data) {
 	for _, fe := range st.FlagErrors {
 		data.SyncErrors = append(data.SyncErrors, fmt.Sprintf("%s %s: %s", fe.Source, fe.Path, fe.Message))
 	}
-	calls := d.apiCalls()
 	for _, s := range st.Sources {
-		src := statuspage.Source{Name: s.Name, Type: s.Type, LastError: s.LastError, Flags: s.Definitions, APICalls: calls[s.Name]}
+		src := statuspage.Source{Name: s.Name, Type: s.Type, LastError: s.LastError, Flags: s.Definitions, APICalls: s.APICalls}
 		src.LastSuccess = timeOf(s.LastSuccess)
 		src.LastErrorAt = timeOf(s.LastErrorAt)
 		data.Sources = append(data.Sources, src)
@@ -105,26 +101,4 @@ func timeOf(t *time.Time) time.Time {
 		return time.Time{}
 	}
 	return *t
-}
-
-// apiCalls sums flagsync_source_api_calls_total over operations, by source.
-func (d *Daemon) apiCalls() map[string]int64 {
-	ch := make(chan prometheus.Metric, 16)
-	go func() {
-		d.metrics.SourceAPICalls.Collect(ch)
-		close(ch)
-	}()
-	out := map[string]int64{}
-	for m := range ch {
-		var pb dto.Metric
-		if m.Write(&pb) != nil || pb.Counter == nil {
-			continue
-		}
-		for _, l := range pb.Label {
-			if l.GetName() == "source" {
-				out[l.GetValue()] += int64(pb.Counter.GetValue())
-			}
-		}
-	}
-	return out
 }
