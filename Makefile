@@ -26,11 +26,7 @@ run: build
 
 ## deps: everything the test suites need on a fresh machine (idempotent, quick when present)
 deps:
-	@scripts/ensure-redis.sh
-	@scripts/ensure-python.sh
-	@scripts/ensure-consul.sh
-	@scripts/ensure-helm.sh >/dev/null
-	@scripts/ensure-chromium.sh
+	@scripts/deps.sh
 
 test: deps build
 	@scripts/check-repo.sh
