@@ -44,7 +44,8 @@ ContextBuilder = Callable[[HttpRequest], Any]
 _lock = threading.Lock()
 _store: Store | None = None
 _builder: ContextBuilder | None = None
-_CTX_ATTR = "_flagsync_context"
+CONTEXT_ATTR = "_flagsync_context"
+"""The request attribute that caches its evaluation context."""
 
 
 def flagsync_settings() -> dict[str, Any]:
@@ -179,7 +180,7 @@ def get_context(request: HttpRequest | None) -> Mapping[str, Any]:
     """The evaluation context of request (built once per request and cached on it)."""
     if request is None:
         return {}
-    ctx = getattr(request, _CTX_ATTR, None)
+    ctx = getattr(request, CONTEXT_ATTR, None)
     if ctx is None:
         builder = _context_builder()
         try:
@@ -195,7 +196,7 @@ def get_context(request: HttpRequest | None) -> Mapping[str, Any]:
                 "must not do: use await aflag_is_active/aflag_value/aflag_details, or "
                 "await aget_context(request) before rendering a {% flag %} template"
             ) from e
-        setattr(request, _CTX_ATTR, ctx)
+        setattr(request, CONTEXT_ATTR, ctx)
     return cast(Mapping[str, Any], ctx)
 
 
@@ -204,7 +205,7 @@ async def aget_context(request: HttpRequest | None) -> Mapping[str, Any]:
     CONTEXT_BUILDER runs in a thread). Later sync reads (the template tag) reuse it."""
     if request is None:
         return {}
-    ctx = getattr(request, _CTX_ATTR, None)
+    ctx = getattr(request, CONTEXT_ATTR, None)
     if ctx is None:
         builder = _context_builder()
         if builder is None:
@@ -213,7 +214,7 @@ async def aget_context(request: HttpRequest | None) -> Mapping[str, Any]:
             ctx = await cast(Callable[[HttpRequest], Awaitable[Any]], builder)(request)
         else:
             ctx = await sync_to_async(builder)(request)
-        setattr(request, _CTX_ATTR, ctx)
+        setattr(request, CONTEXT_ATTR, ctx)
     return cast(Mapping[str, Any], ctx)
 
 
