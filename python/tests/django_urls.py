@@ -112,3 +112,11 @@ urlpatterns += [
     path("a/tpl/", atpl),
     path("a/details/", adetails),
 ]
+
+
+async def async_view_with_sync_call(request: HttpRequest) -> HttpResponse:
+    on = flag_is_active(request, "new_dashboard")  # wrong in an async view: reads request.user
+    return HttpResponse("new" if on else "old")
+
+
+urlpatterns += [path("a/wrong/", async_view_with_sync_call)]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import Group, User
+from django.core.exceptions import SynchronousOnlyOperation
 from django.core.management import call_command
 from django.test import AsyncClient, Client, override_settings
 from django_daemon import DaemonOutput, daemon_output  # noqa: F401 - a fixture
@@ -126,3 +127,46 @@ def test_aflag_details(source: str) -> None:
         return (await AsyncClient().get("/a/details/")).content
 
     assert run(go) == b"blue|b|STATIC"
+
+
+def test_sync_flag_call_in_async_view_says_what_to_use(source: str) -> None:
+    u = user("awrong", is_staff=True)
+
+    async def go() -> None:
+        c = await alogin(u)
+        with pytest.raises(SynchronousOnlyOperation, match="aflag_is_active"):
+            await c.get("/a/wrong/")
+
+    run(go)
+
+
+async def async_builder(request: Any) -> dict[str, Any]:
+    return {"is_staff": request.headers.get("X-Staff") == "1"}
+
+
+def user_builder(request: Any) -> dict[str, Any]:
+    return {"is_staff": bool(request.user.is_authenticated and request.user.is_staff)}
+
+
+@pytest.mark.parametrize("builder", ["async_builder", "user_builder"])
+def test_custom_context_builders_sync_and_async(daemon_output: DaemonOutput, builder: str) -> None:  # noqa: F811
+    staff = user("abuilderstaff", is_staff=True)
+    headers = {"X-Staff": "1"} if builder == "async_builder" else {}
+    settings = {
+        "SOURCE": daemon_output.file_source,
+        "CONTEXT_BUILDER": f"test_django_async.{builder}",
+    }
+
+    async def go() -> list[bytes]:
+        c = await alogin(staff)
+        return [(await c.get(p, headers=headers)).content for p in ("/a/", "/")]
+
+    reset()
+    try:
+        with override_settings(FLAGSYNC=settings):
+            assert run(go) == [b"new", b"new"]  # async view and sync view
+            c = Client()
+            c.force_login(staff)
+            assert c.get("/", headers=headers).content == b"new"  # plain sync request
+    finally:
+        reset()

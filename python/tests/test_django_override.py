@@ -107,12 +107,20 @@ def test_class_decorator_on_simple_test_case_and_inherited_tests() -> None:
                 self.assertEqual(flag_value(None, "color", "none"), "green")
             self.assertEqual(flag_value(None, "color", "none"), "red")
 
+        @override_flag("color", "green")
+        def test_method_decorator_wins(self) -> None:
+            self.assertEqual(flag_value(None, "color", "none"), "green")
+
+        @override_flag("color", "green")
+        async def test_async_method_decorator(self) -> None:
+            self.assertEqual(flag_value(None, "color", "none"), "green")
+
     class MoreColors(Colors):
         def test_more(self) -> None:
             self.assertEqual(flag_value(None, "color", "none"), "red")
 
     result = run_suite(Colors, MoreColors)
-    assert result.testsRun == 7
+    assert result.testsRun == 11
     assert_clean(result)
     assert flag_value(None, "color", "none") == "blue"  # the daemon's value again
 
