@@ -29,6 +29,7 @@ __all__ = [
     "aflag_is_active",
     "aflag_value",
     "aget_context",
+    "aget_store",
     "default_context",
     "flag_details",
     "flag_is_active",
@@ -66,6 +67,15 @@ def get_store() -> Store:
                 cfg = flagsync_settings()
                 _store = open_store(cfg["SOURCE"], **cfg.get("OPTIONS", {}))
             s = _store
+    return s
+
+
+async def aget_store() -> Store:
+    """get_store for async code: the first call opens the store (a file read or a Redis
+    round trip) in a thread instead of on the event loop."""
+    s = _store
+    if s is None:
+        s = await sync_to_async(get_store)()
     return s
 
 
@@ -158,7 +168,7 @@ async def adefault_context(request: HttpRequest) -> LazyContext:
         user is not None
         and user.is_authenticated
         and hasattr(user, "groups")
-        and _rules_read_groups(get_store().flags)
+        and _rules_read_groups((await aget_store()).flags)
     ):
         groups = sorted([g.name async for g in user.groups.all()])
     return _context_of(request, user, groups)
@@ -250,7 +260,8 @@ async def aflag_is_active(request: HttpRequest | None, name: str) -> bool:
     o = overriding(name)
     if o is not None:
         return o.is_active(name)
-    return get_store().is_active(name, await aget_context(request))
+    ctx = await aget_context(request)
+    return (await aget_store()).is_active(name, ctx)
 
 
 async def aflag_value(request: HttpRequest | None, name: str, default: Any = None) -> Any:
@@ -258,7 +269,8 @@ async def aflag_value(request: HttpRequest | None, name: str, default: Any = Non
     o = overriding(name)
     if o is not None:
         return o.get(name, default)
-    return get_store().get(name, default, await aget_context(request))
+    ctx = await aget_context(request)
+    return (await aget_store()).get(name, default, ctx)
 
 
 async def aflag_details(request: HttpRequest | None, name: str, typ: Type, default: Any) -> Result:
@@ -266,4 +278,5 @@ async def aflag_details(request: HttpRequest | None, name: str, typ: Type, defau
     o = overriding(name)
     if o is not None:
         return o.evaluate(name, typ, default)
-    return get_store().evaluate(name, typ, default, await aget_context(request))
+    ctx = await aget_context(request)
+    return (await aget_store()).evaluate(name, typ, default, ctx)
