@@ -2,8 +2,9 @@
 from settings.FLAGSYNC, and what a flag gives for a user.
 
 status reads the source once (no threads): source (password masked), flag set, revision,
-generation, when the daemon generated the snapshot and how old it is, and the flag keys;
-``--max-age SECONDS`` fails when the snapshot is older. eval evaluates through the app's
+generation, when the daemon generated the snapshot and how old it is (the daemon publishes
+on change: the time since the last change), and the flag keys; ``--max-age SECONDS`` fails
+when the snapshot is older, like the Go provider's WithMaxAge. eval evaluates through the app's
 own path (its store, its CONTEXT_BUILDER, active overrides) for ``--user-id`` (a row of the
 user model; anonymous without it) plus ``--attr KEY=VALUE`` (VALUE as JSON, else a
 string). Both exit non-zero with a clear message when something is wrong.
