@@ -6,14 +6,23 @@ flag_details, the template tag, @flag_required and FlagRequiredMixin all see it.
 from __future__ import annotations
 
 import asyncio
+import threading
 import unittest
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import User
 from django.core.management import call_command
-from django.test import AsyncClient, Client, SimpleTestCase, TestCase, override_settings
+from django.test import (
+    AsyncClient,
+    Client,
+    LiveServerTestCase,
+    SimpleTestCase,
+    TestCase,
+    override_settings,
+)
 from django_daemon import DaemonOutput, daemon_output  # noqa: F401 - a fixture
 
 from flagsync import ErrorCode, Reason, Type
@@ -184,3 +193,48 @@ def test_override_rejects_values_no_flag_can_have() -> None:
         override_flag("new_dashboard", ["a", "b"])
     with pytest.raises(TypeError, match="unittest.TestCase"):
         override_flag("new_dashboard", True)(type("NotATest", (), {}))
+
+
+def test_threads_and_other_tasks_see_an_active_override() -> None:
+    seen: list[bytes] = []
+
+    def in_thread() -> None:  # a thread the test starts: no copy of the test's context
+        seen.append(bytes(Client().get("/").content))
+
+    with override_flag("new_dashboard", True):
+        t = threading.Thread(target=in_thread)
+        t.start()
+        t.join()
+    assert seen == [b"new"]
+
+    o = override_flag("new_dashboard", True)
+
+    async def enter() -> None:
+        o.enable()
+
+    async def leave() -> None:
+        o.disable()
+
+    async def go() -> list[bool]:
+        # like an async fixture: entered and left in tasks of their own
+        await asyncio.create_task(enter())
+        during = await aflag_is_active(None, "new_dashboard")
+        await asyncio.create_task(leave())
+        return [during, await aflag_is_active(None, "new_dashboard")]
+
+    assert async_to_sync(go)() == [True, False]
+
+
+def test_live_server_thread_sees_a_class_override() -> None:
+    @override_flag("new_dashboard", True)
+    @override_settings(STATIC_URL="/static/", MEDIA_URL="/media/")
+    class Live(LiveServerTestCase):
+        databases: set[str] = set()  # anonymous requests: no database, nothing to flush
+
+        def test_live(self) -> None:
+            with urllib.request.urlopen(f"{self.live_server_url}/") as r:
+                self.assertEqual(r.read(), b"new")
+
+    result = run_suite(Live)
+    assert result.testsRun == 1
+    assert_clean(result)

@@ -3,15 +3,20 @@
 Each override_flag holds its values as a one-variant flag set in a store of its own, so an
 overridden flag is evaluated by the same code as a published one (a string override is not
 "active", flag_value types it like its default, flag_details reports variant "override"
-and reason STATIC). Active overrides live in a context variable: they follow the test into
-the tasks and threads asgiref runs for it, and two concurrent tasks never see each other's.
+and reason STATIC).
+
+An override is process-wide while it is active, like override_settings, so a live server's
+thread, a thread the test starts or a task an async fixture entered it in all see it; and
+a context variable lets code see the overrides entered in its own context first, so two
+concurrent tasks that override the same flag each see their own value.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
 from typing import Any
 
 from django.test.utils import TestContextDecorator
@@ -47,16 +52,31 @@ class _OverrideStore(Store):
         self._install(flags)
 
 
-_active: ContextVar[tuple[Store, ...]] = ContextVar("flagsync_django_overrides", default=())
+_lock = threading.Lock()
+_everywhere: tuple[Store, ...] = ()  # every active override in the process, oldest first
+_here: ContextVar[tuple[Store, ...]] = ContextVar("flagsync_django_overrides", default=())
 
 
 def overriding(key: str) -> Store | None:
-    """The store of the innermost active override of key, or None."""
-    layers = _active.get()
-    for layer in reversed(layers):
+    """The store of the override of key that applies here, or None: the innermost one
+    entered in this context, else the newest one active in the process."""
+    everywhere = _everywhere
+    if not everywhere:  # the production path: one global read
+        return None
+    for layer in reversed(_here.get()):
+        if key in layer.flags and layer in everywhere:
+            return layer
+    for layer in reversed(everywhere):
         if key in layer.flags:
             return layer
     return None
+
+
+def _without_last(layers: tuple[Store, ...], store: Store) -> tuple[Store, ...]:
+    for i in range(len(layers) - 1, -1, -1):
+        if layers[i] is store:
+            return layers[:i] + layers[i + 1 :]
+    return layers
 
 
 class override_flag(TestContextDecorator):  # noqa: N801 - reads like Django's override_settings
@@ -78,12 +98,19 @@ class override_flag(TestContextDecorator):  # noqa: N801 - reads like Django's o
             values[name] = active
         self.flags = values
         self._store = _OverrideStore(values)
-        self._tokens: list[Token[tuple[Store, ...]]] = []
         super().__init__()
 
     def enable(self) -> override_flag:
-        self._tokens.append(_active.set((*_active.get(), self._store)))
+        global _everywhere
+        with _lock:
+            _everywhere = (*_everywhere, self._store)
+        _here.set((*_here.get(), self._store))
         return self
 
     def disable(self) -> None:
-        _active.reset(self._tokens.pop())
+        global _everywhere
+        with _lock:
+            _everywhere = _without_last(_everywhere, self._store)
+        # a no-op when disabled in another context than enable's (an async fixture's
+        # teardown task): that context's copy is ignored once the override is inactive
+        _here.set(_without_last(_here.get(), self._store))
