@@ -13,8 +13,6 @@ from ..store import RedisStore, Store, open_store
 
 __all__ = ["has_snapshot", "open_probe", "redact", "scrub", "snapshot_prefixes"]
 
-# the schemes open_store reads from Redis (everything else is a file)
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 _SECRET_PARAMS = {"password", "pass", "passwd", "token"}
 _MASK = "***"
 
@@ -61,8 +59,15 @@ def open_probe(source: str | os.PathLike[str], options: Mapping[str, Any]) -> St
     Raises ValueError for a source open_store does not take, TypeError for options the
     store does not take and ImportError when the redis package is missing."""
     s = os.fspath(source)
-    quiet = {"start": False} if s.lower().startswith(_REDIS_SCHEMES) else {"watch": False}
-    return open_store(s, **{**options, **quiet})
+    scheme = s.partition("://")[0].lower() if "://" in s else ""
+    # Redis readers (redis, rediss, unix, and any redis+… variant) take start=, files watch=
+    quiet = "start" if "redis" in scheme or scheme == "unix" else "watch"
+    try:
+        return open_store(s, **{**options, quiet: False})
+    except TypeError as e:
+        if quiet not in str(e):
+            raise
+    return open_store(s, **options)  # a reader without that keyword: close() stops it
 
 
 def has_snapshot(store: RedisStore) -> bool:

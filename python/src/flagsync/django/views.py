@@ -7,7 +7,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404, HttpRequest, HttpResponseBase
 from django.shortcuts import redirect
@@ -38,7 +38,7 @@ def flag_required(name: str, redirect_to: str | None = None) -> Callable[[V], V]
                     return _inactive(name, redirect_to)
                 return await view(request, *args, **kwargs)
 
-            return cast(V, markcoroutinefunction(functools.wraps(view)(awrapped)))
+            return cast(V, functools.wraps(view)(awrapped))
 
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
