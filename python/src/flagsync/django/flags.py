@@ -255,13 +255,26 @@ def flag_details(request: HttpRequest | None, name: str, typ: Type, default: Any
     return get_store().evaluate(name, typ, default, get_context(request))
 
 
+def _known_context(request: HttpRequest | None) -> Mapping[str, Any] | None:
+    """The context when it needs no building (no request, or cached on it), else None:
+    the async functions then skip a coroutine call per evaluation."""
+    if request is None:
+        return _NO_CONTEXT
+    return cast("Mapping[str, Any] | None", getattr(request, CONTEXT_ATTR, None))
+
+
+_NO_CONTEXT: Mapping[str, Any] = {}
+
+
 async def aflag_is_active(request: HttpRequest | None, name: str) -> bool:
     """flag_is_active for async views (the user is read with ``await request.auser()``)."""
     o = overriding(name)
     if o is not None:
         return o.is_active(name)
-    ctx = await aget_context(request)
-    return (await aget_store()).is_active(name, ctx)
+    ctx = _known_context(request)
+    if ctx is None:
+        ctx = await aget_context(request)
+    return (_store or await aget_store()).is_active(name, ctx)
 
 
 async def aflag_value(request: HttpRequest | None, name: str, default: Any = None) -> Any:
@@ -269,8 +282,10 @@ async def aflag_value(request: HttpRequest | None, name: str, default: Any = Non
     o = overriding(name)
     if o is not None:
         return o.get(name, default)
-    ctx = await aget_context(request)
-    return (await aget_store()).get(name, default, ctx)
+    ctx = _known_context(request)
+    if ctx is None:
+        ctx = await aget_context(request)
+    return (_store or await aget_store()).get(name, default, ctx)
 
 
 async def aflag_details(request: HttpRequest | None, name: str, typ: Type, default: Any) -> Result:
@@ -278,5 +293,7 @@ async def aflag_details(request: HttpRequest | None, name: str, typ: Type, defau
     o = overriding(name)
     if o is not None:
         return o.evaluate(name, typ, default)
-    ctx = await aget_context(request)
-    return (await aget_store()).evaluate(name, typ, default, ctx)
+    ctx = _known_context(request)
+    if ctx is None:
+        ctx = await aget_context(request)
+    return (_store or await aget_store()).evaluate(name, typ, default, ctx)
