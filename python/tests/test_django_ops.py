@@ -22,8 +22,8 @@ from django.core.management.base import SystemCheckError
 from django.test import override_settings
 from django_daemon import PREFIX, DaemonOutput, daemon_output  # noqa: F401 - a fixture
 
-from flagsync import FileStore
-from flagsync.django import override_flag, reset
+from flagsync import FileStore, RedisStore
+from flagsync.django import get_store, override_flag, reset
 from flagsync.django.sources import redact
 
 
@@ -272,3 +272,12 @@ def test_manage_py_exit_codes(daemon_output: DaemonOutput, tmp_path: Path) -> No
     assert r.returncode == 0 and 'value:    "blue"' in r.stdout, r.stderr
     r = manage(tmp_path, good, "flagsync", "eval", "nope")
     assert r.returncode == 1 and "FLAG_NOT_FOUND" in r.stderr
+
+
+def test_changing_the_setting_opens_the_new_source(daemon_output: DaemonOutput) -> None:  # noqa: F811
+    with override_settings(FLAGSYNC={"SOURCE": daemon_output.file_source}):
+        assert isinstance(get_store(), FileStore)
+        with override_settings(FLAGSYNC={"SOURCE": daemon_output.redis_source}):
+            redis_store = get_store()
+            assert isinstance(redis_store, RedisStore) and redis_store.prefix == PREFIX
+        assert isinstance(get_store(), FileStore)

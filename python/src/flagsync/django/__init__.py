@@ -19,10 +19,6 @@ is_authenticated, groups (names; queried only if a rule reads them) and language
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.core.signals import setting_changed
-
 from .flags import (
     adefault_context,
     aflag_details,
@@ -59,11 +55,3 @@ __all__ = [
     "override_flag",
     "reset",
 ]
-
-
-def _on_setting_changed(setting: str, **_: Any) -> None:
-    if setting == "FLAGSYNC":
-        reset()
-
-
-setting_changed.connect(_on_setting_changed)

@@ -89,6 +89,13 @@ def reset() -> None:
         _builder = None
 
 
+def reset_on_setting_changed(setting: str, **_: Any) -> None:
+    """setting_changed receiver (connected by the app config): override_settings(FLAGSYNC=…)
+    makes the next evaluation open the new source."""
+    if setting == "FLAGSYNC":
+        reset()
+
+
 # contexts ----------------------------------------------------------------------------
 
 
