@@ -24,7 +24,7 @@ from django_daemon import PREFIX, DaemonOutput, daemon_output  # noqa: F401 - a 
 
 from flagsync import FileStore, RedisStore
 from flagsync.django import get_store, override_flag, reset
-from flagsync.django.sources import redact
+from flagsync.django.sources import redact, scrub
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -143,6 +143,12 @@ def test_check_never_shows_a_password(tmp_path: Path) -> None:
         assert ids(msgs) == ["flagsync.E006"] and "right-pw" not in text(msgs)
     finally:
         srv.stop()
+
+
+def test_scrub_masks_both_forms_of_an_escaped_password() -> None:
+    src = "redis://:p%40ss-word@h:1/0"
+    assert scrub("auth p%40ss-word / p@ss-word failed", src) == "auth *** / *** failed"
+    assert scrub(f"could not open {src}", src) == "could not open redis://:***@h:1/0"
 
 
 def test_redact() -> None:

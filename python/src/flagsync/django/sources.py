@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from ..store import RedisStore, Store, open_store
 
@@ -21,7 +21,8 @@ def _secrets(source: str) -> list[str]:
     parts = urlsplit(source)
     found = [parts.password] if parts.password else []
     found += [v for k, v in parse_qsl(parts.query) if k.lower() in _SECRET_PARAMS and v]
-    return found
+    # the client decodes %-escapes, so an error may quote either form
+    return sorted({*found, *(unquote(v) for v in found)}, key=len, reverse=True)
 
 
 def redact(source: str | os.PathLike[str]) -> str:
