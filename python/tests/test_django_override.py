@@ -6,10 +6,14 @@ flag_details, the template tag, @flag_required and FlagRequiredMixin all see it.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 import unittest
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -238,3 +242,89 @@ def test_live_server_thread_sees_a_class_override() -> None:
     result = run_suite(Live)
     assert result.testsRun == 1
     assert_clean(result)
+
+
+APP_SETTINGS = """
+SECRET_KEY = "test"
+INSTALLED_APPS = ["django.contrib.auth", "django.contrib.contenttypes",
+                  "django.contrib.sessions", "flagsync.django", "flagapp"]
+MIDDLEWARE = ["django.contrib.sessions.middleware.SessionMiddleware",
+              "django.contrib.auth.middleware.AuthenticationMiddleware"]
+ROOT_URLCONF = "flagapp.urls"
+DATABASES = {{"default": {{"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}}}
+USE_TZ = True
+FLAGSYNC = {{"SOURCE": {source!r}}}
+"""
+
+APP_URLS = """
+from django.http import HttpResponse
+from django.urls import path
+from flagsync.django import aflag_is_active, flag_is_active, flag_required
+
+def home(request):
+    return HttpResponse("new" if flag_is_active(request, "new_dashboard") else "old")
+
+async def ahome(request):
+    return HttpResponse("new" if await aflag_is_active(request, "new_dashboard") else "old")
+
+@flag_required("new_dashboard")
+async def abeta(request):
+    return HttpResponse("abeta")
+
+urlpatterns = [path("", home), path("a/", ahome), path("a/beta/", abeta)]
+"""
+
+APP_TESTS = """
+from django.contrib.auth.models import User
+from django.test import TestCase
+from flagsync.django import flag_details, override_flag
+
+@override_flag("new_dashboard", True)
+class DashboardTests(TestCase):
+    def test_sync_view(self):
+        self.assertEqual(self.client.get("/").content, b"new")
+
+    def test_logged_in(self):
+        self.client.force_login(User.objects.create(username="ann"))
+        self.assertEqual(self.client.get("/").content, b"new")
+
+    def test_details(self):
+        self.assertEqual(flag_details(None, "new_dashboard", "boolean", False).variant, "override")
+
+    async def test_async_view(self):
+        self.assertEqual((await self.async_client.get("/a/")).content, b"new")
+
+    async def test_async_flag_required(self):
+        self.assertEqual((await self.async_client.get("/a/beta/")).content, b"abeta")
+
+    @override_flag("new_dashboard", False)
+    async def test_method_override(self):
+        self.assertEqual((await self.async_client.get("/a/beta/")).status_code, 404)
+"""
+
+
+def test_manage_py_test_runs_every_test_of_a_decorated_class(
+    daemon_output: DaemonOutput,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    app = tmp_path / "flagapp"
+    app.mkdir()
+    (app / "__init__.py").write_text("")
+    (app / "urls.py").write_text(APP_URLS)
+    (app / "tests.py").write_text(APP_TESTS)
+    (tmp_path / "flagsettings.py").write_text(APP_SETTINGS.format(source=daemon_output.file_source))
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="flagsettings",
+        PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "django", "test", "flagapp", "-v", "2"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "Ran 6 tests" in r.stderr and "\nOK" in r.stderr, r.stderr
