@@ -254,7 +254,7 @@ def flag_value(request: HttpRequest | None, name: str, default: Any = None) -> A
     return get_store().get(name, default, get_context(request))
 
 
-def flag_details(request: HttpRequest | None, name: str, typ: Type, default: Any) -> Result:
+def flag_details(request: HttpRequest | None, name: str, typ: Type | str, default: Any) -> Result:
     """The whole result (value, variant, reason, error code and message, metadata)."""
     o = overriding(name)
     if o is not None:
@@ -295,7 +295,9 @@ async def aflag_value(request: HttpRequest | None, name: str, default: Any = Non
     return (_store or await aget_store()).get(name, default, ctx)
 
 
-async def aflag_details(request: HttpRequest | None, name: str, typ: Type, default: Any) -> Result:
+async def aflag_details(
+    request: HttpRequest | None, name: str, typ: Type | str, default: Any
+) -> Result:
     """flag_details for async views."""
     o = overriding(name)
     if o is not None:
