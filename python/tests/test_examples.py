@@ -68,6 +68,8 @@ for email in ("alice@example.com", "carol@other.org"):
         "login": c.get("/login/").content.decode().strip(),
         "beta": c.get("/beta/").status_code,
         "reports": c.get("/reports/").status_code,
+        "api": json.loads(c.get("/api/flags/").content),
+        "beta_api": c.get("/api/beta/").status_code,
     }
 print(json.dumps(out))
 """
@@ -96,6 +98,9 @@ def test_django_app(source: Path, tmp_path: Path) -> None:
     assert 'id="new-login"' in alice["login"] and 'id="old-login"' in carol["login"]
     assert alice["beta"] == carol["beta"] == 404
     assert alice["reports"] == 200 and carol["reports"] == 302
+    assert alice["api"]["new_dashboard"] is True and carol["api"]["new_dashboard"] is False
+    assert alice["api"]["checkout_button_color"] == "#1f6feb"
+    assert alice["beta_api"] == carol["beta_api"] == 404
 
 
 def test_flask_app(source: Path) -> None:

@@ -7,4 +7,6 @@ urlpatterns = [
     path("login/", views.login_page, name="login"),
     path("beta/", views.beta, name="beta"),
     path("reports/", views.ReportsView.as_view(), name="reports"),
+    path("api/flags/", views.flags_api, name="flags-api"),
+    path("api/beta/", views.beta_api, name="beta-api"),
 ]

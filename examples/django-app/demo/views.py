@@ -3,7 +3,13 @@
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.generic import TemplateView
-from flagsync.django import FlagRequiredMixin, flag_is_active, flag_required
+from flagsync.django import (
+    FlagRequiredMixin,
+    aflag_is_active,
+    aflag_value,
+    flag_is_active,
+    flag_required,
+)
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
@@ -29,3 +35,20 @@ class ReportsView(FlagRequiredMixin, TemplateView):
     flag_name = "new_dashboard"
     flag_redirect_to = "dashboard"
     template_name = "demo/reports.html"
+
+
+# async views: the a… functions read the user with `await request.auser()`
+async def flags_api(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(
+        {
+            "new_dashboard": await aflag_is_active(request, "new_dashboard"),
+            "checkout_button_color": await aflag_value(
+                request, "checkout_button_color", "#000000"
+            ),
+        }
+    )
+
+
+@flag_required("beta_mode")
+async def beta_api(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"beta": True})
