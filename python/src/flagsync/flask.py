@@ -38,7 +38,7 @@ from jinja2 import pass_context
 from ._context import DEFAULT_IDENTITY_HEADERS, BoundFlags, header_attributes, user_attributes
 from .store import Store, open_store
 
-__all__ = ["FlagSync", "RequestFlags", "current_user", "default_context", "header_context"]
+__all__ = ["FlagSync", "RequestFlags", "default_context", "header_context", "request_user"]
 
 ContextBuilder = Callable[[], Mapping[str, Any]]
 UserGetter = Callable[[], Any]
@@ -55,7 +55,7 @@ def _flask_login_user() -> Any:
     return flask_login.current_user._get_current_object()
 
 
-def current_user() -> Any:
+def request_user() -> Any:
     """The user the app authenticated for this request, or None (anonymous).
 
     The app's ``user`` callable when it named one (authoritative, even when it returns
@@ -81,9 +81,9 @@ def _language() -> dict[str, Any]:
 
 
 def default_context() -> dict[str, Any]:
-    """targetingKey/email/username/is_staff of current_user() and the language. Reads no
+    """targetingKey/email/username/is_staff of request_user() and the language. Reads no
     identity from request headers."""
-    user = current_user()
+    user = request_user()
     ctx = user_attributes(user) if user is not None else {}
     ctx.update(_language())
     return ctx
@@ -135,7 +135,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 class FlagSync:
     """The Flask extension; one store per app, shared by all requests and threads.
 
-    user: the app's callable returning the request's user (see current_user);
+    user: the app's callable returning the request's user (see request_user);
     context_builder() replaces the default context (default_context).
     """
 
@@ -150,7 +150,7 @@ class FlagSync:
         self._store = store
         self.context_builder = context_builder
         self.user = user
-        """The app's callable returning the request's user (see current_user)."""
+        """The app's callable returning the request's user (see request_user)."""
         if app is not None:
             self.init_app(app)
 
