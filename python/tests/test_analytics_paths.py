@@ -9,6 +9,7 @@ import csv
 import glob
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import RedisServer, publish_quickstart
@@ -251,3 +252,24 @@ def test_recorder_without_openfeature_imports(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "EvaluationRecorder"
+
+
+def test_a_failing_recorder_never_fails_the_evaluation(
+    source: str, recorder: AnalyticsHook, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A context attribute that raises when read (a lazy database lookup, say) loses that
+    row, loudly, and the app still gets its answer; the next evaluation is recorded."""
+    from flagsync._context import LazyContext
+
+    def broken() -> Any:
+        raise RuntimeError("database is down")
+
+    store = open_store(source, analytics=recorder)
+    try:
+        ctx = LazyContext({"targetingKey": "42", "email": "ann@example.com"}, {"plan": broken})
+        assert store.is_active("new_auth_flow", ctx) is True
+        assert "analytics could not record an evaluation of new_auth_flow" in caplog.text
+        assert store.is_active("new_auth_flow", ANN) is True
+        assert brief(rows(recorder)) == [("new_auth_flow", "on", "true", "42", "pro")]
+    finally:
+        store.close()
