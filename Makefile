@@ -14,7 +14,7 @@ export FLAGSYNC_CONSUL_BIN := $(TOOLS_BIN)/consul
 GO_MODULES := $(shell scripts/go-modules.sh)
 in_modules = for m in $(GO_MODULES); do (cd $$m && $(1)) || exit 1; done
 
-.PHONY: all build run test test-go test-fuzz test-python test-diff fuzz-diff bench lint fmt deps clean
+.PHONY: all build run test test-go test-fuzz test-python test-notebook test-diff fuzz-diff bench lint fmt deps clean
 
 all: build
 
@@ -36,6 +36,7 @@ test: deps build
 	$(MAKE) test-go
 	$(MAKE) test-fuzz
 	$(MAKE) test-python
+	$(MAKE) test-notebook
 	$(MAKE) test-diff
 
 test-go:
@@ -47,6 +48,11 @@ test-fuzz:
 
 test-python:
 	@scripts/test-python.sh
+
+## test-notebook: examples/analytics/analysis.ipynb executed headless (jupyter nbconvert
+## --execute) on a generated experiment; its plot must be written
+test-notebook:
+	@scripts/test-notebook.sh
 
 ## test-diff: the Go and the Python reader on a fixed set of random documents and cases
 ## (conformance/diffgen, seeds 1..200, 5000 cases, under a minute): every output line must be identical

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -d python/tests ]; then echo "no python tests yet"; exit 0; fi
-.venv/bin/ruff check python examples/django-app examples/flask-app examples/fastapi-app
-.venv/bin/ruff format --check python examples/django-app examples/flask-app examples/fastapi-app
+.venv/bin/ruff check python examples/django-app examples/flask-app examples/fastapi-app examples/analytics
+.venv/bin/ruff format --check python examples/django-app examples/flask-app examples/fastapi-app examples/analytics
 .venv/bin/mypy --strict python/src/flagsync
 .venv/bin/python -m pytest -q -p no:cacheprovider python/tests

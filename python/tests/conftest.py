@@ -173,3 +173,44 @@ def assert_in_fork(child: Callable[[], bool]) -> None:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def publish_quickstart(
+    go_cli: Path,
+    workdir: Path,
+    redis_url: str,
+    prefix: str,
+    env: dict[str, str] | None = None,
+) -> Path:
+    """Runs the real daemon once (`flagsync sync --once`) on the quickstart flags plus an
+    env source (FLAGSYNC_FLAG_*), publishing to Redis under prefix and to a file; returns
+    the file's path."""
+    out = workdir / "flags.json"
+    cfg = workdir / "flagsync.yaml"
+    cfg.write_text(
+        f"""flagSetId: e2e
+sources:
+  - name: git-flags
+    type: file
+    path: {REPO / "examples" / "quickstart" / "flags.yaml"}
+  - name: env-overrides
+    type: env
+    prefix: FLAGSYNC_FLAG_
+outputs:
+  file:
+    path: {out}
+  redis:
+    url: {redis_url}
+    prefix: {prefix}
+"""
+    )
+    r = subprocess.run(
+        [str(go_cli), "sync", "--once", "--config", str(cfg)],
+        cwd=workdir,
+        env=dict(os.environ, **(env or {})),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    return out

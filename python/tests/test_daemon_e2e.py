@@ -4,11 +4,9 @@ canonical encoding the Python package computes, with metadata.version = its revi
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
-from conftest import REPO, RedisServer
+from conftest import RedisServer, publish_quickstart
 
 from flagsync import FileStore, RedisStore, Type
 from flagsync.canonical import encode_document, revision
@@ -18,35 +16,9 @@ from flagsync.flagset import load, parse
 def test_daemon_snapshot_file_and_redis(
     go_cli: Path, tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    out = tmp_path / "flags.json"
-    cfg = tmp_path / "flagsync.yaml"
-    cfg.write_text(
-        f"""flagSetId: e2e
-sources:
-  - name: git-flags
-    type: file
-    path: {REPO / "examples" / "quickstart" / "flags.yaml"}
-  - name: env-overrides
-    type: env
-    prefix: FLAGSYNC_FLAG_
-outputs:
-  file:
-    path: {out}
-  redis:
-    url: {redis_server.url}
-    prefix: flagsync:e2e
-"""
+    out = publish_quickstart(
+        go_cli, tmp_path, redis_server.url, "flagsync:e2e", {"FLAGSYNC_FLAG_BETA_MODE": "true"}
     )
-    env = dict(os.environ, FLAGSYNC_FLAG_BETA_MODE="true")
-    r = subprocess.run(
-        [str(go_cli), "sync", "--once", "--config", str(cfg)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert r.returncode == 0, r.stderr
 
     data = out.read_bytes()
     doc = parse(data)

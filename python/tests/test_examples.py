@@ -121,9 +121,13 @@ def test_fastapi_app(source: Path) -> None:
     with TestClient(mod.app) as c:
         r = c.get("/items").json()
         assert r["beta_mode"] is False and [i["id"] for i in r["items"]] == [1]
-        r = c.get("/checkout", headers={"X-User-Id": "42", "X-User-Email": "ann@example.com"})
+        r = c.get("/checkout", headers={"Authorization": "Bearer ann-token"})
         assert r.json()["new_auth_flow"] is True
         assert r.json()["button_color"] == "#1f6feb"
+        spoofed = {"X-User-Id": "42", "X-User-Email": "ann@example.com"}
+        assert c.get("/checkout", headers=spoofed).json()["new_auth_flow"] is False
+        carol = c.get("/checkout", headers={"Authorization": "Bearer carol-token", **spoofed})
+        assert carol.json()["new_auth_flow"] is False
 
 
 def test_fastapi_app_beta_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

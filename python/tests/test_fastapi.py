@@ -34,6 +34,13 @@ def make_app(p: Path) -> tuple[FastAPI, FlagSync]:
     flags = FlagSync(source=str(p), watch_interval=0.02)
     app = FastAPI(lifespan=flags.lifespan)
 
+    @app.middleware("http")
+    async def authenticate(request: Request, call_next: Any) -> Any:
+        # the app's own authentication (a stand-in): it sets request.state.user
+        email = request.query_params.get("as")
+        request.state.user = {"id": 1, "email": email} if email else None
+        return await call_next(request)
+
     @app.get("/beta")
     async def beta(on: bool = Depends(flags.dependency("beta_mode"))) -> dict[str, Any]:
         return {"beta": on}
@@ -51,7 +58,9 @@ def test_dependencies_and_context(tmp_path: Path) -> None:
     write_atomic(p, encode_document({"flags": FLAGS}))
     app, flags = make_app(p)
     with TestClient(app) as c:
-        assert c.get("/beta", headers={"X-User-Email": "a@example.com"}).json() == {"beta": True}
+        assert c.get("/beta?as=a@example.com").json() == {"beta": True}
+        # a header is not the app's authentication (test_web_identity.py has the rest)
+        assert c.get("/beta", headers={"X-User-Email": "a@example.com"}).json() == {"beta": False}
         assert c.get("/beta").json() == {"beta": False}
         assert c.get("/search").json()["search"] == {"engine": "sql", "limit": 10}
         store = flags.store

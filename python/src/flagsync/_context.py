@@ -9,9 +9,21 @@ if TYPE_CHECKING:
     from .flagset import Result, Type
     from .store import Store
 
-__all__ = ["BoundFlags", "LazyContext", "user_attributes"]
+__all__ = [
+    "DEFAULT_IDENTITY_HEADERS",
+    "BoundFlags",
+    "LazyContext",
+    "header_attributes",
+    "user_attributes",
+]
 
 _USER_ATTRIBUTES = ("email", "username", "is_staff")
+
+DEFAULT_IDENTITY_HEADERS: Mapping[str, str] = {
+    "targetingKey": "X-User-Id",
+    "email": "X-User-Email",
+}
+"""header_context()'s default: context attribute → request header."""
 
 
 def user_attributes(user: Any) -> dict[str, Any]:
@@ -24,6 +36,19 @@ def user_attributes(user: Any) -> dict[str, Any]:
     for attr in _USER_ATTRIBUTES:
         v = user.get(attr) if isinstance(user, Mapping) else getattr(user, attr, None)
         if v is not None:
+            ctx[attr] = v
+    return ctx
+
+
+def header_attributes(headers: Any, names: Mapping[str, str]) -> dict[str, Any]:
+    """The context attributes named by names (attribute → header name) read from a
+    request's case-insensitive headers; absent or empty headers are left out.
+
+    Only for header_context(): headers are whatever the client sent."""
+    ctx: dict[str, Any] = {}
+    for attr, header in names.items():
+        v = headers.get(header)
+        if v:
             ctx[attr] = v
     return ctx
 

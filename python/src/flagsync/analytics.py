@@ -1,25 +1,30 @@
-"""Record OpenFeature flag evaluations to CSV files for experiment analysis.
+"""Record flag evaluations to CSV files for experiment analysis.
 
-``AnalyticsHook`` is the Python twin of the Go ``analytics`` package: same columns,
+``EvaluationRecorder`` is the Python twin of the Go ``analytics`` package: same columns,
 same formatting rules (docs/LIFECYCLE.md, "Evaluation analytics"), byte-identical rows
-for the same evaluations. The hook only appends a small tuple to a bounded buffer on
-the evaluation path; a background thread formats, buffers, rotates and writes. When
-the buffer is full, evaluations are dropped and counted instead of slowed down.
+for the same evaluations. Recording only appends a small tuple to a bounded buffer on
+the evaluation path; a background thread formats, buffers, rotates and writes. When the
+buffer is full, evaluations are dropped and counted instead of slowed down.
+
+One hook point: a store with a recorder (``open_store(src, analytics=recorder)`` or
+``store.analytics = recorder``) records every evaluation it serves — ``store.is_active``,
+``get`` and ``evaluate``, and so Flask's ``g.flags``, FastAPI's ``Depends``, Django's
+``flag_is_active`` and the OpenFeature provider — exactly once. For other OpenFeature
+providers, ``flagsync.openfeature.AnalyticsHook`` (a recorder that is also an
+OpenFeature hook) records through the SDK; it skips what a store already recorded.
 
 Fork-safe: a child process (gunicorn/uWSGI pre-fork, multiprocessing) starts with an
 empty buffer, its own writer thread and its own files (the pid is in the file name);
-rows the parent had not written yet stay the parent's.
+rows the parent had not written yet stay the parent's. Needs no third-party package::
 
-Requires the ``openfeature`` extra (``pip install flagsync[openfeature]``)::
+    from flagsync import open_store
+    from flagsync.analytics import EvaluationRecorder
 
-    from openfeature import api
-    from flagsync.analytics import AnalyticsHook
-
-    hook = AnalyticsHook("var/analytics", attributes=["plan"], hash_targeting_key=True,
-                         salt=os.environ["ANALYTICS_SALT"])
-    api.add_hooks([hook])
+    recorder = EvaluationRecorder("var/analytics", attributes=["plan"],
+                                  hash_targeting_key=True, salt=os.environ["ANALYTICS_SALT"])
+    store = open_store("redis://…", analytics=recorder)
     ...
-    hook.close()  # also runs at interpreter exit
+    recorder.close()  # also runs at interpreter exit
 """
 
 from __future__ import annotations
@@ -36,16 +41,15 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
-
-from openfeature.evaluation_context import EvaluationContext
-from openfeature.flag_evaluation import FlagEvaluationDetails, FlagValueType
-from openfeature.hook import Hook, HookContext, HookHints
+from typing import TYPE_CHECKING, Any
 
 from .canonical import encode_string
 
+if TYPE_CHECKING:
+    from .flagset import Result
+
 __all__ = [
-    "AnalyticsHook",
+    "EvaluationRecorder",
     "BASE_COLUMNS",
     "ATTRIBUTE_PREFIX",
     "header",
@@ -158,6 +162,11 @@ def _format_timestamp(ns: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
 
 
+def _text(v: Any) -> str:
+    # a targeting key is a string in OpenFeature; a dict context may hold a number
+    return v if isinstance(v, str) else format_value(v)
+
+
 def _enum_text(v: Any) -> str:
     if v is None:
         return ""
@@ -188,8 +197,8 @@ def format_row(
     return ",".join(fields) + "\n"
 
 
-class AnalyticsHook(Hook):
-    """OpenFeature hook writing one CSV row per evaluation (see the module doc).
+class EvaluationRecorder:
+    """Writes one CSV row per recorded evaluation (see the module doc).
 
     ``max_bytes``/``max_age`` (seconds) start a new file; ``None`` or a value <= 0
     disables that trigger. ``salt`` (str or bytes) turns the targeting-key hash into an
@@ -216,6 +225,7 @@ class AnalyticsHook(Hook):
         os.makedirs(self.directory, exist_ok=True)
         self.prefix = prefix
         self.attributes = tuple(attributes)
+        self._no_attributes: tuple[None, ...] = (None,) * len(self.attributes)
         self._hash = hash_targeting_key
         self._salt = salt.encode() if isinstance(salt, str) else bytes(salt)
         self._max_bytes = max_bytes if max_bytes and max_bytes > 0 else 0
@@ -274,30 +284,35 @@ class AnalyticsHook(Hook):
 
     # -- evaluation path ---------------------------------------------------------------
 
-    def finally_after(
+    def record(
         self,
-        hook_context: HookContext,
-        details: FlagEvaluationDetails[FlagValueType],
-        hints: HookHints,
+        flag_key: str,
+        result: Result,
+        context: Mapping[str, Any] | None,
+        targeting_key: str | None = None,
     ) -> None:
-        ec: EvaluationContext | None = hook_context.evaluation_context
-        attrs: tuple[Any, ...] = ()
-        tk = ""
-        if ec is not None:
-            tk = ec.targeting_key or ""
+        """Record one evaluation served by a store (Store calls this; see the module doc).
+        targeting_key, when given, wins over context["targetingKey"]."""
+        attrs = self._no_attributes
+        if context is not None:
+            if targeting_key is None:
+                targeting_key = context.get("targetingKey")
             if self.attributes:
-                a = ec.attributes
-                attrs = tuple(a.get(name) for name in self.attributes)
-        rec: _Record = (
-            self._clock(),
-            details.flag_key or hook_context.flag_key,
-            details.variant or "",
-            details.value,
-            _enum_text(details.reason),
-            _enum_text(details.error_code),
-            tk,
-            attrs,
+                attrs = tuple(context.get(name) for name in self.attributes)
+        self._append(
+            (
+                self._clock(),
+                flag_key,
+                result.variant or "",
+                result.value,
+                _enum_text(result.reason),
+                _enum_text(result.error_code),
+                _text(targeting_key),
+                attrs,
+            )
         )
+
+    def _append(self, rec: _Record) -> None:
         with self._lock:
             if self._closed or len(self._pending) >= self._buffer_size:
                 self._dropped += 1
@@ -437,3 +452,13 @@ class AnalyticsHook(Hook):
         with contextlib.suppress(OSError):
             os.close(self._fd)
         self._fd = -1
+
+
+def __getattr__(name: str) -> Any:
+    # AnalyticsHook needs the OpenFeature SDK; it lives in flagsync.openfeature and is
+    # found here too, where it used to be
+    if name == "AnalyticsHook":
+        from .openfeature import AnalyticsHook
+
+        return AnalyticsHook
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

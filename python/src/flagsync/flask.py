@@ -14,38 +14,102 @@
     def beta(): ...
 
 Templates: ``{% if flag_is_active("beta_mode") %}`` or ``{% if "beta_mode" is flag_active %}``.
-The context of a request comes from ``context_builder()`` (default: g.user's id/email/
-username if the app sets g.user, and the best Accept-Language).
-Config: FLAGSYNC_SOURCE, FLAGSYNC_OPTIONS (store keywords), FLAGSYNC_CONTEXT_BUILDER.
+
+Identity comes only from the app's own authentication, never from what the client sent:
+the ``user`` callable the app names (``FlagSync(app, user=...)``), else ``g.user`` if the
+app sets it, else flask_login's ``current_user`` when Flask-Login is installed and set up
+and the user is authenticated. The default context is that user's targetingKey (its id),
+email, username and is_staff, plus the best Accept-Language. Apps behind a proxy that
+authenticates and sets identity headers opt in with ``context_builder=header_context(...)``.
+Config: FLAGSYNC_SOURCE, FLAGSYNC_OPTIONS (open_store keywords, e.g. analytics),
+FLAGSYNC_CONTEXT_BUILDER, FLAGSYNC_USER.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
-from flask import Flask, abort, g, has_request_context, redirect, request
+from flask import Flask, abort, current_app, g, has_request_context, redirect, request
 from jinja2 import pass_context
 
-from ._context import BoundFlags, user_attributes
+from ._context import DEFAULT_IDENTITY_HEADERS, BoundFlags, header_attributes, user_attributes
 from .store import Store, open_store
 
-__all__ = ["FlagSync", "RequestFlags", "default_context"]
+__all__ = ["FlagSync", "RequestFlags", "default_context", "header_context", "request_user"]
 
 ContextBuilder = Callable[[], Mapping[str, Any]]
+UserGetter = Callable[[], Any]
+
+
+def _flask_login_user() -> Any:
+    # Flask-Login is optional: only an app that set up a LoginManager has a current_user
+    if getattr(current_app, "login_manager", None) is None:
+        return None
+    try:
+        flask_login = importlib.import_module("flask_login")
+    except ImportError:
+        return None
+    return flask_login.current_user._get_current_object()
+
+
+def request_user() -> Any:
+    """The user the app authenticated for this request, or None (anonymous).
+
+    The app's ``user`` callable when it named one (authoritative, even when it returns
+    None), else ``g.user``, else flask_login's current_user. A user whose
+    ``is_authenticated`` is false counts as none.
+    """
+    ext = current_app.extensions.get("flagsync")
+    named: UserGetter | None = getattr(ext, "user", None)
+    if named is not None:
+        user = named()
+    else:
+        user = g.get("user")
+        if user is None:
+            user = _flask_login_user()
+    if user is None or not getattr(user, "is_authenticated", True):
+        return None
+    return user
+
+
+def _language() -> dict[str, Any]:
+    lang = request.accept_languages.best
+    return {"language": lang} if lang else {}
 
 
 def default_context() -> dict[str, Any]:
-    """targetingKey/email/username from g.user (if the app sets one) and the language."""
-    ctx: dict[str, Any] = {}
-    user = g.get("user")
-    if user is not None:
-        ctx.update(user_attributes(user))
-    lang = request.accept_languages.best
-    if lang:
-        ctx["language"] = lang
+    """targetingKey/email/username/is_staff of request_user() and the language. Reads no
+    identity from request headers."""
+    user = request_user()
+    ctx = user_attributes(user) if user is not None else {}
+    ctx.update(_language())
     return ctx
+
+
+def header_context(
+    headers: Mapping[str, str] = DEFAULT_IDENTITY_HEADERS,
+) -> ContextBuilder:
+    """A context builder that TRUSTS REQUEST HEADERS for identity: opt-in only.
+
+    WARNING: any client can send any header. ``curl -H 'X-User-Email: attacker@example.com'``
+    gets the targeting of that email. Use this only when every request reaches the app
+    through a proxy that authenticates the caller and sets (replacing whatever the client
+    sent) exactly these headers, and nothing else can reach the app.
+
+    headers maps a context attribute to the header it is read from (default: targetingKey
+    from X-User-Id, email from X-User-Email); the language comes from Accept-Language.
+    """
+    names = dict(headers)
+
+    def from_headers() -> dict[str, Any]:
+        ctx = header_attributes(request.headers, names)
+        ctx.update(_language())
+        return ctx
+
+    return from_headers
 
 
 class RequestFlags(BoundFlags):
@@ -69,7 +133,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class FlagSync:
-    """The Flask extension; one store per app, shared by all requests and threads."""
+    """The Flask extension; one store per app, shared by all requests and threads.
+
+    user: the app's callable returning the request's user (see request_user);
+    context_builder() replaces the default context (default_context).
+    """
 
     def __init__(
         self,
@@ -77,9 +145,12 @@ class FlagSync:
         *,
         store: Store | None = None,
         context_builder: ContextBuilder | None = None,
+        user: UserGetter | None = None,
     ) -> None:
         self._store = store
         self.context_builder = context_builder
+        self.user = user
+        """The app's callable returning the request's user (see request_user)."""
         if app is not None:
             self.init_app(app)
 
@@ -97,6 +168,8 @@ class FlagSync:
             self._store = open_store(source, **app.config.get("FLAGSYNC_OPTIONS", {}))
         if self.context_builder is None:
             self.context_builder = app.config.get("FLAGSYNC_CONTEXT_BUILDER", default_context)
+        if self.user is None:
+            self.user = app.config.get("FLAGSYNC_USER")
         app.extensions["flagsync"] = self
         app.before_request(self._bind)
         app.jinja_env.globals["flag_is_active"] = self._jinja_is_active

@@ -8,6 +8,10 @@
     client = api.get_client()
     client.get_boolean_value("new_dashboard", False, EvaluationContext("42", {"email": ...}))
 
+With analytics on the store (``open_store(src, analytics=recorder)``) every evaluation
+through the provider is recorded once, by the store. ``AnalyticsHook`` is a recorder that
+is also an OpenFeature hook, for clients whose provider is not a flagsync store.
+
 Results carry the variant, the reason, the error code and the flag metadata exactly as
 FlagSet.evaluate computes them. Store changes become provider events:
 PROVIDER_CONFIGURATION_CHANGED (with flags_changed), PROVIDER_STALE, PROVIDER_ERROR and
@@ -17,20 +21,23 @@ PROVIDER_READY (first snapshot, or recovery).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import ProviderEventDetails
 from openfeature.exception import ErrorCode as OFErrorCode
 from openfeature.exception import ProviderNotReadyError
-from openfeature.flag_evaluation import FlagResolutionDetails, FlagValueType
+from openfeature.flag_evaluation import FlagEvaluationDetails, FlagResolutionDetails, FlagValueType
 from openfeature.flag_evaluation import Reason as OFReason
+from openfeature.hook import Hook, HookContext, HookHints
 from openfeature.provider import AbstractProvider, Metadata
 
+from .analytics import EvaluationRecorder, _enum_text
 from .flagset import ParseError, Result, Type
 from .store import ChangeEvent, Store
 
-__all__ = ["FlagSyncProvider"]
+__all__ = ["AnalyticsHook", "FlagSyncProvider"]
 
 # module-level: reading members off the Enum class is slow on the hot path
 _BOOLEAN, _STRING, _INTEGER, _FLOAT, _OBJECT = (
@@ -44,6 +51,63 @@ _REASONS = {r.value: OFReason(r.value) for r in OFReason}
 _CODES = {c.value: OFErrorCode(c.value) for c in OFErrorCode}
 
 
+@dataclass
+class _StoreMetadata(Metadata):
+    """The provider's metadata, which the SDK hands to every hook: it tells
+    AnalyticsHook which store served the evaluation."""
+
+    store: Store | None = field(default=None, compare=False, repr=False)
+
+
+# Errors the SDK answers without calling the provider: no store saw these evaluations.
+_SDK_ANSWERED = frozenset({OFErrorCode.PROVIDER_NOT_READY, OFErrorCode.PROVIDER_FATAL})
+
+
+class AnalyticsHook(EvaluationRecorder, Hook):
+    """An EvaluationRecorder that is also an OpenFeature hook: records, in ``finally``,
+    each evaluation of a client it is added to, except those a flagsync store already
+    recorded into this same recorder (one row per evaluation).
+
+        hook = AnalyticsHook("var/analytics", attributes=["plan"])
+        api.add_hooks([hook])                                   # other providers
+        api.set_provider(FlagSyncProvider(open_store(src, analytics=hook)))
+    """
+
+    def finally_after(
+        self,
+        hook_context: HookContext,
+        details: FlagEvaluationDetails[FlagValueType],
+        hints: HookHints,
+    ) -> None:
+        store = getattr(hook_context.provider_metadata, "store", None)
+        if (
+            store is not None
+            and store.analytics is self
+            and details.error_code not in _SDK_ANSWERED
+        ):
+            return  # the store recorded it when the provider asked
+        ec: EvaluationContext | None = hook_context.evaluation_context
+        attrs: tuple[Any, ...] = self._no_attributes
+        tk = ""
+        if ec is not None:
+            tk = ec.targeting_key or ""
+            if self.attributes:
+                a = ec.attributes
+                attrs = tuple(a.get(name) for name in self.attributes)
+        self._append(
+            (
+                self._clock(),
+                details.flag_key or hook_context.flag_key,
+                details.variant or "",
+                details.value,
+                _enum_text(details.reason),
+                _enum_text(details.error_code),
+                tk,
+                attrs,
+            )
+        )
+
+
 class FlagSyncProvider(AbstractProvider):
     """OpenFeature provider over a Store (FileStore, RedisStore or any open_store result).
 
@@ -55,7 +119,7 @@ class FlagSyncProvider(AbstractProvider):
         self.store = store
         self.init_timeout = init_timeout
         self._name = name
-        self._metadata = Metadata(name=name)
+        self._metadata = _StoreMetadata(name=name, store=store)
         self._shared: dict[int, tuple[Result, FlagResolutionDetails[Any]]] = {}
         store.add_listener(self._on_store_event)
 

@@ -19,7 +19,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 
 from .flagset import (
@@ -40,6 +40,7 @@ __all__ = [
     "ChangeEvent",
     "DEFAULT_PREFIX",
     "DEFAULT_STALE_AFTER",
+    "EvaluationSink",
     "FileStore",
     "RedisStore",
     "Store",
@@ -75,6 +76,20 @@ class ChangeEvent:
 
 
 Listener = Callable[[ChangeEvent], None]
+
+
+class EvaluationSink(Protocol):
+    """Where a store reports each evaluation it serves (flagsync.analytics.EvaluationRecorder).
+
+    Called on the evaluation path: it must be quick and must not raise."""
+
+    def record(
+        self,
+        flag_key: str,
+        result: Result,
+        context: Mapping[str, Any] | None,
+        targeting_key: str | None = None,
+    ) -> None: ...
 
 
 def _infer_type(default: Any, flags: FlagSet, key: str) -> Type:
@@ -122,6 +137,9 @@ class Store:
         """Wall-clock time (time.time()) of the last successful check."""
         self.last_error: BaseException | None = None
         """The error of the last failed check, None after a success."""
+        self.analytics: EvaluationSink | None = None
+        """Gets every evaluation this store serves (is_active, get, evaluate and all that
+        calls them: the framework helpers, the OpenFeature provider), once; None: off."""
 
     # reading -------------------------------------------------------------------
     @property
@@ -166,20 +184,47 @@ class Store:
         """Evaluate key; see FlagSet.evaluate."""
         if _monotonic() >= self._next_check:
             self._before_read()
-        return self._flags.evaluate(key, typ, default, context, targeting_key=targeting_key)
+        r = self._flags.evaluate(key, typ, default, context, targeting_key=targeting_key)
+        if self.analytics is not None:
+            self._record(key, r, context, targeting_key)
+        return r
 
     def is_active(self, key: str, context: Mapping[str, Any] | None = None) -> bool:
         """The boolean value of key (False when unknown, disabled or not a boolean)."""
         if _monotonic() >= self._next_check:
             self._before_read()
-        return bool(self._flags.evaluate(key, _BOOLEAN, False, context).value)
+        r = self._flags.evaluate(key, _BOOLEAN, False, context)
+        if self.analytics is not None:
+            self._record(key, r, context, None)
+        return bool(r.value)
 
     def get(self, key: str, default: Any = None, context: Mapping[str, Any] | None = None) -> Any:
         """The value of key with the type of default (or of the flag's variants if None)."""
         if _monotonic() >= self._next_check:
             self._before_read()
         fs = self._flags
-        return fs.evaluate(key, _infer_type(default, fs, key), default, context).value
+        r = fs.evaluate(key, _infer_type(default, fs, key), default, context)
+        if self.analytics is not None:
+            self._record(key, r, context, None)
+        return r.value
+
+    # evaluate, is_active and get (and so every helper and the OpenFeature provider) serve
+    # all evaluations: each hands its result here, the one place analytics records them.
+    # The check stays inline so a store without analytics pays no extra call.
+    def _record(
+        self,
+        key: str,
+        r: Result,
+        context: Mapping[str, Any] | None,
+        targeting_key: str | None,
+    ) -> None:
+        sink = self.analytics
+        if sink is None:
+            return  # switched off since the caller looked
+        try:
+            sink.record(key, r, context, targeting_key)
+        except Exception:  # e.g. a lazy context attribute that fails: serve anyway
+            log.exception("flagsync: analytics could not record an evaluation of %s", key)
 
     # listeners -----------------------------------------------------------------
     def add_listener(self, listener: Listener) -> None:
@@ -580,13 +625,21 @@ def _split_prefix(url: str) -> tuple[str, str | None]:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment)), prefix
 
 
-def open_store(source: str | os.PathLike[str], **kwargs: Any) -> Store:
+def open_store(
+    source: str | os.PathLike[str], *, analytics: EvaluationSink | None = None, **kwargs: Any
+) -> Store:
     """A store for source: "file:///path", a plain path, or "redis://…"/"rediss://…"/"unix://…".
 
     For Redis the prefix comes from the prefix= query parameter or the prefix keyword
-    (default DEFAULT_PREFIX). Other keywords go to FileStore or RedisStore.
+    (default DEFAULT_PREFIX). analytics records every evaluation (Store.analytics). Other
+    keywords go to FileStore or RedisStore.
     """
-    s = os.fspath(source)
+    store = _open(os.fspath(source), **kwargs)
+    store.analytics = analytics
+    return store
+
+
+def _open(s: str, **kwargs: Any) -> Store:
     low = s.lower()
     if low.startswith(("redis://", "rediss://", "unix://")):
         return RedisStore(s, **kwargs)
