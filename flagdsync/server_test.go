@@ -2,6 +2,8 @@ package flagdsync_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,6 +14,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -20,6 +23,7 @@ import (
 	"github.com/flagsync/flagsync/flagdsync"
 	"github.com/flagsync/flagsync/flagdsync/syncv1"
 	"github.com/flagsync/flagsync/flagset"
+	"github.com/flagsync/flagsync/internal/testsvc"
 	"github.com/flagsync/flagsync/transport"
 )
 
@@ -42,11 +46,21 @@ func flagDoc(value string) string {
 
 func newEnv(t *testing.T, extraConfig string, lookupEnv func(string) (string, bool)) *env {
 	t.Helper()
+	e := startEnv(t, "", extraConfig, lookupEnv)
+	e.conn = e.dial(e.fs.Addrs()[0].String())
+	e.cli = syncv1.NewFlagSyncServiceClient(e.conn)
+	return e
+}
+
+// startEnv starts the daemon and the sync server, with syncKeys added to flagdSync
+// (e.g. its tls), without a client.
+func startEnv(t *testing.T, syncKeys, extraConfig string, lookupEnv func(string) (string, bool)) *env {
+	t.Helper()
 	e := &env{t: t, dir: t.TempDir()}
 	e.flags = filepath.Join(e.dir, "flags.yaml")
 	e.write(flagDoc("red"))
-	cfg := fmt.Sprintf("flagSetId: test-set\nschedule: \"@every 1h\"\nsources:\n  - {name: git, type: file, path: %q}\noutputs:\n  file: {path: %q}\nflagdSync: {enabled: true, listen: \"127.0.0.1:0\", unixSocket: %q}\n%s",
-		e.flags, filepath.Join(e.dir, "out.json"), filepath.Join(e.dir, "sync.sock"), extraConfig)
+	cfg := fmt.Sprintf("flagSetId: test-set\nschedule: \"@every 1h\"\nsources:\n  - {name: git, type: file, path: %q}\noutputs:\n  file: {path: %q}\nflagdSync: {enabled: true, listen: \"127.0.0.1:0\", unixSocket: %q%s}\n%s",
+		e.flags, filepath.Join(e.dir, "out.json"), filepath.Join(e.dir, "sync.sock"), syncKeys, extraConfig)
 	if lookupEnv == nil {
 		lookupEnv = func(string) (string, bool) { return "", false }
 	}
@@ -68,14 +82,15 @@ func newEnv(t *testing.T, extraConfig string, lookupEnv func(string) (string, bo
 	done := make(chan struct{})
 	go func() { defer close(done); e.fs.Serve(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	e.conn = e.dial(e.fs.Addrs()[0].String())
-	e.cli = syncv1.NewFlagSyncServiceClient(e.conn)
 	return e
 }
 
-func (e *env) dial(target string) *grpc.ClientConn {
+func (e *env) dial(target string, opts ...grpc.DialOption) *grpc.ClientConn {
 	e.t.Helper()
-	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if len(opts) == 0 {
+		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -280,5 +295,34 @@ func TestUnixSocket(t *testing.T) {
 	}
 	if fi, err := os.Lstat(sock); err != nil || fi.Mode()&os.ModeSocket == 0 {
 		t.Fatalf("socket %s: %v", sock, err)
+	}
+}
+
+func TestTLS(t *testing.T) {
+	files := testsvc.WriteTLSFiles(t, t.TempDir())
+	e := startEnv(t, fmt.Sprintf(", tls: {certFile: %q, keyFile: %q}", files.CertFile, files.KeyFile), "", nil)
+	e.publish("red")
+	ca, err := os.ReadFile(files.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	// grpc-go's TLS client insists on ALPN h2, as other gRPC clients do.
+	cli := syncv1.NewFlagSyncServiceClient(e.dial(e.fs.Addrs()[0].String(),
+		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool}))))
+	r, err := cli.FetchAllFlags(context.Background(), &syncv1.FetchAllFlagsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := colorOf(t, r.FlagConfiguration); got != "red" {
+		t.Fatalf("color %q", got)
+	}
+	// Plaintext on the TLS port gets nothing.
+	plain := syncv1.NewFlagSyncServiceClient(e.dial(e.fs.Addrs()[0].String()))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := plain.FetchAllFlags(ctx, &syncv1.FetchAllFlagsRequest{}); status.Code(err) != codes.Unavailable && status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("plaintext on the TLS port: %v", err)
 	}
 }
