@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -30,14 +32,15 @@ import (
 // env is a real daemon (file source, file output) behind a real flagd sync server on
 // a free loopback port; publish writes the flag file and syncs.
 type env struct {
-	t     *testing.T
-	dir   string
-	flags string
-	d     *daemon.Daemon
-	srv   *daemon.Server
-	fs    *flagdsync.Server
-	conn  *grpc.ClientConn
-	cli   syncv1.FlagSyncServiceClient
+	t       *testing.T
+	dir     string
+	flags   string
+	d       *daemon.Daemon
+	srv     *daemon.Server
+	fs      *flagdsync.Server
+	metrics *flagdsync.Metrics
+	conn    *grpc.ClientConn
+	cli     syncv1.FlagSyncServiceClient
 }
 
 func flagDoc(value string) string {
@@ -75,7 +78,8 @@ func startEnv(t *testing.T, syncKeys, extraConfig string, lookupEnv func(string)
 	t.Cleanup(e.d.Close)
 	e.srv = daemon.NewServer(daemon.NewMetrics())
 	e.srv.Set(e.d)
-	if e.fs, err = flagdsync.Listen(&c.FlagdSync, e.srv, log); err != nil {
+	e.metrics = flagdsync.NewMetrics(nil)
+	if e.fs, err = flagdsync.Listen(&c.FlagdSync, e.srv, e.metrics, log); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -172,6 +176,12 @@ func TestSyncFlagsStreamsEveryPublish(t *testing.T) {
 	}
 	if got := recvColor(t, s2); got != "green" {
 		t.Fatalf("late stream color %q", got)
+	}
+	if n := metricValue(t, e.metrics.Streams); n != 2 {
+		t.Errorf("flagsync_flagd_sync_streams %v, want 2", n)
+	}
+	if n := metricValue(t, e.metrics.Sent); n != 4 {
+		t.Errorf("flagsync_flagd_sync_sent_total %v, want 4", n)
 	}
 }
 
@@ -279,6 +289,11 @@ func TestAuthUsesHTTPTokens(t *testing.T) {
 			t.Errorf("refusal echoes the token: %v", err)
 		}
 	}
+	for code, want := range map[codes.Code]float64{codes.Unauthenticated: 3, codes.PermissionDenied: 3} {
+		if n := metricValue(t, e.metrics.Refused.WithLabelValues(code.String())); n != want {
+			t.Errorf("flagsync_flagd_sync_refused_total{code=%s} %v, want %v", code, n, want)
+		}
+	}
 }
 
 func TestUnixSocket(t *testing.T) {
@@ -325,4 +340,17 @@ func TestTLS(t *testing.T) {
 	if _, err := plain.FetchAllFlags(ctx, &syncv1.FetchAllFlagsRequest{}); status.Code(err) != codes.Unavailable && status.Code(err) != codes.DeadlineExceeded {
 		t.Fatalf("plaintext on the TLS port: %v", err)
 	}
+}
+
+// metricValue is the value of a gauge or counter.
+func metricValue(t *testing.T, m prometheus.Metric) float64 {
+	t.Helper()
+	var pb dto.Metric
+	if err := m.Write(&pb); err != nil {
+		t.Fatal(err)
+	}
+	if pb.Gauge != nil {
+		return pb.Gauge.GetValue()
+	}
+	return pb.Counter.GetValue()
 }
