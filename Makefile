@@ -63,7 +63,7 @@ fuzz-diff: deps build
 
 bench: deps build
 	@mkdir -p var
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./flagset/ ./provider/ ./daemon/ ./ofrep/ ./analytics/ | tee var/bench-go.txt
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./flagset/ ./provider/ ./daemon/ ./ofrep/ ./analytics/ ./flagdsync/ | tee var/bench-go.txt
 	@scripts/bench-extra.sh
 
 lint:
