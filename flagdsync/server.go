@@ -88,6 +88,7 @@ func (svc *Service) payloadOf(set *flagset.Set) *payload {
 	b, err := set.Canonical()
 	if err != nil {
 		p.err = fmt.Errorf("encode snapshot %s: %w", set.Revision(), err)
+		svc.log.Error("flagd sync: cannot encode the snapshot; streams keep the previous one", "err", p.err)
 	} else {
 		p.json = string(b)
 	}
@@ -114,13 +115,13 @@ func (svc *Service) SyncFlags(req *syncv1.SyncFlagsRequest, stream grpc.ServerSt
 			if err := svc.checkSelector(p, selector); err != nil {
 				return err
 			}
-			if p.err != nil {
-				svc.log.Error("flagd sync: cannot encode the snapshot; the stream keeps the previous one", "err", p.err)
-			} else if err := stream.Send(&syncv1.SyncFlagsResponse{FlagConfiguration: p.json, SyncContext: emptyContext()}); err != nil {
-				svc.log.Debug("flagd sync: stream closed", "providerId", req.GetProviderId(), "err", err)
-				return err
+			if p.err == nil { // else the stream keeps the previous one (payloadOf logged why)
+				if err := stream.Send(&syncv1.SyncFlagsResponse{FlagConfiguration: p.json, SyncContext: emptyContext()}); err != nil {
+					svc.log.Debug("flagd sync: stream closed", "providerId", req.GetProviderId(), "err", err)
+					return err
+				}
+				svc.metrics.Sent.Inc()
 			}
-			svc.metrics.Sent.Inc()
 			sent = set
 		}
 		select {
