@@ -28,6 +28,12 @@ const (
 	// Per-connection buffers: small, since a connection mostly waits for the next
 	// snapshot; 1,000 open streams must fit the daemon's memory budget.
 	connBufferBytes = 8 << 10
+	// Limits on what one client can make the daemon hold. Requests are a provider id
+	// and a selector; flagd clients open one or two streams per connection.
+	maxHeaderBytes    = 16 << 10 // as http.limits.maxHeaderBytes
+	maxRequestBytes   = 16 << 10
+	maxStreamsPerConn = 100
+	handshakeTimeout  = 10 * time.Second // a connection that never speaks is closed
 )
 
 // Server is the flagd sync port: a gRPC server on the TCP listener (and the Unix
@@ -71,6 +77,10 @@ func Listen(cfg *daemon.FlagdSyncConfig, srv *daemon.Server, metrics *Metrics, l
 		grpc.ReadBufferSize(connBufferBytes),
 		grpc.WriteBufferSize(connBufferBytes),
 		grpc.SharedWriteBuffer(true),
+		grpc.MaxHeaderListSize(maxHeaderBytes),
+		grpc.MaxRecvMsgSize(maxRequestBytes),
+		grpc.MaxConcurrentStreams(maxStreamsPerConn),
+		grpc.ConnectionTimeout(handshakeTimeout),
 	)
 	NewService(srv.Feed(), srv.AuthorizeRead, metrics, log).Register(s.grpc)
 	return s, nil

@@ -386,3 +386,21 @@ func TestMaxConnections(t *testing.T) {
 		t.Fatalf("after a connection closed: %v", err)
 	}
 }
+
+// TestOversizedRequestsAreRefused: a selector header or request beyond the limits is
+// refused without being served, and the server goes on serving.
+func TestOversizedRequestsAreRefused(t *testing.T) {
+	e := newEnv(t, "", nil)
+	e.publish("red")
+	big := strings.Repeat("s", 64<<10)
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-padding", big)
+	if _, err := e.cli.FetchAllFlags(ctx, &syncv1.FetchAllFlagsRequest{}); err == nil {
+		t.Fatal("a 64 KB header was served")
+	}
+	if _, err := e.cli.FetchAllFlags(context.Background(), &syncv1.FetchAllFlagsRequest{Selector: big}); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a 64 KB request: %v, want ResourceExhausted", err)
+	}
+	if _, err := e.cli.FetchAllFlags(context.Background(), &syncv1.FetchAllFlagsRequest{}); err != nil {
+		t.Fatalf("after oversized requests: %v", err)
+	}
+}
