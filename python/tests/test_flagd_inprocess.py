@@ -92,18 +92,27 @@ log: {{level: warn}}
 """,
             encoding="utf-8",
         )
-        self.log = (workdir / "daemon.log").open("wb")
+        self.go_cli, self.workdir, self.cfg = go_cli, workdir, cfg
+        self.start()
+
+    def start(self) -> None:
+        self.log = (self.workdir / "daemon.log").open("ab")
         self.proc = subprocess.Popen(
-            [str(go_cli), "run", "--config", str(cfg)],
-            cwd=workdir,
+            [str(self.go_cli), "run", "--config", str(self.cfg)],
+            cwd=self.workdir,
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
         if not wait_for(self.ready, timeout=30):
             self.stop()
-            raise RuntimeError(
-                f"flagsync run did not get ready: {(workdir / 'daemon.log').read_text()}"
-            )
+            log = (self.workdir / "daemon.log").read_text()
+            raise RuntimeError(f"flagsync run did not get ready: {log}")
+
+    def kill(self) -> None:
+        """kill -9: no goodbye to the clients."""
+        self.proc.kill()
+        self.proc.wait(timeout=15)
+        self.log.close()
 
     def ready(self) -> bool:
         try:
@@ -253,6 +262,28 @@ def test_stream_recycling_and_frequent_pings(go_cli: Path, tmp_path: Path) -> No
         tmp.write_text(flags.read_text().replace("red", "blue"), encoding="utf-8")
         tmp.replace(flags)
         assert wait_for(lambda: client.get_string_value("color", "none") == "blue", timeout=15)
+    finally:
+        api.shutdown()
+        d.stop()
+
+
+def test_provider_reconnects_after_the_daemon_is_killed(go_cli: Path, tmp_path: Path) -> None:
+    """kill -9 of the daemon: flagd's provider keeps its last flags, reconnects to the
+    restarted daemon and sees a change made meanwhile."""
+    flags = tmp_path / "flags.yaml"
+    doc = 'flags:\n  color:\n    state: ENABLED\n    variants: {c: "red"}\n    defaultVariant: c\n'
+    flags.write_text(doc, encoding="utf-8")
+    d = Daemon(go_cli, tmp_path / "d", flags, "restart")
+    try:
+        provider = flagd_in_process(d.sync_port, retry_backoff_ms=100, retry_backoff_max_ms=500)
+        api.set_provider_and_wait(provider, domain="flagd-restart")
+        client = api.get_client("flagd-restart")
+        assert client.get_string_value("color", "none") == "red"
+        d.kill()
+        assert client.get_string_value("color", "none") == "red"  # the last flags stay
+        flags.write_text(doc.replace("red", "blue"), encoding="utf-8")
+        d.start()
+        assert wait_for(lambda: client.get_string_value("color", "none") == "blue", timeout=30)
     finally:
         api.shutdown()
         d.stop()
