@@ -14,7 +14,7 @@ export FLAGSYNC_CONSUL_BIN := $(TOOLS_BIN)/consul
 GO_MODULES := $(shell scripts/go-modules.sh)
 in_modules = for m in $(GO_MODULES); do (cd $$m && $(1)) || exit 1; done
 
-.PHONY: all build run test test-go test-fuzz test-python test-notebook test-diff fuzz-diff bench lint fmt deps clean
+.PHONY: all build run test test-go test-fuzz test-python test-notebook test-diff fuzz-diff bench lint fmt deps clean generate check-generate
 
 all: build
 
@@ -69,7 +69,7 @@ fuzz-diff: deps build
 bench: deps build
 	@mkdir -p var
 	{ for m in flagset provider analytics; do (cd $$m && $(GO) test -run '^$$' -bench . -benchmem -count 1 ./); done; \
-	  $(GO) test -run '^$$' -bench . -benchmem -count 1 ./daemon/ ./ofrep/; } | tee var/bench-go.txt
+	  $(GO) test -run '^$$' -bench . -benchmem -count 1 ./daemon/ ./ofrep/ ./flagdsync/; } | tee var/bench-go.txt
 	@scripts/bench-extra.sh
 
 lint:
@@ -80,6 +80,14 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 	@if [ -x $(VENV)/bin/ruff ]; then $(VENV)/bin/ruff format python; fi
+
+## generate: the Go code of flagdsync/proto (flagd's sync protocol; committed, so builds need no protoc)
+generate:
+	@scripts/generate-proto.sh
+
+## check-generate: fails when the committed generated code differs from a fresh generation
+check-generate:
+	@scripts/generate-proto.sh --check
 
 clean:
 	rm -rf bin var
