@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -233,6 +234,12 @@ func (p *authPolicy) authorize(r *http.Request, a access, now time.Time) (decisi
 		}
 	}
 	tok, presented := credential(r)
+	return p.checkToken(tok, presented, a, now)
+}
+
+// checkToken decides a presented token (presented false: none) for access a, once
+// the route's own checks passed.
+func (p *authPolicy) checkToken(tok string, presented bool, a access, now time.Time) (decision, []error) {
 	if !presented {
 		return decision{http.StatusUnauthorized, "credentials required"}, nil
 	}
@@ -288,4 +295,47 @@ func credential(r *http.Request) (string, bool) {
 		return k, true
 	}
 	return "", false
+}
+
+// Errors of AuthorizeRead.
+var (
+	// ErrAuthUnavailable: the http.auth tokens could not be read; nothing is served.
+	ErrAuthUnavailable = errors.New("the http.auth tokens could not be read (see the log)")
+	// ErrNoCredentials: tokens are configured and the caller presented none.
+	ErrNoCredentials = errors.New("credentials required")
+	// ErrBadCredentials: the presented token is neither a read nor an admin token.
+	ErrBadCredentials = errors.New("credentials not valid")
+)
+
+// AuthorizeRead decides a read by a listener that is not HTTP (the flagd sync port)
+// with the same tokens and rules as the HTTP read routes: open when no token is
+// configured, else a read or admin token. authorization is the caller's
+// Authorization value ("Bearer <token>", "" when absent). It never echoes the token.
+func (s *Server) AuthorizeRead(authorization string) error {
+	p := s.auth.Load()
+	if p == nil {
+		p = &authPolicy{}
+	}
+	if p.closed {
+		return ErrAuthUnavailable
+	}
+	if !p.anyTokens() {
+		return nil
+	}
+	r := &http.Request{Header: http.Header{}}
+	if authorization != "" {
+		r.Header.Set("Authorization", authorization)
+	}
+	tok, presented := credential(r)
+	dec, reloadErrs := p.checkToken(tok, presented, accessRead, time.Now())
+	for _, err := range reloadErrs {
+		s.logger().Warn("http auth: a token file changed but cannot be read; its previous tokens stay valid", "err", err)
+	}
+	switch dec.code {
+	case 0:
+		return nil
+	case http.StatusUnauthorized:
+		return ErrNoCredentials
+	}
+	return ErrBadCredentials
 }

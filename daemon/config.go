@@ -38,8 +38,10 @@ type Config struct {
 	WatchDebounce time.Duration  `yaml:"watchDebounce"`
 	Outputs       OutputsConfig  `yaml:"outputs"`
 	HTTP          HTTPConfig     `yaml:"http"`
-	Guards        GuardsConfig   `yaml:"guards"`
-	Log           LogConfig      `yaml:"log"`
+	// FlagdSync serves flagd's sync protocol (flagdsync/, docs/CONFIG.md "flagdSync").
+	FlagdSync FlagdSyncConfig `yaml:"flagdSync"`
+	Guards    GuardsConfig    `yaml:"guards"`
+	Log       LogConfig       `yaml:"log"`
 	// HA is leader election among replicas (daemon/ha.go, docs/CONFIG.md "ha").
 	HA HAConfig `yaml:"ha"`
 	// Environment names this deployment (e.g. prod); cleanup.action may differ per
@@ -361,6 +363,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("http.listen: %q is not host:port", c.HTTP.Listen)
 	}
 	if err := c.HTTP.validate(); err != nil {
+		return err
+	}
+	if err := c.FlagdSync.validate(); err != nil {
 		return err
 	}
 	if f := c.Guards.RemovedFraction(); f < 0 || f > 1 {

@@ -25,11 +25,12 @@ type Server struct {
 	maxBody atomic.Int64
 	metrics *Metrics
 	mux     *routeTable
+	feed    *Feed // every set the served daemons publish, across reloads
 }
 
 // NewServer returns the HTTP handler for m's registry; call Set before serving.
 func NewServer(m *Metrics) *Server {
-	s := &Server{metrics: m}
+	s := &Server{metrics: m, feed: newFeed()}
 	s.maxBody.Store(DefaultMaxBodyBytes)
 	s.mux = newRouteTable(s.guard)
 	s.mux.handle("GET /healthz", accessOpen, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -80,6 +81,7 @@ func (s *Server) Set(d *Daemon) {
 	s.auth.Store(p)
 	s.cur.Store(d)
 	s.ofrep.Store(h)
+	d.flagSet.attach(s.feed)
 	if !p.closed {
 		logExposure(d.log, &d.cfg.HTTP, p)
 	}
@@ -88,6 +90,9 @@ func (s *Server) Set(d *Daemon) {
 // Routes lists every route with its auth decision ("undecided" for a route added
 // with Handle/HandleFunc, which is refused at runtime).
 func (s *Server) Routes() []Route { return s.mux.list() }
+
+// Feed announces each flag set the served daemons publish (the flagd sync port).
+func (s *Server) Feed() *Feed { return s.feed }
 
 // Daemon is the daemon served (nil before Set).
 func (s *Server) Daemon() *Daemon { return s.cur.Load() }
@@ -116,10 +121,7 @@ func (s *Server) guard(pattern string, a access, next http.Handler) http.Handler
 			p = &authPolicy{}
 		}
 		dec, reloadErrs := p.authorize(r, a, time.Now())
-		log := slog.Default()
-		if d := s.cur.Load(); d != nil {
-			log = d.log
-		}
+		log := s.logger()
 		for _, err := range reloadErrs {
 			log.Warn("http auth: a token file changed but cannot be read; its previous tokens stay valid", "err", err)
 		}
@@ -146,6 +148,14 @@ func (s *Server) guard(pattern string, a access, next http.Handler) http.Handler
 		}
 		http.Error(w, dec.reason, dec.code)
 	})
+}
+
+// logger is the served daemon's logger (the default one before Set).
+func (s *Server) logger() *slog.Logger {
+	if d := s.cur.Load(); d != nil {
+		return d.log
+	}
+	return slog.Default()
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {

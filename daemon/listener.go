@@ -21,7 +21,7 @@ func Listen(h *HTTPConfig, log *slog.Logger) (net.Listener, error) {
 		ln = &cappedListener{Listener: ln, slots: make(chan struct{}, h.Limits.MaxConnections)}
 	}
 	if h.TLS.On() {
-		cfg, err := reloadingTLS(h.TLS, log)
+		cfg, err := ReloadingTLS(h.TLS, "http.tls", log)
 		if err != nil {
 			ln.Close()
 			return nil, err
@@ -79,23 +79,23 @@ func (c *slotConn) Close() error {
 	return err
 }
 
-// reloadingTLS serves the certificate of t, read again (at most once a second, on
+// ReloadingTLS serves the certificate of t, read again (at most once a second, on
 // a handshake) when the files change; a broken renewal keeps the previous pair and is
 // logged.
-func reloadingTLS(t ListenTLSConfig, log *slog.Logger) (*tls.Config, error) {
+func ReloadingTLS(t ListenTLSConfig, key string, log *slog.Logger) (*tls.Config, error) {
 	w, err := newWatchedFiles(func(b [][]byte) (*tls.Certificate, error) {
 		c, err := tls.X509KeyPair(b[0], b[1])
 		return &c, err
 	}, t.CertFile, t.KeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("http.tls: %w", err)
+		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			c, err := w.get(time.Now())
 			if err != nil {
-				log.Error("http.tls: the certificate files changed but do not load; serving the previous certificate", "err", err)
+				log.Error(key+": the certificate files changed but do not load; serving the previous certificate", "err", err)
 			}
 			return c, nil
 		},

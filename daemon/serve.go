@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +21,29 @@ type elector = ha.Elector
 // the set the sync compiled to validate the snapshot, so serving compiles nothing.
 type servedSet struct {
 	cur atomic.Pointer[served] // nil until there is a snapshot
+
+	mu   sync.Mutex // orders stores with attach, so the feed never goes back to an older set
+	feed *Feed      // the serving Server's feed (nil when not served)
+}
+
+// store serves s and offers its set to the feed.
+func (ss *servedSet) store(s *served) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.cur.Store(s)
+	if ss.feed != nil {
+		ss.feed.offer(s.set)
+	}
+}
+
+// attach makes f the feed of every later store and offers it the set served now.
+func (ss *servedSet) attach(f *Feed) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.feed = f
+	if s := ss.cur.Load(); s != nil {
+		f.offer(s.set)
+	}
 }
 
 // served is a set with the flags of it that are secret-derived (nil: unknown).
@@ -37,7 +61,7 @@ func (d *Daemon) refreshFlagSet() {
 	if cur == nil || cur.set == nil {
 		return
 	}
-	d.flagSet.cur.Store(&served{set: cur.set, secret: cur.secret})
+	d.flagSet.store(&served{set: cur.set, secret: cur.secret})
 }
 
 // FlagSet is the compiled current snapshot (nil before there is one). OFREP and the

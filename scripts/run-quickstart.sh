@@ -13,6 +13,7 @@ flagsync quickstart
   flags:   examples/quickstart/flags.yaml   (edit and save: published within ~100 ms)
   output:  var/flags.json
   status:  http://$listen/api/v1/status   (also /healthz /readyz /metrics /api/v1/snapshot)
+  flagd sync (gRPC, for flagd in-process providers): ${FLAGSYNC_SYNC_LISTEN:-127.0.0.1:8015}
   flip a flag without editing git:  FLAGSYNC_FLAG_BETA_MODE=true make run
 Ctrl-C stops it.
 

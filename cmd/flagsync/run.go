@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/flagsync/flagsync/daemon"
+	"github.com/flagsync/flagsync/flagdsync"
 )
 
 // defaultConfigPath is where run and sync look without --config.
@@ -116,6 +117,14 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			logger.Error("http server stopped", "err", err)
 		}
 	}()
+	stopSync, err := serveFlagdSync(ctx, &cfg.FlagdSync, srv, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "flagsync run: %v\n", err)
+		_ = httpSrv.Close()
+		d.Close()
+		return 1
+	}
+	defer stopSync()
 	logger.Info("flagsync running", "config", path, "flagSetId", cfg.FlagSetID, "http", ln.Addr().String(), "tls", cfg.HTTP.TLS.On(), "schedule", cfg.Schedule)
 
 	hup := make(chan os.Signal, 1)
@@ -169,6 +178,30 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 }
 
+// serveFlagdSync starts the flagd sync port when flagdSync.enabled; the returned
+// function stops it and waits until it has.
+func serveFlagdSync(ctx context.Context, cfg *daemon.FlagdSyncConfig, srv *daemon.Server, logger *slog.Logger) (func(), error) {
+	if !cfg.Enabled {
+		return func() {}, nil
+	}
+	fs, err := flagdsync.Listen(cfg, srv, logger)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fs.Serve(ctx)
+	}()
+	addrs := make([]string, 0, 2)
+	for _, a := range fs.Addrs() {
+		addrs = append(addrs, a.String())
+	}
+	logger.Info("flagd sync serving (flagd.sync.v1.FlagSyncService)", "listen", addrs, "tls", cfg.TLS.On())
+	return func() { cancel(); <-done }, nil
+}
+
 // reload reads the configuration again and builds a daemon for it, without touching
 // the running one.
 func reload(path string, old *daemon.Config, opts daemon.Options) (*daemon.Daemon, *daemon.Config, error) {
@@ -180,6 +213,10 @@ func reload(path string, old *daemon.Config, opts daemon.Options) (*daemon.Daemo
 		// Auth, allowed hosts and maxBodyBytes follow the reload; the listener does not.
 		opts.Logger.Warn("http.listen, http.tls or http.limits changed; the listener keeps its settings until restart (maxBodyBytes follows the reload)", "listen", old.HTTP.Listen)
 		cfg.HTTP.Listen, cfg.HTTP.TLS = old.HTTP.Listen, old.HTTP.TLS
+	}
+	if cfg.FlagdSync != old.FlagdSync {
+		opts.Logger.Warn("flagdSync changed; the flagd sync port keeps its settings until restart (auth follows the reload)")
+		cfg.FlagdSync = old.FlagdSync
 	}
 	if cfg.HA != old.HA || (old.HA.Enabled && *cfg.Outputs.Redis != *old.Outputs.Redis) {
 		// The elector outlives reloads (leadership must not flap on SIGHUP).
