@@ -84,6 +84,11 @@ func (svc *Service) payloadOf(set *flagset.Set) *payload {
 	if err != nil {
 		p.err = fmt.Errorf("encode snapshot %s: %w", set.Revision(), err)
 	} else {
+		if in, err := inlineEvaluators(b); err != nil {
+			svc.log.Warn("flagd sync: serving the snapshot with its $evaluators (some flagd clients cannot read nested $refs)", "revision", set.Revision(), "error", err)
+		} else {
+			b = in
+		}
 		p.json = string(b)
 	}
 	svc.latest = p
