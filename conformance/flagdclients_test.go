@@ -540,3 +540,38 @@ func TestFlagdDifferencesDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagdClientsReportNoConnection: with nothing listening on the port, each client gives
+// up after its timeout with exit code 1 and a message naming the address, instead of
+// retrying for ever or printing answers.
+func TestFlagdClientsReportNoConnection(t *testing.T) {
+	addr := fmt.Sprintf("127.0.0.1:%d", testsvc.FreePort(t))
+	host, port, _ := net.SplitHostPort(addr)
+	cases := filepath.Join(t.TempDir(), "cases.jsonl")
+	if err := os.WriteFile(cases, []byte(`{"flag":"f","type":"boolean","default":false,"context":{}}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, c := range flagdClients(t) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			args := append(append([]string{}, c.argv[1:]...), "--host", host, "--port", port, "--timeout-ms", "2000", "--cases", cases)
+			cmd := exec.Command(c.argv[0], args...)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Errorf("%s client: want exit code 1, got %v", c.name, err)
+			}
+			if want := "cannot connect to flagd sync at " + addr; !strings.Contains(stderr.String(), want) {
+				t.Errorf("%s client: stderr lacks %q:\n%s", c.name, want, tail(stderr.String()))
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("%s client: printed answers without a connection: %s", c.name, stdout.String())
+			}
+		}()
+	}
+	wg.Wait()
+}
