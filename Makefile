@@ -11,7 +11,7 @@ TOOLS_BIN := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/flagsync/bin
 export PATH := $(CURDIR)/$(VENV)/bin:$(TOOLS_BIN):$(PATH)
 export FLAGSYNC_CONSUL_BIN := $(TOOLS_BIN)/consul
 
-.PHONY: all build run test test-go test-fuzz test-python test-diff fuzz-diff bench lint fmt deps clean
+.PHONY: all build run test test-go test-fuzz test-python test-diff fuzz-diff bench lint fmt deps clean generate check-generate
 
 all: build
 
@@ -75,6 +75,14 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 	@if [ -x $(VENV)/bin/ruff ]; then $(VENV)/bin/ruff format python; fi
+
+## generate: the Go code of flagdsync/proto (flagd's sync protocol; committed, so builds need no protoc)
+generate:
+	@scripts/generate-proto.sh
+
+## check-generate: fails when the committed generated code differs from a fresh generation
+check-generate:
+	@scripts/generate-proto.sh --check
 
 clean:
 	rm -rf bin var

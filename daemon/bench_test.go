@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -264,30 +262,7 @@ func BenchmarkDaemonRSS(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	hwm, rss := procMemMB(b, cmd.Process.Pid)
+	hwm, rss := testsvc.ProcMemMB(b, cmd.Process.Pid)
 	b.ReportMetric(hwm, "VmHWM-MB")
 	b.ReportMetric(rss, "VmRSS-MB")
-}
-
-func procMemMB(b *testing.B, pid int) (hwm, rss float64) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(fields[1], 64)
-		switch fields[0] {
-		case "VmHWM:":
-			hwm = kb / 1024
-		case "VmRSS:":
-			rss = kb / 1024
-		}
-	}
-	return hwm, rss
 }

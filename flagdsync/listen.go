@@ -22,7 +22,7 @@ import (
 // "too many pings", so almost any rate is allowed. The server pings idle connections
 // itself, so a client that vanished (or is stopped) releases its stream.
 const (
-	minClientPingInterval = 100 * time.Millisecond
+	minClientPingInterval = 10 * time.Millisecond
 	serverPingInterval    = 30 * time.Second
 	serverPingTimeout     = 10 * time.Second
 	// Per-connection buffers: small, since a connection mostly waits for the next
