@@ -21,6 +21,7 @@ import (
 
 	"github.com/flagsync/flagsync/flagset"
 	"github.com/flagsync/flagsync/internal/testsvc"
+	"github.com/flagsync/flagsync/transport"
 )
 
 // The flagd client proof: OpenFeature's flagd providers for Node and Java (code nobody here
@@ -461,7 +462,7 @@ func TestFlagdClientsInProcess(t *testing.T) {
 	dir := t.TempDir()
 	sources, cases := mergedSuites(t, dir)
 	watched := filepath.Join(dir, "watched.json")
-	if err := os.WriteFile(watched, watchedDoc("one"), 0o644); err != nil {
+	if err := transport.WriteFileAtomic(watched, watchedDoc("one"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	d := startSyncDaemon(t, dir, append(sources, watched))
@@ -491,8 +492,9 @@ func TestFlagdClientsInProcess(t *testing.T) {
 		compareWithAllowList(t, rc.name, cases, theirs[rc.name], ours, known.Clients[rc.name], known.Reasons)
 	}
 
-	// A change in a source reaches both clients through the daemon.
-	if err := os.WriteFile(watched, watchedDoc("two"), 0o644); err != nil {
+	// A change in a source reaches both clients through the daemon (replaced atomically, as
+	// an editor or git does, so the daemon never reads a half-written file).
+	if err := transport.WriteFileAtomic(watched, watchedDoc("two"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, rc := range running {
