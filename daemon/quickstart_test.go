@@ -21,6 +21,9 @@ func TestQuickstartExample(t *testing.T) {
 	if cfg.Outputs.File.Path != "var/flags.json" || cfg.HTTP.Listen != "127.0.0.1:8080" {
 		t.Errorf("quickstart output %q listen %q", cfg.Outputs.File.Path, cfg.HTTP.Listen)
 	}
+	if !cfg.FlagdSync.Enabled || cfg.FlagdSync.Listen != DefaultFlagdSyncListen {
+		t.Errorf("quickstart flagdSync %+v: make run must serve flagd's sync port", cfg.FlagdSync)
+	}
 	cfg.Outputs.File.Path = filepath.Join(t.TempDir(), "flags.json")
 	d, err := New(cfg, Options{Logger: discardLogger(), Environ: func() []string {
 		return []string{"FLAGSYNC_FLAG_BETA_MODE=true"}

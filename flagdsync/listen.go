@@ -39,8 +39,8 @@ type Server struct {
 }
 
 // Listen opens the listeners of cfg (TCP, with TLS when configured, and the Unix
-// socket) and builds the gRPC server for srv's feed and auth.
-func Listen(cfg *daemon.FlagdSyncConfig, srv *daemon.Server, log *slog.Logger) (*Server, error) {
+// socket) and builds the gRPC server for srv's feed and auth; metrics may be nil.
+func Listen(cfg *daemon.FlagdSyncConfig, srv *daemon.Server, metrics *Metrics, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -71,7 +71,7 @@ func Listen(cfg *daemon.FlagdSyncConfig, srv *daemon.Server, log *slog.Logger) (
 		grpc.WriteBufferSize(connBufferBytes),
 		grpc.SharedWriteBuffer(true),
 	)
-	NewService(srv.Feed(), srv.AuthorizeRead, log).Register(s.grpc)
+	NewService(srv.Feed(), srv.AuthorizeRead, metrics, log).Register(s.grpc)
 	return s, nil
 }
 

@@ -47,6 +47,7 @@ type Service struct {
 	snaps     Snapshots
 	authorize Authorizer
 	log       *slog.Logger
+	metrics   *Metrics
 
 	mu     sync.Mutex
 	latest *payload // the encoded form of the last set seen; see payloadOf
@@ -60,12 +61,16 @@ type payload struct {
 	err       error
 }
 
-// NewService serves snaps; authorize may be nil (every call allowed).
-func NewService(snaps Snapshots, authorize Authorizer, log *slog.Logger) *Service {
+// NewService serves snaps; authorize may be nil (every call allowed), metrics nil
+// (unregistered ones).
+func NewService(snaps Snapshots, authorize Authorizer, metrics *Metrics, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{snaps: snaps, authorize: authorize, log: log}
+	if metrics == nil {
+		metrics = NewMetrics(nil)
+	}
+	return &Service{snaps: snaps, authorize: authorize, metrics: metrics, log: log}
 }
 
 // Register adds the service to s.
@@ -103,6 +108,9 @@ func (svc *Service) SyncFlags(req *syncv1.SyncFlagsRequest, stream grpc.ServerSt
 	if err != nil {
 		return err
 	}
+	svc.metrics.Streams.Inc()
+	defer svc.metrics.Streams.Dec()
+	svc.log.Debug("flagd sync: stream opened", "providerId", req.GetProviderId(), "selector", selector)
 	var sent *flagset.Set
 	for {
 		set, changed := svc.snaps.Current()
@@ -114,8 +122,10 @@ func (svc *Service) SyncFlags(req *syncv1.SyncFlagsRequest, stream grpc.ServerSt
 			if p.err != nil {
 				svc.log.Error("flagd sync: cannot encode the snapshot; the stream keeps the previous one", "err", p.err)
 			} else if err := stream.Send(&syncv1.SyncFlagsResponse{FlagConfiguration: p.json, SyncContext: emptyContext()}); err != nil {
+				svc.log.Debug("flagd sync: stream closed", "providerId", req.GetProviderId(), "err", err)
 				return err
 			}
+			svc.metrics.Sent.Inc()
 			sent = set
 		}
 		select {
@@ -143,6 +153,7 @@ func (svc *Service) FetchAllFlags(ctx context.Context, req *syncv1.FetchAllFlags
 	if p.err != nil {
 		return nil, status.Error(codes.Internal, "the snapshot cannot be encoded (see the daemon log)")
 	}
+	svc.metrics.Sent.Inc()
 	return &syncv1.FetchAllFlagsResponse{FlagConfiguration: p.json}, nil
 }
 
@@ -172,13 +183,15 @@ func (svc *Service) admit(ctx context.Context, fromRequest string) (string, erro
 			auth = v[0]
 		}
 		if err := svc.authorize(auth); err != nil {
+			code, msg := codes.Unavailable, err.Error()
 			switch {
 			case errors.Is(err, daemon.ErrNoCredentials):
-				return "", status.Error(codes.Unauthenticated, "credentials required (authorization: Bearer <token>)")
+				code, msg = codes.Unauthenticated, "credentials required (authorization: Bearer <token>)"
 			case errors.Is(err, daemon.ErrBadCredentials):
-				return "", status.Error(codes.PermissionDenied, "credentials not valid")
+				code, msg = codes.PermissionDenied, "credentials not valid"
 			}
-			return "", status.Error(codes.Unavailable, err.Error())
+			svc.metrics.Refused.WithLabelValues(code.String()).Inc()
+			return "", status.Error(code, msg)
 		}
 	}
 	if v := md.Get(SelectorHeader); len(v) > 0 && strings.TrimSpace(v[0]) != "" {
@@ -201,6 +214,7 @@ func (svc *Service) checkSelector(p *payload, selector string) error {
 	if want == p.flagSetID {
 		return nil
 	}
+	svc.metrics.Refused.WithLabelValues(codes.NotFound.String()).Inc()
 	svc.log.Warn("flagd sync: a client asked for a flag set this daemon does not serve", "selector", selector, "flagSetId", p.flagSetID)
 	return status.Errorf(codes.NotFound, "selector %q: this daemon serves flag set %q only (selector: %q or flagSetId=%s)", selector, p.flagSetID, p.flagSetID, p.flagSetID)
 }

@@ -2,6 +2,8 @@ package flagdsync_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -20,20 +25,22 @@ import (
 	"github.com/flagsync/flagsync/flagdsync"
 	"github.com/flagsync/flagsync/flagdsync/syncv1"
 	"github.com/flagsync/flagsync/flagset"
+	"github.com/flagsync/flagsync/internal/testsvc"
 	"github.com/flagsync/flagsync/transport"
 )
 
 // env is a real daemon (file source, file output) behind a real flagd sync server on
 // a free loopback port; publish writes the flag file and syncs.
 type env struct {
-	t     *testing.T
-	dir   string
-	flags string
-	d     *daemon.Daemon
-	srv   *daemon.Server
-	fs    *flagdsync.Server
-	conn  *grpc.ClientConn
-	cli   syncv1.FlagSyncServiceClient
+	t       *testing.T
+	dir     string
+	flags   string
+	d       *daemon.Daemon
+	srv     *daemon.Server
+	fs      *flagdsync.Server
+	metrics *flagdsync.Metrics
+	conn    *grpc.ClientConn
+	cli     syncv1.FlagSyncServiceClient
 }
 
 func flagDoc(value string) string {
@@ -42,11 +49,21 @@ func flagDoc(value string) string {
 
 func newEnv(t *testing.T, extraConfig string, lookupEnv func(string) (string, bool)) *env {
 	t.Helper()
+	e := startEnv(t, "", extraConfig, lookupEnv)
+	e.conn = e.dial(e.fs.Addrs()[0].String())
+	e.cli = syncv1.NewFlagSyncServiceClient(e.conn)
+	return e
+}
+
+// startEnv starts the daemon and the sync server, with syncKeys added to flagdSync
+// (e.g. its tls), without a client.
+func startEnv(t *testing.T, syncKeys, extraConfig string, lookupEnv func(string) (string, bool)) *env {
+	t.Helper()
 	e := &env{t: t, dir: t.TempDir()}
 	e.flags = filepath.Join(e.dir, "flags.yaml")
 	e.write(flagDoc("red"))
-	cfg := fmt.Sprintf("flagSetId: test-set\nschedule: \"@every 1h\"\nsources:\n  - {name: git, type: file, path: %q}\noutputs:\n  file: {path: %q}\nflagdSync: {enabled: true, listen: \"127.0.0.1:0\", unixSocket: %q}\n%s",
-		e.flags, filepath.Join(e.dir, "out.json"), filepath.Join(e.dir, "sync.sock"), extraConfig)
+	cfg := fmt.Sprintf("flagSetId: test-set\nschedule: \"@every 1h\"\nsources:\n  - {name: git, type: file, path: %q}\noutputs:\n  file: {path: %q}\nflagdSync: {enabled: true, listen: \"127.0.0.1:0\", unixSocket: %q%s}\n%s",
+		e.flags, filepath.Join(e.dir, "out.json"), filepath.Join(e.dir, "sync.sock"), syncKeys, extraConfig)
 	if lookupEnv == nil {
 		lookupEnv = func(string) (string, bool) { return "", false }
 	}
@@ -61,21 +78,23 @@ func newEnv(t *testing.T, extraConfig string, lookupEnv func(string) (string, bo
 	t.Cleanup(e.d.Close)
 	e.srv = daemon.NewServer(daemon.NewMetrics())
 	e.srv.Set(e.d)
-	if e.fs, err = flagdsync.Listen(&c.FlagdSync, e.srv, log); err != nil {
+	e.metrics = flagdsync.NewMetrics(nil)
+	if e.fs, err = flagdsync.Listen(&c.FlagdSync, e.srv, e.metrics, log); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); e.fs.Serve(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	e.conn = e.dial(e.fs.Addrs()[0].String())
-	e.cli = syncv1.NewFlagSyncServiceClient(e.conn)
 	return e
 }
 
-func (e *env) dial(target string) *grpc.ClientConn {
+func (e *env) dial(target string, opts ...grpc.DialOption) *grpc.ClientConn {
 	e.t.Helper()
-	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if len(opts) == 0 {
+		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -157,6 +176,12 @@ func TestSyncFlagsStreamsEveryPublish(t *testing.T) {
 	}
 	if got := recvColor(t, s2); got != "green" {
 		t.Fatalf("late stream color %q", got)
+	}
+	if n := metricValue(t, e.metrics.Streams); n != 2 {
+		t.Errorf("flagsync_flagd_sync_streams %v, want 2", n)
+	}
+	if n := metricValue(t, e.metrics.Sent); n != 4 {
+		t.Errorf("flagsync_flagd_sync_sent_total %v, want 4", n)
 	}
 }
 
@@ -264,6 +289,11 @@ func TestAuthUsesHTTPTokens(t *testing.T) {
 			t.Errorf("refusal echoes the token: %v", err)
 		}
 	}
+	for code, want := range map[codes.Code]float64{codes.Unauthenticated: 3, codes.PermissionDenied: 3} {
+		if n := metricValue(t, e.metrics.Refused.WithLabelValues(code.String())); n != want {
+			t.Errorf("flagsync_flagd_sync_refused_total{code=%s} %v, want %v", code, n, want)
+		}
+	}
 }
 
 func TestUnixSocket(t *testing.T) {
@@ -281,4 +311,46 @@ func TestUnixSocket(t *testing.T) {
 	if fi, err := os.Lstat(sock); err != nil || fi.Mode()&os.ModeSocket == 0 {
 		t.Fatalf("socket %s: %v", sock, err)
 	}
+}
+
+func TestTLS(t *testing.T) {
+	files := testsvc.WriteTLSFiles(t, t.TempDir())
+	e := startEnv(t, fmt.Sprintf(", tls: {certFile: %q, keyFile: %q}", files.CertFile, files.KeyFile), "", nil)
+	e.publish("red")
+	ca, err := os.ReadFile(files.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	// grpc-go's TLS client insists on ALPN h2, as other gRPC clients do.
+	cli := syncv1.NewFlagSyncServiceClient(e.dial(e.fs.Addrs()[0].String(),
+		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool}))))
+	r, err := cli.FetchAllFlags(context.Background(), &syncv1.FetchAllFlagsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := colorOf(t, r.FlagConfiguration); got != "red" {
+		t.Fatalf("color %q", got)
+	}
+	// Plaintext on the TLS port gets nothing.
+	plain := syncv1.NewFlagSyncServiceClient(e.dial(e.fs.Addrs()[0].String()))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := plain.FetchAllFlags(ctx, &syncv1.FetchAllFlagsRequest{}); status.Code(err) != codes.Unavailable && status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("plaintext on the TLS port: %v", err)
+	}
+}
+
+// metricValue is the value of a gauge or counter.
+func metricValue(t *testing.T, m prometheus.Metric) float64 {
+	t.Helper()
+	var pb dto.Metric
+	if err := m.Write(&pb); err != nil {
+		t.Fatal(err)
+	}
+	if pb.Gauge != nil {
+		return pb.Gauge.GetValue()
+	}
+	return pb.Counter.GetValue()
 }

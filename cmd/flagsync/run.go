@@ -117,7 +117,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			logger.Error("http server stopped", "err", err)
 		}
 	}()
-	stopSync, err := serveFlagdSync(ctx, &cfg.FlagdSync, srv, logger)
+	stopSync, err := serveFlagdSync(ctx, &cfg.FlagdSync, srv, flagdsync.NewMetrics(metrics.Registry), logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "flagsync run: %v\n", err)
 		_ = httpSrv.Close()
@@ -180,11 +180,11 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) int
 
 // serveFlagdSync starts the flagd sync port when flagdSync.enabled; the returned
 // function stops it and waits until it has.
-func serveFlagdSync(ctx context.Context, cfg *daemon.FlagdSyncConfig, srv *daemon.Server, logger *slog.Logger) (func(), error) {
+func serveFlagdSync(ctx context.Context, cfg *daemon.FlagdSyncConfig, srv *daemon.Server, m *flagdsync.Metrics, logger *slog.Logger) (func(), error) {
 	if !cfg.Enabled {
 		return func() {}, nil
 	}
-	fs, err := flagdsync.Listen(cfg, srv, logger)
+	fs, err := flagdsync.Listen(cfg, srv, m, logger)
 	if err != nil {
 		return nil, err
 	}
