@@ -22,12 +22,15 @@ type FlagdSyncConfig struct {
 	UnixSocket string `yaml:"unixSocket"`
 	// TLS serves the TCP listener over TLS (certificate read again when it changes).
 	TLS ListenTLSConfig `yaml:"tls"`
+	// MaxConnections caps the open connections of each listener (default
+	// DefaultMaxConnections); more wait in the kernel's accept queue.
+	MaxConnections int `yaml:"maxConnections"`
 }
 
 func (f *FlagdSyncConfig) validate() error {
 	if !f.Enabled {
-		if f.Listen != "" || f.UnixSocket != "" || f.TLS.On() {
-			return errors.New("flagdSync: listen, unixSocket or tls is set but enabled is false (set enabled: true to serve the flagd sync port)")
+		if f.Listen != "" || f.UnixSocket != "" || f.TLS.On() || f.MaxConnections != 0 {
+			return errors.New("flagdSync: listen, unixSocket, tls or maxConnections is set but enabled is false (set enabled: true to serve the flagd sync port)")
 		}
 		return nil
 	}
@@ -36,6 +39,12 @@ func (f *FlagdSyncConfig) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(f.Listen); err != nil {
 		return fmt.Errorf("flagdSync.listen: %q is not host:port", f.Listen)
+	}
+	switch {
+	case f.MaxConnections < 0:
+		return fmt.Errorf("flagdSync.maxConnections: must be positive, got %d", f.MaxConnections)
+	case f.MaxConnections == 0:
+		f.MaxConnections = DefaultMaxConnections
 	}
 	if t := f.TLS; t.On() {
 		if t.CertFile == "" || t.KeyFile == "" {

@@ -17,9 +17,7 @@ func Listen(h *HTTPConfig, log *slog.Logger) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	if h.Limits.MaxConnections > 0 {
-		ln = &cappedListener{Listener: ln, slots: make(chan struct{}, h.Limits.MaxConnections)}
-	}
+	ln = CapConnections(ln, h.Limits.MaxConnections)
 	if h.TLS.On() {
 		cfg, err := ReloadingTLS(h.TLS, "http.tls", log)
 		if err != nil {
@@ -46,6 +44,15 @@ func NewHTTPServer(h *HTTPConfig, handler http.Handler, log *slog.Logger) *http.
 		// TLS handshake failures and the like: debug, they are the client's business.
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+}
+
+// CapConnections holds at most n connections of ln open (n ≤ 0: no cap); see
+// cappedListener.
+func CapConnections(ln net.Listener, n int) net.Listener {
+	if n <= 0 {
+		return ln
+	}
+	return &cappedListener{Listener: ln, slots: make(chan struct{}, n)}
 }
 
 // cappedListener holds at most cap(slots) connections open: Accept waits for one to

@@ -46,6 +46,7 @@ func Listen(cfg *daemon.FlagdSyncConfig, srv *daemon.Server, metrics *Metrics, l
 	if err != nil {
 		return nil, fmt.Errorf("flagdSync.listen: %w", err)
 	}
+	ln = daemon.CapConnections(ln, cfg.MaxConnections)
 	if cfg.TLS.On() {
 		tc, err := daemon.ReloadingTLS(cfg.TLS, "flagdSync.tls", log)
 		if err != nil {
@@ -62,7 +63,7 @@ func Listen(cfg *daemon.FlagdSyncConfig, srv *daemon.Server, metrics *Metrics, l
 			s.closeListeners()
 			return nil, fmt.Errorf("flagdSync.unixSocket: %w", err)
 		}
-		s.lns = append(s.lns, uln)
+		s.lns = append(s.lns, daemon.CapConnections(uln, cfg.MaxConnections))
 	}
 	s.grpc = grpc.NewServer(
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: minClientPingInterval, PermitWithoutStream: true}),

@@ -355,3 +355,35 @@ func metricValue(t *testing.T, m prometheus.Metric) float64 {
 	}
 	return pb.Counter.GetValue()
 }
+
+// TestMaxConnections: beyond flagdSync.maxConnections a client waits (in the kernel's
+// accept queue) until a connection closes, then is served.
+func TestMaxConnections(t *testing.T) {
+	e := startEnv(t, ", maxConnections: 2", "", nil)
+	e.publish("red")
+	addr := e.fs.Addrs()[0].String()
+	var held []*grpc.ClientConn
+	for range 2 {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := syncv1.NewFlagSyncServiceClient(conn).FetchAllFlags(context.Background(), &syncv1.FetchAllFlagsRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, conn)
+	}
+	third := syncv1.NewFlagSyncServiceClient(e.dial(addr))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := third.FetchAllFlags(ctx, &syncv1.FetchAllFlagsRequest{}, grpc.WaitForReady(true)); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("third connection beyond the cap: %v, want it left waiting", err)
+	}
+	held[0].Close()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel2()
+	if _, err := third.FetchAllFlags(ctx2, &syncv1.FetchAllFlagsRequest{}, grpc.WaitForReady(true)); err != nil {
+		t.Fatalf("after a connection closed: %v", err)
+	}
+}

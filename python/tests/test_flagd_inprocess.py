@@ -112,19 +112,28 @@ log: {{level: warn}}
         except OSError:
             return False
 
+    def metric(self, name: str) -> float:
+        url = f"http://127.0.0.1:{self.http_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+        raise AssertionError(f"{name} not on /metrics")
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=15)
         self.log.close()
 
 
-def flagd_in_process(port: int, selector: str | None = None) -> FlagdProvider:
+def flagd_in_process(port: int, selector: str | None = None, **kw: Any) -> FlagdProvider:
     return FlagdProvider(
         resolver_type=ResolverType.IN_PROCESS,
         host="127.0.0.1",
         port=port,
         selector=selector,
         deadline_ms=10_000,
+        **kw,
     )
 
 
@@ -212,6 +221,37 @@ def test_source_change_reaches_the_flagd_provider(go_cli: Path, tmp_path: Path) 
         write("blue")
         assert wait_for(lambda: client.get_string_value("color", "none") == "blue", timeout=15)
         assert time.monotonic() - start < 15
+    finally:
+        api.shutdown()
+        d.stop()
+
+
+def test_stream_recycling_and_frequent_pings(go_cli: Path, tmp_path: Path) -> None:
+    """A provider that pings every 50 ms and recycles its stream every 300 ms (its stream
+    deadline) keeps getting the snapshot at each reconnect and still sees a change."""
+    flags = tmp_path / "flags.yaml"
+    flags.write_text(
+        'flags:\n  color:\n    state: ENABLED\n    variants: {c: "red"}\n    defaultVariant: c\n',
+        encoding="utf-8",
+    )
+    d = Daemon(go_cli, tmp_path / "d", flags, "recycle")
+    try:
+        provider = flagd_in_process(
+            d.sync_port,
+            keep_alive_time=50,
+            stream_deadline_ms=300,
+            retry_backoff_ms=100,
+            retry_backoff_max_ms=200,
+        )
+        api.set_provider_and_wait(provider, domain="flagd-recycle")
+        client = api.get_client("flagd-recycle")
+        assert client.get_string_value("color", "none") == "red"
+        # Each recycled stream is a new SyncFlags call answered with the snapshot.
+        assert wait_for(lambda: d.metric("flagsync_flagd_sync_sent_total") >= 4, timeout=15)
+        tmp = flags.with_suffix(".tmp")
+        tmp.write_text(flags.read_text().replace("red", "blue"), encoding="utf-8")
+        tmp.replace(flags)
+        assert wait_for(lambda: client.get_string_value("color", "none") == "blue", timeout=15)
     finally:
         api.shutdown()
         d.stop()
