@@ -90,6 +90,11 @@ func (svc *Service) payloadOf(set *flagset.Set) *payload {
 		p.err = fmt.Errorf("encode snapshot %s: %w", set.Revision(), err)
 		svc.log.Error("flagd sync: cannot encode the snapshot; streams keep the previous one", "err", p.err)
 	} else {
+		if in, err := inlineEvaluators(b); err != nil {
+			svc.log.Warn("flagd sync: serving the snapshot with its $evaluators (some flagd clients cannot read nested $refs)", "revision", set.Revision(), "error", err)
+		} else {
+			b = in
+		}
 		p.json = string(b)
 	}
 	svc.latest = p

@@ -199,7 +199,8 @@ func TestFetchAllFlagsAndGetMetadata(t *testing.T) {
 	if got := colorOf(t, r.FlagConfiguration); got != "red" {
 		t.Fatalf("color %q", got)
 	}
-	// The configuration is the snapshot the outputs hold, byte for byte.
+	// The configuration is the snapshot the outputs hold, byte for byte (it has no $evaluators
+	// to inline: TestPayloadInlinesRefs).
 	if want := string(e.d.Snapshot()); r.FlagConfiguration != want {
 		t.Errorf("FetchAllFlags differs from the snapshot:\n%s\n%s", r.FlagConfiguration, want)
 	}

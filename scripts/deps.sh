@@ -18,6 +18,7 @@ start debian bash -c 'scripts/ensure-redis.sh && scripts/ensure-chromium.sh'
 start python scripts/ensure-python.sh
 start consul scripts/ensure-consul.sh
 start helm scripts/ensure-helm.sh
+start flagd-clients scripts/ensure-flagd-clients.sh
 failed=0
 for pid in "${!parts[@]}"; do
 	if ! wait "$pid"; then

@@ -30,7 +30,8 @@ from flagsync import FileStore
 from flagsync.openfeature import FlagSyncProvider
 
 # Differences that appear only when flagd reads the snapshot (the daemon's canonical encoding)
-# rather than the conformance file itself: case name -> why.
+# rather than the conformance file itself: case name -> why. (The $ref chain of limits/ that
+# flagd cannot resolve from $evaluators sorted by name evaluates: the daemon inlines $refs.)
 SNAPSHOT_ENCODING = {
     "basic/integer 2^62 (exact double) as integer": (
         "the snapshot writes numbers as ECMAScript number text, so 2^62 is written "
@@ -42,15 +43,6 @@ SNAPSHOT_ENCODING = {
         "1e19 is written 10000000000000000000 (ECMAScript number text); flagd's Python provider "
         "reads that as an exact Python int and serves it as an integer, flagsync refuses an "
         "integer outside int64 (TYPE_MISMATCH, caller default) in every reader."
-    ),
-    "limits/a chain of 600 $refs resolves (no stack limit on chains)": (
-        "flagd replaces $ref by text substitution, one $evaluators entry at a time in the "
-        "document's order, so a chain resolves only when each entry comes after the ones it uses; "
-        "the snapshot lists $evaluators sorted by name (canonical encoding), so the chain of the "
-        "conformance file no longer resolves in flagd (ERROR); flagsync resolves $ref at any depth."
-    ),
-    "limits/a chain of 600 $refs, attribute absent": (
-        "the same $ref chain as above: flagd's order-dependent substitution fails (ERROR)."
     ),
 }
 
@@ -66,6 +58,13 @@ SAME_THROUGH_SNAPSHOT = {
     "limits/a rule 65 levels deep once $refs are inlined is a PARSE_ERROR": (
         "the daemon refuses the too-deep flag and never publishes it: both answer FLAG_NOT_FOUND."
     ),
+    **{
+        f"refs/nested $ref {who}": (
+            "the daemon sends flagd clients every $ref inlined (flagdsync/inline.go), so flagd "
+            "evaluates the nested $ref as flagsync compiled it."
+        )
+        for who in ("staff", "beta", "blocked", "neither")
+    },
 }
 
 
