@@ -21,6 +21,7 @@ import (
 type Server struct {
 	cur     atomic.Pointer[Daemon]
 	ofrep   atomic.Pointer[ofrep.Handler] // nil when http.ofrep.enabled is false
+	events  *ofrep.Events                 // OFREP change notifications; outlives reloads
 	auth    atomic.Pointer[authPolicy]    // nil before Set: read routes open, admin refused
 	maxBody atomic.Int64
 	metrics *Metrics
@@ -29,7 +30,7 @@ type Server struct {
 
 // NewServer returns the HTTP handler for m's registry; call Set before serving.
 func NewServer(m *Metrics) *Server {
-	s := &Server{metrics: m}
+	s := &Server{metrics: m, events: ofrep.NewEvents(ofrep.EventsOptions{})}
 	s.maxBody.Store(DefaultMaxBodyBytes)
 	s.mux = newRouteTable(s.guard)
 	s.mux.handle("GET /healthz", accessOpen, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -42,13 +43,15 @@ func NewServer(m *Metrics) *Server {
 	s.mux.handle("GET /api/v1/snapshot", accessRead, http.HandlerFunc(s.snapshot))
 	s.mux.handle("POST /api/v1/sync", accessAdmin, http.HandlerFunc(s.sync))
 	s.mux.handle("POST /api/v1/release", accessAdmin, http.HandlerFunc(s.release))
-	s.mux.handle("/ofrep/", accessOFREP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	serveOFREP := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h := s.ofrep.Load(); h != nil {
 			h.ServeHTTP(w, r)
 			return
 		}
 		http.Error(w, "OFREP is disabled (http.ofrep.enabled: false)", http.StatusNotFound)
-	}))
+	})
+	s.mux.handle("/ofrep/", accessOFREP, serveOFREP)
+	s.mux.handle("GET "+ofrep.EventStreamPath, accessOFREPStream, serveOFREP)
 	s.mux.handle("GET /{$}", accessRead, statuspage.Handler(func() (*flagset.Set, statuspage.Data) {
 		if d := s.cur.Load(); d != nil {
 			return d.statusPage()
@@ -68,8 +71,12 @@ func (s *Server) Set(d *Daemon) {
 		// The server checks credentials for every route (http.auth and the OFREP
 		// keys), so the handler itself runs without.
 		h = ofrep.NewHandler(s.flagSet, ofrep.Options{RequireTargetingKey: o.RequireTargetingKey,
-			RateLimit: o.RateLimit, RateBurst: o.RateBurst, Logger: d.log})
+			RateLimit: o.RateLimit, RateBurst: o.RateBurst, Events: s.events, Logger: d.log})
+		s.events.SetMaxStreams(o.MaxEventStreams)
 	}
+	// The daemon announces every set it starts serving; the hub sends only a
+	// revision it has not sent yet (a reload serving the same flags sends nothing).
+	d.announceTo(s.events.Announce)
 	p, err := d.cfg.HTTP.policy()
 	if err != nil {
 		// Only a Config not made by ParseConfig can get here; refuse rather than open.
@@ -84,6 +91,10 @@ func (s *Server) Set(d *Daemon) {
 		logExposure(d.log, &d.cfg.HTTP, p)
 	}
 }
+
+// CloseStreams ends the OFREP event streams: http.Server.Shutdown waits for handlers,
+// and a stream's never returns by itself (NewHTTPServer registers this).
+func (s *Server) CloseStreams() { s.events.Close() }
 
 // Routes lists every route with its auth decision ("undecided" for a route added
 // with Handle/HandleFunc, which is refused at runtime).
@@ -116,6 +127,10 @@ func (s *Server) guard(pattern string, a access, next http.Handler) http.Handler
 			p = &authPolicy{}
 		}
 		dec, reloadErrs := p.authorize(r, a, time.Now())
+		if dec.code != 0 && a == accessOFREPStream && !p.closed && s.events.TicketValid(ofrep.RequestTicket(r)) {
+			// The ticket came with a bulk evaluation this caller was allowed.
+			dec = decision{}
+		}
 		log := slog.Default()
 		if d := s.cur.Load(); d != nil {
 			log = d.log

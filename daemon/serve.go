@@ -20,6 +20,8 @@ type elector = ha.Elector
 // the set the sync compiled to validate the snapshot, so serving compiles nothing.
 type servedSet struct {
 	cur atomic.Pointer[served] // nil until there is a snapshot
+	// announce tells OFREP's event streams the revision now served (nil: none).
+	announce atomic.Pointer[func(revision string) bool]
 }
 
 // served is a set with the flags of it that are secret-derived (nil: unknown).
@@ -38,6 +40,21 @@ func (d *Daemon) refreshFlagSet() {
 		return
 	}
 	d.flagSet.cur.Store(&served{set: cur.set, secret: cur.secret})
+	d.announceServed()
+}
+
+// announceTo makes every set served from now on announced to fn (OFREP's event
+// streams), starting with the one served now.
+func (d *Daemon) announceTo(fn func(revision string) bool) {
+	d.flagSet.announce.Store(&fn)
+	d.announceServed()
+}
+
+func (d *Daemon) announceServed() {
+	fn, s := d.flagSet.announce.Load(), d.flagSet.cur.Load()
+	if fn != nil && s != nil {
+		(*fn)(s.set.Revision())
+	}
 }
 
 // FlagSet is the compiled current snapshot (nil before there is one). OFREP and the

@@ -138,6 +138,17 @@ func (e *Events) Announce(revision string) bool {
 	return true
 }
 
+// SetMaxStreams changes MaxStreams (0: the default) for streams opened from now on;
+// open streams stay.
+func (e *Events) SetMaxStreams(n int) {
+	if n <= 0 {
+		n = DefaultMaxStreams
+	}
+	e.mu.Lock()
+	e.opts.MaxStreams = n
+	e.mu.Unlock()
+}
+
 // Streams is the number of open streams.
 func (e *Events) Streams() int {
 	e.mu.Lock()
@@ -177,6 +188,12 @@ func (e *Events) open() (*stream, notice, error) {
 	return s, notice{revision: e.revision, at: e.at}, nil
 }
 
+func (e *Events) maxStreams() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.opts.MaxStreams
+}
+
 func (e *Events) close(s *stream) {
 	e.mu.Lock()
 	delete(e.streams, s)
@@ -196,8 +213,9 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "30")
 		detail := err.Error()
 		if errors.Is(err, errStreamLimit) {
-			detail += " (" + strconv.Itoa(e.opts.MaxStreams) + " open); poll the bulk evaluation instead"
-			e.log.Warn("ofrep: event stream refused: limit reached", "max", e.opts.MaxStreams)
+			limit := strconv.Itoa(e.maxStreams())
+			detail += " (" + limit + " open); poll the bulk evaluation instead"
+			e.log.Warn("ofrep: event stream refused: limit reached", "max", limit)
 		}
 		writeJSON(w, http.StatusServiceUnavailable, generalError{ErrorDetails: detail})
 		return
