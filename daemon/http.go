@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/flagsync/flagsync/flagset"
 	"github.com/flagsync/flagsync/ofrep"
 	"github.com/flagsync/flagsync/statuspage"
@@ -32,6 +34,11 @@ type Server struct {
 func NewServer(m *Metrics) *Server {
 	s := &Server{metrics: m, events: ofrep.NewEvents(ofrep.EventsOptions{})}
 	s.maxBody.Store(DefaultMaxBodyBytes)
+	// One server per registry in the daemon; a second one (tests) keeps the first's gauge.
+	_ = m.Registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "flagsync_ofrep_event_streams",
+		Help: "OFREP change notification streams open (GET /ofrep/v1/events).",
+	}, func() float64 { return float64(s.events.Streams()) }))
 	s.mux = newRouteTable(s.guard)
 	s.mux.handle("GET /healthz", accessOpen, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -71,7 +78,7 @@ func (s *Server) Set(d *Daemon) {
 		// The server checks credentials for every route (http.auth and the OFREP
 		// keys), so the handler itself runs without.
 		h = ofrep.NewHandler(s.flagSet, ofrep.Options{RequireTargetingKey: o.RequireTargetingKey,
-			RateLimit: o.RateLimit, RateBurst: o.RateBurst, Events: s.events, Logger: d.log})
+			RateLimit: o.RateLimit, RateBurst: o.RateBurst, Events: s.events, OnShed: s.metrics.OFREPShed.Inc, Logger: d.log})
 		s.events.SetMaxStreams(o.MaxEventStreams)
 	}
 	// The daemon announces every set it starts serving; the hub sends only a

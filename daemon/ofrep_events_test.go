@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/flagsync/flagsync/ofrep"
 	"github.com/flagsync/flagsync/ofrep/ofreptest"
 )
@@ -148,7 +150,7 @@ func TestOFREPEventStreamsEndOnShutdown(t *testing.T) {
 // Load beyond http.ofrep.rateLimit is shed with 429 and a Retry-After in seconds
 // (OFREP), on every evaluation endpoint.
 func TestOFREPShedsLoadWith429(t *testing.T) {
-	_, _, srv := authServer(t, "http:\n  ofrep: {rateLimit: 2, rateBurst: 2}\n")
+	h, _, srv := authServer(t, "http:\n  ofrep: {rateLimit: 2, rateBurst: 2}\n")
 	const clients = 40
 	type result struct {
 		code       int
@@ -198,6 +200,11 @@ func TestOFREPShedsLoadWith429(t *testing.T) {
 	}
 	if served == 0 || shed == 0 {
 		t.Fatalf("%d served, %d shed of %d concurrent requests over a limit of 2/s", served, shed, clients)
+	}
+	var pb dto.Metric
+	if err := h.metrics.OFREPShed.Write(&pb); err != nil || int(pb.Counter.GetValue()) != shed {
+		got := pb.Counter.GetValue()
+		t.Errorf("flagsync_ofrep_shed_total = %v, want %d", got, shed)
 	}
 	t.Logf("%d served, %d shed with 429", served, shed)
 }

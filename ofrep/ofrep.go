@@ -69,6 +69,8 @@ type Options struct {
 	// advertises it in every bulk response ("eventStreams"). The caller announces
 	// new revisions on it; it outlives the handler (a daemon reload keeps streams).
 	Events *Events
+	// OnShed, when set, is called for each request answered 429 (metrics).
+	OnShed func()
 	Logger *slog.Logger
 }
 
@@ -118,6 +120,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.limiter != nil {
 		if ok, wait := h.limiter.take(); !ok {
+			if h.opts.OnShed != nil {
+				h.opts.OnShed()
+			}
 			secs := int(math.Ceil(wait.Seconds()))
 			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 			writeJSON(w, http.StatusTooManyRequests, generalError{ErrorDetails: "rate limit reached"})
