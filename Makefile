@@ -28,6 +28,7 @@ deps:
 	@scripts/ensure-consul.sh
 	@scripts/ensure-helm.sh >/dev/null
 	@scripts/ensure-chromium.sh
+	@scripts/ensure-ofrep-node.sh
 
 test: deps build
 	@scripts/check-repo.sh
