@@ -1,6 +1,7 @@
 package ofrep
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -27,6 +28,7 @@ const (
 	DefaultHeartbeat       = 15 * time.Second
 	DefaultEventWriteLimit = 10 * time.Second
 	DefaultTicketWindow    = 24 * time.Hour
+	DefaultRefetchWait     = 3 * time.Second
 )
 
 // EventsOptions bounds an event stream hub; zero values pick the defaults.
@@ -43,7 +45,13 @@ type EventsOptions struct {
 	// TicketWindow is how long a stream ticket stays the same; a ticket is accepted
 	// for one to two windows after it was issued.
 	TicketWindow time.Duration
-	Logger       *slog.Logger
+	// RefetchWait is how long a bulk evaluation that names a revision this server
+	// does not serve yet (flagConfigEtag, sent by providers refetching after an
+	// event) waits for it. Behind a load balancer the event may come from a replica
+	// that published first; the refetch then waits for this one to catch up instead
+	// of answering the old flags, which the client would keep until the next change.
+	RefetchWait time.Duration
+	Logger      *slog.Logger
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
 }
@@ -69,8 +77,9 @@ type Events struct {
 
 	mu       sync.Mutex
 	streams  map[*stream]struct{}
-	revision string    // the last revision announced ("" none yet)
-	at       time.Time // when it was announced
+	revision string        // the last revision announced ("" none yet)
+	at       time.Time     // when it was announced
+	changed  chan struct{} // closed (and replaced) by the next Announce
 	closed   bool
 	done     chan struct{}
 }
@@ -97,10 +106,13 @@ func NewEvents(opts EventsOptions) *Events {
 	if opts.TicketWindow <= 0 {
 		opts.TicketWindow = DefaultTicketWindow
 	}
+	if opts.RefetchWait <= 0 {
+		opts.RefetchWait = DefaultRefetchWait
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	e := &Events{opts: opts, log: opts.Logger, key: make([]byte, 32), streams: map[*stream]struct{}{}, done: make(chan struct{})}
+	e := &Events{opts: opts, log: opts.Logger, key: make([]byte, 32), streams: map[*stream]struct{}{}, done: make(chan struct{}), changed: make(chan struct{})}
 	if e.log == nil {
 		e.log = slog.Default()
 	}
@@ -126,6 +138,8 @@ func (e *Events) Announce(revision string) bool {
 		return false
 	}
 	e.revision, e.at = revision, e.opts.Now()
+	close(e.changed)
+	e.changed = make(chan struct{})
 	n := notice{revision: revision, at: e.at}
 	for s := range e.streams {
 		// Only Announce sends, under mu, so after the drain the send cannot block.
@@ -147,6 +161,30 @@ func (e *Events) SetMaxStreams(n int) {
 	e.mu.Lock()
 	e.opts.MaxStreams = n
 	e.mu.Unlock()
+}
+
+// awaitRevision waits until current() serves revision want, for at most
+// RefetchWait (or until ctx ends): it wakes on each Announce to look again.
+func (e *Events) awaitRevision(ctx context.Context, want string, current func() string) {
+	timer := time.NewTimer(e.opts.RefetchWait)
+	defer timer.Stop()
+	for {
+		e.mu.Lock()
+		next := e.changed
+		e.mu.Unlock()
+		if current() == want {
+			return
+		}
+		select {
+		case <-next:
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		case <-e.done:
+			return
+		}
+	}
 }
 
 // Streams is the number of open streams.

@@ -2,10 +2,12 @@ package ofrep_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -240,5 +242,60 @@ func TestBulkETagWithEventStreams(t *testing.T) {
 	}
 	if r := do(t, h, "POST", "/ofrep/v1/evaluate/flags", body, map[string]string{"If-None-Match": etag}); r.status != 304 {
 		t.Errorf("If-None-Match = %d, want 304", r.status)
+	}
+}
+
+// A refetch naming a revision this server does not serve yet (the event came from a
+// replica that published first) waits for it instead of answering the old flags;
+// one naming a revision that never comes is answered after RefetchWait.
+func TestRefetchWaitsForTheAnnouncedRevision(t *testing.T) {
+	ev := ofrep.NewEvents(ofrep.EventsOptions{RefetchWait: time.Minute})
+	h, cur := newHandler(t, ofrep.Options{Events: ev})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer ev.Close()
+	ev.Announce(cur.Load().Revision())
+	bulk := func(etag string) chan map[string]any {
+		got := make(chan map[string]any, 1)
+		go func() {
+			resp, err := srv.Client().Post(srv.URL+"/ofrep/v1/evaluate/flags?flagConfigEtag="+etag, "application/json", strings.NewReader(`{"context":{"targetingKey":"u"}}`))
+			if err != nil {
+				got <- map[string]any{"error": err.Error()}
+				return
+			}
+			defer resp.Body.Close()
+			var body map[string]any
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			got <- body
+		}()
+		return got
+	}
+	limit := func(body map[string]any) any {
+		flags, _ := body["flags"].([]any)
+		for _, f := range flags {
+			if m := f.(map[string]any); m["key"] == "limit" {
+				return m["value"]
+			}
+		}
+		return body
+	}
+	pending := bulk(url.QueryEscape(`"rev-2"`))
+	time.Sleep(100 * time.Millisecond) // an answer not held back would arrive now, with rev-1's flags
+	cur.Store(loadSet(t, strings.Replace(strings.Replace(testFlags, `"defaultVariant": "low"`, `"defaultVariant": "high"`, 1), "rev-1", "rev-2", 1)))
+	ev.Announce("rev-2")
+	select {
+	case body := <-pending:
+		if v := limit(body); v != float64(100) {
+			t.Fatalf("refetch for rev-2 answered limit = %v, want rev-2's 100", v)
+		}
+	case <-time.After(wait):
+		t.Fatal("refetch still waiting after rev-2 was announced")
+	}
+
+	short := ofrep.NewEvents(ofrep.EventsOptions{RefetchWait: 20 * time.Millisecond})
+	h2, _ := newHandler(t, ofrep.Options{Events: short})
+	r := do(t, h2, "POST", "/ofrep/v1/evaluate/flags?flagConfigEtag=never", "", nil)
+	if r.status != 200 || limit(r.body) != float64(3) {
+		t.Errorf("refetch for a revision that never comes = %d, limit %v", r.status, limit(r.body))
 	}
 }

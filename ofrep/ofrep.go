@@ -306,6 +306,16 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, fail)
 		return
 	}
+	if want := r.URL.Query().Get("flagConfigEtag"); want != "" && h.opts.Events != nil {
+		// A refetch after an event from a replica that published before this one.
+		want = strings.Trim(strings.TrimPrefix(want, "W/"), `"`)
+		h.opts.Events.awaitRevision(r.Context(), want, func() string {
+			if s := h.snapshot(); s != nil {
+				return s.Revision()
+			}
+			return ""
+		})
+	}
 	set := h.current(w)
 	if set == nil {
 		return
@@ -334,9 +344,7 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 	// The ETag is a digest of the exact response: it changes with the snapshot
 	// revision, with the context, with time-based rules ($flagd.timestamp) and with
 	// the event stream ticket (once a ticket window), and never otherwise, so
-	// If-None-Match can be answered with 304 safely. The flagConfigEtag and
-	// flagConfigLastModified query parameters a provider adds after an event are
-	// not needed: every replica answers from the set it serves.
+	// If-None-Match can be answered with 304 safely.
 	sum := sha256.Sum256(body)
 	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
 	w.Header().Set("ETag", etag)
