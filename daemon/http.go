@@ -81,9 +81,6 @@ func (s *Server) Set(d *Daemon) {
 			RateLimit: o.RateLimit, RateBurst: o.RateBurst, Events: s.events, OnShed: s.metrics.OFREPShed.Inc, Logger: d.log})
 		s.events.SetMaxStreams(o.MaxEventStreams)
 	}
-	// The daemon announces every set it starts serving; the hub sends only a
-	// revision it has not sent yet (a reload serving the same flags sends nothing).
-	d.announceTo(s.events.Announce)
 	p, err := d.cfg.HTTP.policy()
 	if err != nil {
 		// Only a Config not made by ParseConfig can get here; refuse rather than open.
@@ -94,6 +91,10 @@ func (s *Server) Set(d *Daemon) {
 	s.auth.Store(p)
 	s.cur.Store(d)
 	s.ofrep.Store(h)
+	// From now on the daemon announces every set it starts serving (after it is the
+	// one served, so a refetch gets that set); the hub sends only a revision it has
+	// not sent yet: a reload serving the same flags sends nothing.
+	d.announceTo(s.events.Announce)
 	if !p.closed {
 		logExposure(d.log, &d.cfg.HTTP, p)
 	}

@@ -216,3 +216,32 @@ func TestOFREPMaxEventStreamsConfig(t *testing.T) {
 		t.Errorf("maxEventStreams -1: %v", err)
 	}
 }
+
+// A configuration reload keeps the streams open and, serving the same flags, sends
+// nothing; the new daemon's first change is announced.
+func TestOFREPEventStreamAcrossReload(t *testing.T) {
+	h := newReloadHarness(t)
+	a := h.first()
+	s := NewServer(h.metrics)
+	s.Set(a)
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close) // after the stream's own cleanup: Close waits for open requests
+	stream := ofreptest.OpenStream(t, srv.Client(), srv.URL+ofrep.EventStreamPath, nil)
+	first := a.FlagSet().Revision()
+	if e, err := stream.Next(eventWait); err != nil || e.ID != first {
+		t.Fatalf("on connect: %+v %v", e, err)
+	}
+	b := h.build(h.config(""), hopts{})
+	s.Set(b)
+	if rep, err := b.Sync(context.Background(), false); err != nil || b.FlagSet().Revision() != first {
+		t.Fatalf("new daemon's first sync: %+v %v", rep, err)
+	}
+	h.writeFlags(flagYAML("a", "b", "c"))
+	if _, err := b.Sync(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	second := b.FlagSet().Revision()
+	if e, err := stream.Next(eventWait); err != nil || e.ID != second || second == first {
+		t.Fatalf("after the reload and a change: %+v %v (want %s, not a repeat of %s)", e, err, second, first)
+	}
+}
