@@ -52,7 +52,7 @@ type EventsOptions struct {
 	// of answering the old flags, which the client would keep until the next change.
 	RefetchWait time.Duration
 	Logger      *slog.Logger
-	// Now is the clock (tests); nil is time.Now.
+	// Now is the clock of tickets and lastModified (tests); nil is time.Now.
 	Now func() time.Time
 }
 
@@ -300,7 +300,7 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // write sends text and flushes it within WriteLimit; false ends the stream.
 func (e *Events) write(w io.Writer, rc *http.ResponseController, text string) bool {
-	_ = rc.SetWriteDeadline(e.opts.Now().Add(e.opts.WriteLimit))
+	_ = rc.SetWriteDeadline(time.Now().Add(e.opts.WriteLimit)) // the real clock: a deadline for the socket
 	if _, err := io.WriteString(w, text); err != nil {
 		return false
 	}

@@ -28,7 +28,7 @@ from openfeature import api
 from openfeature.contrib.provider.ofrep import OFREPProvider
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
-from test_ofrep_client import API_KEY, FLAGS, REPO, _start_daemon, _stop
+from test_ofrep_client import API_KEY, FLAGS, REPO, _build, _start_daemon, _stop
 
 HARNESS = REPO / "conformance" / "clients" / "ofrep-node"
 # Only turns a hang into a failure; nothing here is timed.
@@ -89,10 +89,23 @@ class NodeClient:
             self.proc.wait(timeout=10)
 
 
+@pytest.fixture(scope="module")
+def flagsync_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`flagsync` built once for the module."""
+    return _build(tmp_path_factory.mktemp("bin"), "flagsync", "./cmd/flagsync")
+
+
 @pytest.fixture()
-def daemon(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    proc, url = _start_daemon(tmp_path, API_KEY)
-    yield url, tmp_path / "flags.json"
+def run_dir(tmp_path: Path, flagsync_bin: Path) -> Path:
+    """A test's directory for _start_daemon, holding the module's binary (not rebuilt)."""
+    (tmp_path / "flagsync").symlink_to(flagsync_bin)
+    return tmp_path
+
+
+@pytest.fixture()
+def daemon(run_dir: Path) -> Iterator[tuple[str, Path]]:
+    proc, url = _start_daemon(run_dir, API_KEY)
+    yield url, run_dir / "flags.json"
     _stop(proc)
 
 
@@ -141,8 +154,8 @@ def _shed_total(url: str) -> float:
     raise AssertionError("flagsync_ofrep_shed_total not exported")
 
 
-def test_python_provider_backs_off_per_retry_after(tmp_path: Path) -> None:
-    proc, url = _start_daemon(tmp_path, None, "rateLimit: 0.5, rateBurst: 1")
+def test_python_provider_backs_off_per_retry_after(run_dir: Path) -> None:
+    proc, url = _start_daemon(run_dir, None, "rateLimit: 0.5, rateBurst: 1")
     try:
         provider = OFREPProvider(url)
         # Count the requests the official client really sends (it still sends them).
@@ -179,5 +192,37 @@ def test_python_provider_backs_off_per_retry_after(tmp_path: Path) -> None:
             time.sleep(0.1)
         assert client.get_string_value("button_color", "none", ctx) == "#1f6feb"
         assert len(sent) == before + 1
+    finally:
+        _stop(proc)
+
+
+def test_node_server_provider_backs_off_per_retry_after(run_dir: Path) -> None:
+    """@openfeature/ofrep-provider (npm, server-side, no event stream): the same back-off."""
+    harness = REPO / "conformance" / "clients" / "ofrep-node-server"
+    node = shutil.which("node")
+    assert node, "node is not on PATH"
+    assert (harness / "node_modules" / "@openfeature" / "ofrep-provider").is_dir(), (
+        "the OFREP server provider is not installed: run scripts/ensure-ofrep-node.sh"
+    )
+    proc, url = _start_daemon(run_dir, None, "rateLimit: 0.5, rateBurst: 1")
+    try:
+        env = dict(os.environ, OFREP_URL=url, FLAG="button_color", COUNT="4")
+        run = subprocess.run(
+            [node, "harness.mjs"],
+            cwd=harness,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+        )
+        assert run.returncode == 0, run.stderr
+        first, shed, *paused = [json.loads(line) for line in run.stdout.splitlines()]
+        assert (first["value"], first["errorCode"], first["requests"]) == ("#1f6feb", None, 1)
+        assert (shed["value"], shed["errorCode"], shed["requests"]) == ("<default>", "GENERAL", 2)
+        assert "rate limit" in shed["errorMessage"]
+        for p in paused:  # no request at all until Retry-After has passed
+            assert (p["value"], p["requests"]) == ("<default>", 2)
+            assert "paused due to TooManyRequests" in p["errorMessage"]
+        assert _shed_total(url) == 1
     finally:
         _stop(proc)
