@@ -340,7 +340,8 @@ func (e *Events) TicketValid(ticket string) bool {
 	}
 	expText, mac, ok := strings.Cut(ticket, ".")
 	exp, err := strconv.ParseInt(expText, 10, 64)
-	if !ok || err != nil || e.opts.Now().Unix() >= exp {
+	// One spelling per expiry ("+1", "01" are not it): a ticket is the string issued.
+	if !ok || err != nil || strconv.FormatInt(exp, 10) != expText || e.opts.Now().Unix() >= exp {
 		return false
 	}
 	return subtle.ConstantTimeCompare([]byte(mac), []byte(e.mac(exp))) == 1
