@@ -245,3 +245,41 @@ func TestOFREPEventStreamAcrossReload(t *testing.T) {
 		t.Fatalf("after the reload and a change: %+v %v (want %s, not a repeat of %s)", e, err, second, first)
 	}
 }
+
+// http.ofrep.maxEventStreams bounds the open streams: one more is answered 503 with
+// Retry-After and says why; flagsync_ofrep_event_streams counts the open ones.
+func TestOFREPMaxEventStreams(t *testing.T) {
+	_, _, srv := authServer(t, "http:\n  auth: {read: {env: [READ_TOKEN]}}\n  ofrep: {maxEventStreams: 1}\n")
+	read := map[string]string{"Authorization": "Bearer " + testReadToken}
+	first := ofreptest.OpenStream(t, srv.Client(), srv.URL+ofrep.EventStreamPath, read)
+	if first.Status != 200 {
+		t.Fatalf("first stream = %d", first.Status)
+	}
+	if _, err := first.Next(eventWait); err != nil { // connected: the current revision
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", srv.URL+ofrep.EventStreamPath, nil)
+	req.Header.Set("Authorization", "Bearer "+testReadToken)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "event stream limit reached (1 open)") {
+		t.Errorf("second stream = %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if _, metrics := call(t, srv, "GET", "/metrics", read); !strings.Contains(metrics, "\nflagsync_ofrep_event_streams 1\n") {
+		t.Errorf("flagsync_ofrep_event_streams is not 1:\n%s", grepLines(metrics, "flagsync_ofrep"))
+	}
+}
+
+func grepLines(text, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
