@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -80,6 +81,7 @@ func (s *Server) Set(d *Daemon) {
 		h = ofrep.NewHandler(s.flagSet, ofrep.Options{RequireTargetingKey: o.RequireTargetingKey,
 			RateLimit: o.RateLimit, RateBurst: o.RateBurst, Events: s.events, OnShed: s.metrics.OFREPShed.Inc, Logger: d.log})
 		s.events.SetMaxStreams(o.MaxEventStreams)
+		warnRefetchBurst(d.log, o)
 	}
 	p, err := d.cfg.HTTP.policy()
 	if err != nil {
@@ -97,6 +99,27 @@ func (s *Server) Set(d *Daemon) {
 	d.announceTo(s.events.Announce)
 	if !p.closed {
 		logExposure(d.log, &d.cfg.HTTP, p)
+	}
+}
+
+// warnRefetchBurst warns when the rate limit cannot absorb the refetches one change
+// causes: every client with an event stream refetches at once, and a shed refetch
+// leaves that client on the old flags until the next change.
+func warnRefetchBurst(log *slog.Logger, o OFREPConfig) {
+	if o.RateLimit <= 0 {
+		return
+	}
+	burst := o.RateBurst
+	if burst <= 0 {
+		burst = int(math.Ceil(o.RateLimit))
+	}
+	streams := o.MaxEventStreams
+	if streams <= 0 {
+		streams = ofrep.DefaultMaxStreams
+	}
+	if burst < streams {
+		log.Warn("http.ofrep: rateBurst is below maxEventStreams: after a change, event stream clients beyond the burst are refused their refetch (429) and keep the old flags until the next change; raise rateBurst or lower maxEventStreams",
+			"rateBurst", burst, "maxEventStreams", streams)
 	}
 }
 

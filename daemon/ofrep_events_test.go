@@ -283,3 +283,17 @@ func grepLines(text, prefix string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// A rate limit whose burst cannot take one refetch per event stream is warned about
+// at start: those refetches would be shed and their clients left on the old flags.
+func TestOFREPWarnsBurstBelowStreams(t *testing.T) {
+	const warning = "rateBurst is below maxEventStreams"
+	low, _, _ := authServer(t, "http:\n  ofrep: {rateLimit: 100, maxEventStreams: 200}\n")
+	if !strings.Contains(low.logs.String(), warning) {
+		t.Errorf("no warning for burst 100 < 200 streams:\n%s", low.logs.String())
+	}
+	ok, _, _ := authServer(t, "http:\n  ofrep: {rateLimit: 100, rateBurst: 200, maxEventStreams: 200}\n")
+	if strings.Contains(ok.logs.String(), warning) {
+		t.Errorf("warning although the burst covers every stream")
+	}
+}
