@@ -126,12 +126,13 @@ func (s *tokenSet) configured() bool { return s != nil && (len(s.env) > 0 || len
 type access int
 
 const (
-	accessUndecided access = iota // a route registered without a decision: refused
-	accessOpen                    // health and readiness: anyone
-	accessRead                    // status, snapshot, status page: read or admin token
-	accessMetrics                 // /metrics: like read, or open with http.auth.openMetrics
-	accessOFREP                   // OFREP: read or admin token, or an http.ofrep key
-	accessAdmin                   // changes what is published: admin token, same-origin JSON, allowed Host
+	accessUndecided   access = iota // a route registered without a decision: refused
+	accessOpen                      // health and readiness: anyone
+	accessRead                      // status, snapshot, status page: read or admin token
+	accessMetrics                   // /metrics: like read, or open with http.auth.openMetrics
+	accessOFREP                     // OFREP: read or admin token, or an http.ofrep key
+	accessOFREPStream               // OFREP's event stream: like OFREP, or a stream ticket (EventSource sends no headers)
+	accessAdmin                     // changes what is published: admin token, same-origin JSON, allowed Host
 )
 
 func (a access) String() string {
@@ -144,6 +145,8 @@ func (a access) String() string {
 		return "metrics"
 	case accessOFREP:
 		return "ofrep"
+	case accessOFREPStream:
+		return "ofrep-stream"
 	case accessAdmin:
 		return "admin"
 	}
@@ -252,7 +255,7 @@ func (p *authPolicy) checkToken(tok string, presented bool, a access, now time.T
 		errs = append(errs, e...)
 		ok = ok || okRead
 	}
-	if a == accessOFREP {
+	if a == accessOFREP || a == accessOFREPStream {
 		hit := 0
 		for i := range p.ofrep {
 			hit |= subtle.ConstantTimeCompare(p.ofrep[i][:], digest[:])

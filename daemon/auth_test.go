@@ -67,7 +67,7 @@ func TestRouteTable(t *testing.T) {
 			if refused(none) || refused(wrong) {
 				t.Errorf("%s is open but refused a caller: %d %d", r.Pattern, none, wrong)
 			}
-		case "read", "metrics", "ofrep":
+		case "read", "metrics", "ofrep", "ofrep-stream":
 			if none != http.StatusUnauthorized || wrong != http.StatusForbidden || refused(read) || refused(admin) {
 				t.Errorf("%s (%s): none %d (want 401), wrong %d (want 403), read %d, admin %d (want served)", r.Pattern, r.Access, none, wrong, read, admin)
 			}

@@ -14,9 +14,14 @@ type Feed struct {
 	mu      sync.Mutex
 	set     *flagset.Set
 	changed chan struct{}
+	// onChange hears each new set as it is offered, in order; it must not block
+	// (OFREP's event hub only replaces each stream's pending event).
+	onChange func(*flagset.Set)
 }
 
-func newFeed() *Feed { return &Feed{changed: make(chan struct{})} }
+func newFeed(onChange func(*flagset.Set)) *Feed {
+	return &Feed{changed: make(chan struct{}), onChange: onChange}
+}
 
 // Current is the flag set served now (nil before the first) and a channel closed when
 // it is replaced.
@@ -39,4 +44,7 @@ func (f *Feed) offer(set *flagset.Set) {
 	f.set = set
 	close(f.changed)
 	f.changed = make(chan struct{})
+	if f.onChange != nil {
+		f.onChange(set)
+	}
 }

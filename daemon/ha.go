@@ -46,6 +46,10 @@ type OFREPConfig struct {
 	RequireTargetingKey bool     `yaml:"requireTargetingKey"`
 	RateLimit           float64  `yaml:"rateLimit"`
 	RateBurst           int      `yaml:"rateBurst"`
+	// MaxEventStreams caps the change notification streams (GET /ofrep/v1/events)
+	// open at once; 0 is ofrep.DefaultMaxStreams. Keep it below
+	// http.limits.maxConnections: every stream holds a connection.
+	MaxEventStreams int `yaml:"maxEventStreams"`
 }
 
 // On tells whether OFREP is served.
@@ -68,6 +72,9 @@ func (c *Config) validateScale() error {
 	}
 	if o.RateBurst < 0 {
 		return fmt.Errorf("http.ofrep.rateBurst: must not be negative, got %d", o.RateBurst)
+	}
+	if o.MaxEventStreams < 0 {
+		return fmt.Errorf("http.ofrep.maxEventStreams: must not be negative, got %d", o.MaxEventStreams)
 	}
 	if o.RateBurst > 0 && o.RateLimit == 0 {
 		return errors.New("http.ofrep.rateBurst: needs http.ofrep.rateLimit")

@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flagsync/flagsync/flagset"
 	"github.com/flagsync/flagsync/ofrep"
@@ -21,6 +24,7 @@ import (
 type Server struct {
 	cur     atomic.Pointer[Daemon]
 	ofrep   atomic.Pointer[ofrep.Handler] // nil when http.ofrep.enabled is false
+	events  *ofrep.Events                 // OFREP change notifications; outlives reloads
 	auth    atomic.Pointer[authPolicy]    // nil before Set: read routes open, admin refused
 	maxBody atomic.Int64
 	metrics *Metrics
@@ -30,8 +34,17 @@ type Server struct {
 
 // NewServer returns the HTTP handler for m's registry; call Set before serving.
 func NewServer(m *Metrics) *Server {
-	s := &Server{metrics: m, feed: newFeed()}
+	s := &Server{metrics: m, events: ofrep.NewEvents(ofrep.EventsOptions{})}
+	// OFREP's event streams hear of every set the served daemons publish through the
+	// same feed as the flagd sync port; the hub sends only a revision it has not sent
+	// yet, so a reload serving the same flags sends nothing.
+	s.feed = newFeed(func(set *flagset.Set) { s.events.Announce(set.Revision()) })
 	s.maxBody.Store(DefaultMaxBodyBytes)
+	// One server per registry in the daemon; a second one (tests) keeps the first's gauge.
+	_ = m.Registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "flagsync_ofrep_event_streams",
+		Help: "OFREP change notification streams open (GET /ofrep/v1/events).",
+	}, func() float64 { return float64(s.events.Streams()) }))
 	s.mux = newRouteTable(s.guard)
 	s.mux.handle("GET /healthz", accessOpen, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -43,13 +56,15 @@ func NewServer(m *Metrics) *Server {
 	s.mux.handle("GET /api/v1/snapshot", accessRead, http.HandlerFunc(s.snapshot))
 	s.mux.handle("POST /api/v1/sync", accessAdmin, http.HandlerFunc(s.sync))
 	s.mux.handle("POST /api/v1/release", accessAdmin, http.HandlerFunc(s.release))
-	s.mux.handle("/ofrep/", accessOFREP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	serveOFREP := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h := s.ofrep.Load(); h != nil {
 			h.ServeHTTP(w, r)
 			return
 		}
 		http.Error(w, "OFREP is disabled (http.ofrep.enabled: false)", http.StatusNotFound)
-	}))
+	})
+	s.mux.handle("/ofrep/", accessOFREP, serveOFREP)
+	s.mux.handle("GET "+ofrep.EventStreamPath, accessOFREPStream, serveOFREP)
 	s.mux.handle("GET /{$}", accessRead, statuspage.Handler(func() (*flagset.Set, statuspage.Data) {
 		if d := s.cur.Load(); d != nil {
 			return d.statusPage()
@@ -69,7 +84,9 @@ func (s *Server) Set(d *Daemon) {
 		// The server checks credentials for every route (http.auth and the OFREP
 		// keys), so the handler itself runs without.
 		h = ofrep.NewHandler(s.flagSet, ofrep.Options{RequireTargetingKey: o.RequireTargetingKey,
-			RateLimit: o.RateLimit, RateBurst: o.RateBurst, Logger: d.log})
+			RateLimit: o.RateLimit, RateBurst: o.RateBurst, Events: s.events, OnShed: s.metrics.OFREPShed.Inc, Logger: d.log})
+		s.events.SetMaxStreams(o.MaxEventStreams)
+		warnRefetchBurst(d.log, o)
 	}
 	p, err := d.cfg.HTTP.policy()
 	if err != nil {
@@ -86,6 +103,31 @@ func (s *Server) Set(d *Daemon) {
 		logExposure(d.log, &d.cfg.HTTP, p)
 	}
 }
+
+// warnRefetchBurst warns when the rate limit cannot absorb the refetches one change
+// causes: every client with an event stream refetches at once, and a shed refetch
+// leaves that client on the old flags until the next change.
+func warnRefetchBurst(log *slog.Logger, o OFREPConfig) {
+	if o.RateLimit <= 0 {
+		return
+	}
+	burst := o.RateBurst
+	if burst <= 0 {
+		burst = int(math.Ceil(o.RateLimit))
+	}
+	streams := o.MaxEventStreams
+	if streams <= 0 {
+		streams = ofrep.DefaultMaxStreams
+	}
+	if burst < streams {
+		log.Warn("http.ofrep: rateBurst is below maxEventStreams: after a change, event stream clients beyond the burst are refused their refetch (429) and keep the old flags until the next change; raise rateBurst or lower maxEventStreams",
+			"rateBurst", burst, "maxEventStreams", streams)
+	}
+}
+
+// CloseStreams ends the OFREP event streams: http.Server.Shutdown waits for handlers,
+// and a stream's never returns by itself (NewHTTPServer registers this).
+func (s *Server) CloseStreams() { s.events.Close() }
 
 // Routes lists every route with its auth decision ("undecided" for a route added
 // with Handle/HandleFunc, which is refused at runtime).
@@ -121,6 +163,10 @@ func (s *Server) guard(pattern string, a access, next http.Handler) http.Handler
 			p = &authPolicy{}
 		}
 		dec, reloadErrs := p.authorize(r, a, time.Now())
+		if dec.code != 0 && a == accessOFREPStream && !p.closed && s.events.TicketValid(ofrep.RequestTicket(r)) {
+			// The ticket came with a bulk evaluation this caller was allowed.
+			dec = decision{}
+		}
 		log := s.logger()
 		for _, err := range reloadErrs {
 			log.Warn("http auth: a token file changed but cannot be read; its previous tokens stay valid", "err", err)

@@ -34,6 +34,9 @@ func call(t *testing.T, srv *httptest.Server, method, path string, hdr map[strin
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		return resp.StatusCode, "" // a stream: served, and its body never ends
+	}
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }

@@ -34,7 +34,7 @@ func Listen(h *HTTPConfig, log *slog.Logger) (net.Listener, error) {
 func NewHTTPServer(h *HTTPConfig, handler http.Handler, log *slog.Logger) *http.Server {
 	l := h.Limits
 	l.defaults()
-	return &http.Server{
+	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: l.ReadHeaderTimeout,
 		ReadTimeout:       l.ReadTimeout,
@@ -44,6 +44,11 @@ func NewHTTPServer(h *HTTPConfig, handler http.Handler, log *slog.Logger) *http.
 		// TLS handshake failures and the like: debug, they are the client's business.
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	if s, ok := handler.(*Server); ok {
+		// Shutdown waits for every handler; OFREP event streams end only when told.
+		srv.RegisterOnShutdown(s.CloseStreams)
+	}
+	return srv
 }
 
 // CapConnections holds at most n connections of ln open (n ≤ 0: no cap); see

@@ -40,6 +40,8 @@ type Metrics struct {
 	// HTTPRefused counts refused requests by route pattern and status code (never
 	// by anything the client sent).
 	HTTPRefused *prometheus.CounterVec
+	// OFREPShed counts OFREP requests answered 429 (over http.ofrep.rateLimit).
+	OFREPShed prometheus.Counter
 }
 
 // NewMetrics creates and registers the metrics.
@@ -121,7 +123,11 @@ func NewMetrics() *Metrics {
 		Name: "flagsync_http_refused_total",
 		Help: "HTTP requests refused by the auth and cross-site checks, by route pattern and status code.",
 	}, []string{"route", "code"})
-	m.Registry.MustRegister(m.FlagsExpiry, m.CleanupActions, m.HTTPRefused)
+	m.OFREPShed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "flagsync_ofrep_shed_total",
+		Help: "OFREP requests answered 429 Too Many Requests with Retry-After (over http.ofrep.rateLimit).",
+	})
+	m.Registry.MustRegister(m.FlagsExpiry, m.CleanupActions, m.HTTPRefused, m.OFREPShed)
 	m.Registry.MustRegister(m.SourceAPICalls, m.SyncDuration, m.SourceErrors, m.SourceLastSuccess, m.FlagsPublished,
 		m.Publishes, m.OutputErrors, m.OutputRepairs, m.GuardTrips, m.FlagErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -5,6 +5,7 @@
 //	POST /ofrep/v1/evaluate/flags/{key}   single flag evaluation
 //	POST /ofrep/v1/evaluate/flags         bulk evaluation (ETag / If-None-Match → 304)
 //	GET  /ofrep/v1/configuration          provider configuration (extension)
+//	GET  /ofrep/v1/events                 change notification stream (ADR-0008, with Options.Events)
 //
 // Evaluation is flagset.Set.Evaluate, the same evaluator as the Go provider and the
 // daemon, so OFREP answers match the file and Redis readers exactly. OFREP requests
@@ -64,7 +65,13 @@ type Options struct {
 	// PollIntervalMs is the minimum polling interval advertised in the configuration
 	// endpoint for bulk (client-side) providers; default 30000.
 	PollIntervalMs int
-	Logger         *slog.Logger
+	// Events, when set, serves the change notification stream at EventStreamPath and
+	// advertises it in every bulk response ("eventStreams"). The caller announces
+	// new revisions on it; it outlives the handler (a daemon reload keeps streams).
+	Events *Events
+	// OnShed, when set, is called for each request answered 429 (metrics).
+	OnShed func()
+	Logger *slog.Logger
 }
 
 // Handler serves OFREP. Mount it at "/ofrep/" (it matches full paths).
@@ -98,11 +105,14 @@ func NewHandler(snapshot func() *flagset.Set, opts Options) *Handler {
 	h.mux.HandleFunc("POST /ofrep/v1/evaluate/flags/{key}", h.single)
 	h.mux.HandleFunc("POST /ofrep/v1/evaluate/flags", h.bulk)
 	h.mux.HandleFunc("GET /ofrep/v1/configuration", h.configuration)
+	if opts.Events != nil {
+		h.mux.Handle("GET "+EventStreamPath, opts.Events)
+	}
 	return h
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if status := h.authorize(r); status != 0 {
+	if status := h.authorize(r); status != 0 && !h.streamTicket(r) {
 		// Bodies are empty per spec; the header helps clients tell the schemes apart.
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ofrep"`)
 		w.WriteHeader(status)
@@ -110,6 +120,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.limiter != nil {
 		if ok, wait := h.limiter.take(); !ok {
+			if h.opts.OnShed != nil {
+				h.opts.OnShed()
+			}
 			secs := int(math.Ceil(wait.Seconds()))
 			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 			writeJSON(w, http.StatusTooManyRequests, generalError{ErrorDetails: "rate limit reached"})
@@ -143,6 +156,12 @@ func (h *Handler) authorize(r *http.Request) int {
 		return http.StatusForbidden
 	}
 	return http.StatusUnauthorized
+}
+
+// streamTicket tells whether r is an event stream request with a valid ticket, which
+// stands in for credentials there (EventSource cannot send headers).
+func (h *Handler) streamTicket(r *http.Request) bool {
+	return h.opts.Events != nil && r.URL.Path == EventStreamPath && h.opts.Events.TicketValid(RequestTicket(r))
 }
 
 // anyEqual compares in constant time so response timing does not leak key prefixes.
@@ -181,8 +200,21 @@ type generalError struct {
 }
 
 type bulkResponse struct {
-	Flags    []any          `json:"flags"`
-	Metadata map[string]any `json:"metadata,omitempty"`
+	Flags        []any          `json:"flags"`
+	EventStreams []eventStream  `json:"eventStreams,omitempty"`
+	Metadata     map[string]any `json:"metadata,omitempty"`
+}
+
+// eventStream is an ADR-0008 eventStreams entry. The endpoint form (a request URI
+// the provider resolves against its own OFREP base URL's origin) keeps working
+// behind proxies that change the host name.
+type eventStream struct {
+	Type     string              `json:"type"`
+	Endpoint eventStreamEndpoint `json:"endpoint"`
+}
+
+type eventStreamEndpoint struct {
+	RequestURI string `json:"requestUri"`
 }
 
 // request is the body of both evaluation endpoints. An empty body means an empty
@@ -274,6 +306,16 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, fail)
 		return
 	}
+	if want := r.URL.Query().Get("flagConfigEtag"); want != "" && h.opts.Events != nil {
+		// A refetch after an event from a replica that published before this one.
+		want = strings.Trim(strings.TrimPrefix(want, "W/"), `"`)
+		h.opts.Events.awaitRevision(r.Context(), want, func() string {
+			if s := h.snapshot(); s != nil {
+				return s.Revision()
+			}
+			return ""
+		})
+	}
 	set := h.current(w)
 	if set == nil {
 		return
@@ -290,6 +332,9 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 	if id := set.FlagSetID(); id != "" {
 		out.Metadata = map[string]any{flagset.MetaFlagSetID: id}
 	}
+	if h.opts.Events != nil {
+		out.EventStreams = []eventStream{{Type: "sse", Endpoint: eventStreamEndpoint{RequestURI: h.opts.Events.streamURI()}}}
+	}
 	body, err := json.Marshal(out)
 	if err != nil {
 		h.log.Error("ofrep: encoding bulk response", "err", err)
@@ -297,8 +342,9 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The ETag is a digest of the exact response: it changes with the snapshot
-	// revision, with the context, and with time-based rules ($flagd.timestamp), and it
-	// never changes otherwise, so If-None-Match can be answered with 304 safely.
+	// revision, with the context, with time-based rules ($flagd.timestamp) and with
+	// the event stream ticket (once a ticket window), and never otherwise, so
+	// If-None-Match can be answered with 304 safely.
 	sum := sha256.Sum256(body)
 	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
 	w.Header().Set("ETag", etag)
@@ -327,12 +373,19 @@ func etagMatches(header, etag string) bool {
 }
 
 func (h *Handler) configuration(w http.ResponseWriter, r *http.Request) {
+	invalidation := map[string]any{
+		"polling": map[string]any{"enabled": true, "minPollingIntervalMs": h.opts.PollIntervalMs},
+	}
+	if h.opts.Events != nil {
+		// Not (yet) an OFREP field: providers learn the stream from the bulk
+		// response's eventStreams; this tells people and tools reading the
+		// configuration that it is there.
+		invalidation["eventStreams"] = map[string]any{"enabled": true, "types": []string{"sse"}}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"name": "flagsync",
 		"capabilities": map[string]any{
-			"cacheInvalidation": map[string]any{
-				"polling": map[string]any{"enabled": true, "minPollingIntervalMs": h.opts.PollIntervalMs},
-			},
+			"cacheInvalidation": invalidation,
 			"flagEvaluation": map[string]any{
 				"supportedTypes": []string{"boolean", "string", "int", "float", "object"},
 			},

@@ -19,6 +19,7 @@ start python scripts/ensure-python.sh
 start consul scripts/ensure-consul.sh
 start helm scripts/ensure-helm.sh
 start flagd-clients scripts/ensure-flagd-clients.sh
+start ofrep-node scripts/ensure-ofrep-node.sh
 failed=0
 for pid in "${!parts[@]}"; do
 	if ! wait "$pid"; then

@@ -94,13 +94,19 @@ def _free_port() -> int:
         return port
 
 
-def _start_daemon(tmp: Path, api_key: str | None) -> tuple[subprocess.Popen[str], str]:
-    """`flagsync run` with a file source: the daemon's own OFREP endpoint."""
+def _start_daemon(
+    tmp: Path, api_key: str | None, ofrep_options: str = ""
+) -> tuple[subprocess.Popen[str], str]:
+    """`flagsync run` with a file source (tmp/flags.json, watched): the daemon's own OFREP
+    endpoint. ofrep_options are more http.ofrep keys, in YAML flow style ("rateLimit: 1")."""
     binary = _build(tmp, "flagsync", "./cmd/flagsync")
     flags = tmp / "flags.json"
     flags.write_text(json.dumps({"flags": FLAGS["flags"]}))
     listen = f"127.0.0.1:{_free_port()}"
-    ofrep = '  ofrep: {apiKeys: ["${OFREP_API_KEY}"]}\n' if api_key else ""
+    keys = (['apiKeys: ["${OFREP_API_KEY}"]'] if api_key else []) + (
+        [ofrep_options] if ofrep_options else []
+    )
+    ofrep = f"  ofrep: {{{', '.join(keys)}}}\n" if keys else ""
     config = tmp / "flagsync.yaml"
     config.write_text(
         f"flagSetId: pytest\n"
