@@ -165,13 +165,14 @@ func (l *linter) targeting(key string, f *flagset.Flag, evaluators map[string]js
 	if f.DefaultVariant != nil {
 		used[*f.DefaultVariant] = true
 	}
-	dynamic := false
+	dynamic, targeted := false, false
 	if len(f.Targeting) > 0 {
 		var rule any
 		if err := json.Unmarshal(f.Targeting, &rule); err != nil {
 			return // flagset.Validate reports it
 		}
 		if m, ok := rule.(map[string]any); ok && len(m) > 0 {
+			targeted = true
 			w := &walker{evaluators: evaluators, seenRefs: map[string]bool{}}
 			w.results(rule, 0)
 			dynamic = w.dynamic
@@ -197,8 +198,11 @@ func (l *linter) targeting(key string, f *flagset.Flag, evaluators map[string]js
 			l.add(RuleCustomOperatorArgs, key, path, 0, msg)
 		}
 	}
-	if dynamic {
-		return // a computed result may select any variant
+	if dynamic || !targeted {
+		// A computed result may select any variant. Without targeting, the variants
+		// are the choices an operator switches between (defaultVariant, or an overlay
+		// such as a kill switch's "true" in SSM): each one is reachable.
+		return
 	}
 	for _, name := range slices.Sorted(maps.Keys(f.Variants)) {
 		if !used[name] {
