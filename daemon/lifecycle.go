@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/flagsync/flagsync/flagset"
 	"github.com/flagsync/flagsync/lifecycle"
 	"github.com/flagsync/flagsync/notify"
+	"github.com/flagsync/flagsync/sources"
 )
 
 // validateLifecycle checks the cleanup: and notify: sections.
@@ -93,12 +93,13 @@ type CleanupReport struct {
 func (d *Daemon) Cleanup(ctx context.Context) (CleanupReport, error) {
 	d.syncMu.Lock()
 	defer d.syncMu.Unlock()
-	rep := CleanupReport{Action: d.action, DryRun: d.lc.IsDryRun()}
+	// dryRun only means something for deleteFromSource (config validation says so).
+	rep := CleanupReport{Action: d.action, DryRun: d.action == lifecycle.ActionDeleteFromSource && d.lc.IsDryRun()}
 	results := d.lastResults()
 	if len(results) == 0 {
 		return rep, errors.New("cleanup: no source has been fetched yet")
 	}
-	merged, _ := merge(results)
+	merged, _, prov := merge(results)
 	merged.Metadata = map[string]any{flagset.MetaFlagSetID: d.cfg.FlagSetID}
 	set, _ := flagset.CompileStrict(merged)
 	clean := set.Document()
@@ -128,7 +129,11 @@ func (d *Daemon) Cleanup(ctx context.Context) (CleanupReport, error) {
 			rep.Actions[i].Skipped = "standby replica: the leader deletes"
 		}
 	default:
-		rep.Actions, err = lifecycle.Cleanup(ctx, rep.Findings, d.deleters(results), rep.DryRun, d.audit)
+		byName := make(map[string]sources.Source, len(d.srcs))
+		for _, s := range d.srcs {
+			byName[s.cfg.Name] = s.src
+		}
+		rep.Actions, err = storeCleanup{sources: byName, provenance: prov, dryRun: rep.DryRun, audit: d.audit}.run(ctx, rep.Findings)
 	}
 	for _, a := range rep.Actions {
 		result := "done"
@@ -165,85 +170,4 @@ func (d *Daemon) lastResults() []sourceResult {
 		}
 	}
 	return out
-}
-
-// deleters routes deleteFromSource by the NAME of the source that produced each flag
-// (not just by the origin's scheme), so two SSM sources each delete their own
-// parameters, and a flag from a file that merely carries an "ssm:" metadata.source
-// is never deleted.
-func (d *Daemon) deleters(results []sourceResult) map[string]lifecycle.Deleter {
-	r := &sourceRouter{d: d, producers: producers(results)}
-	out := map[string]lifecycle.Deleter{}
-	for _, s := range d.srcs {
-		if _, ok := s.src.(lifecycle.Deleter); ok {
-			out[s.cfg.Type] = r // a deletable type's origins use its type as scheme
-		}
-	}
-	return out
-}
-
-// producers maps each flag key to the source whose value it is; "" when overlays of
-// several sources shaped it (such a flag is never deleted).
-func producers(results []sourceResult) map[string]string {
-	p := map[string]string{}
-	for _, sr := range results {
-		for key, def := range sr.res.Definitions {
-			if def != nil {
-				p[key] = sr.name
-			}
-		}
-		for key := range sr.res.Overlays {
-			if _, ok := p[key]; ok {
-				p[key] = ""
-			} else {
-				p[key] = sr.name
-			}
-		}
-	}
-	return p
-}
-
-type sourceRouter struct {
-	d         *Daemon
-	producers map[string]string
-}
-
-func (r *sourceRouter) pick(flagKey, origin string) (lifecycle.Deleter, error) {
-	name := r.producers[flagKey]
-	if name == "" || strings.Contains(origin, "+") {
-		return nil, fmt.Errorf("%w: %s was combined from several sources", lifecycle.ErrNotDeletable, flagKey)
-	}
-	for _, s := range r.d.srcs {
-		if s.cfg.Name != name {
-			continue
-		}
-		del, ok := s.src.(lifecycle.Deleter)
-		if !ok || lifecycle.Scheme(origin) != s.cfg.Type {
-			return nil, fmt.Errorf("%w: %s comes from source %s (type %s)", lifecycle.ErrNotDeletable, flagKey, name, s.cfg.Type)
-		}
-		return del, nil
-	}
-	return nil, fmt.Errorf("%w: source %s of %s is gone", lifecycle.ErrNotDeletable, name, flagKey)
-}
-
-// Delete calls the producing source's Delete.
-func (r *sourceRouter) Delete(ctx context.Context, flagKey, origin string) ([]byte, error) {
-	del, err := r.pick(flagKey, origin)
-	if err != nil {
-		return nil, err
-	}
-	return del.Delete(ctx, flagKey, origin)
-}
-
-// Get calls the producing source's Get (dry runs log the value).
-func (r *sourceRouter) Get(ctx context.Context, flagKey, origin string) ([]byte, error) {
-	del, err := r.pick(flagKey, origin)
-	if err != nil {
-		return nil, err
-	}
-	g, ok := del.(lifecycle.Getter)
-	if !ok {
-		return nil, errors.New("the source cannot read single values")
-	}
-	return g.Get(ctx, flagKey, origin)
 }

@@ -31,10 +31,11 @@ type mergeProblem struct {
 // merge combines source results, later sources taking precedence (see docs/FORMAT.md
 // "Overlays"). It never mutates the results: they are kept as last-good values.
 // Problems name the flag and the source; a flag whose overlay does not fit keeps the
-// source's accepted overlay (fallback), else its lower-precedence form.
-func merge(results []sourceResult) (*flagset.Document, []mergeProblem) {
-	doc := &flagset.Document{Flags: map[string]*flagset.Flag{}, Evaluators: map[string]json.RawMessage{}}
-	var problems []mergeProblem
+// source's accepted overlay (fallback), else its lower-precedence form. prov says,
+// per flag, which contributions shaped it (lint findings, the cleanup's deletions).
+func merge(results []sourceResult) (doc *flagset.Document, problems []mergeProblem, prov map[string]sources.Provenance) {
+	doc = &flagset.Document{Flags: map[string]*flagset.Flag{}, Evaluators: map[string]json.RawMessage{}}
+	prov = map[string]sources.Provenance{}
 	for _, sr := range results {
 		if sr.res == nil {
 			continue
@@ -45,6 +46,7 @@ func merge(results []sourceResult) (*flagset.Document, []mergeProblem) {
 		for key, def := range sr.res.Definitions {
 			if def != nil {
 				doc.Flags[key] = def
+				prov[key] = sources.Provenance{{Source: sr.name, Origin: sr.res.Origins[key], Definition: true}}
 			}
 		}
 		for _, key := range slices.Sorted(maps.Keys(sr.res.Overlays)) {
@@ -52,6 +54,7 @@ func merge(results []sourceResult) (*flagset.Document, []mergeProblem) {
 			f, err := overlayFlag(doc.Flags[key], ov)
 			if err == nil {
 				doc.Flags[key] = f
+				prov[key] = append(prov[key], sources.Contribution{Source: sr.name, Origin: ov.Origin})
 				continue
 			}
 			mp := mergeProblem{Source: sr.name, Problem: flagset.Problem{Flag: key, Path: "flags." + key,
@@ -59,6 +62,7 @@ func merge(results []sourceResult) (*flagset.Document, []mergeProblem) {
 			if prev, ok := sr.fallback[key]; ok && !sameOverlay(prev, ov) {
 				if f, err := overlayFlag(doc.Flags[key], prev); err == nil {
 					doc.Flags[key], mp.Kept = f, true
+					prov[key] = append(prov[key], sources.Contribution{Source: sr.name, Origin: prev.Origin})
 				}
 			}
 			problems = append(problems, mp)
@@ -67,7 +71,7 @@ func merge(results []sourceResult) (*flagset.Document, []mergeProblem) {
 	if len(doc.Evaluators) == 0 {
 		doc.Evaluators = nil
 	}
-	return doc, problems
+	return doc, problems, prov
 }
 
 // overlayFlag applies ov to base, or makes a static flag of it when base is nil.
@@ -79,8 +83,8 @@ func overlayFlag(base *flagset.Flag, ov sources.Overlay) (*flagset.Flag, error) 
 }
 
 func originOr(ov sources.Overlay, name string) string {
-	if ov.Origin != "" {
-		return ov.Origin
+	if !ov.Origin.IsZero() {
+		return ov.Origin.String()
 	}
 	return "source " + name
 }
@@ -111,11 +115,14 @@ func applyOverlay(base *flagset.Flag, ov sources.Overlay) (*flagset.Flag, error)
 	if ov.State != nil {
 		f.State = *ov.State
 	}
-	if ov.Origin != "" {
+	if !ov.Origin.IsZero() {
+		// metadata.source is display (docs/FORMAT.md): the definition's source, then
+		// each overlay's origin, joined with "+". Code that acts on where a flag came
+		// from uses merge's Provenance instead.
 		if src, ok := base.Metadata[flagset.MetaSource].(string); ok && src != "" {
-			f.Metadata[flagset.MetaSource] = src + "+" + ov.Origin
+			f.Metadata[flagset.MetaSource] = src + "+" + ov.Origin.String()
 		} else {
-			f.Metadata[flagset.MetaSource] = ov.Origin
+			f.Metadata[flagset.MetaSource] = ov.Origin.String()
 		}
 	}
 	return &f, nil
@@ -200,8 +207,8 @@ func staticFlag(ov sources.Overlay) (*flagset.Flag, error) {
 	if ov.State != nil {
 		f.State = *ov.State
 	}
-	if ov.Origin != "" {
-		f.Metadata = map[string]any{flagset.MetaSource: ov.Origin}
+	if !ov.Origin.IsZero() {
+		f.Metadata = map[string]any{flagset.MetaSource: ov.Origin.String()}
 	}
 	return f, nil
 }

@@ -30,6 +30,10 @@ type Watcher interface {
 type Result struct {
 	// Definitions are full flag definitions by key.
 	Definitions map[string]*flagset.Flag
+	// Origins says where each definition was read (a file, a stored value). A
+	// definition's metadata.source may say otherwise (a file may carry its own); this
+	// is where this source found it.
+	Origins map[string]Origin
 	// Overlays change the state/default of a lower-precedence flag, or create a
 	// static flag when nothing else defines the key.
 	Overlays map[string]Overlay
@@ -62,6 +66,6 @@ type Overlay struct {
 	State *flagset.State
 	// DefaultVariant, when set, replaces the flag's defaultVariant.
 	DefaultVariant *string
-	// Origin describes where the overlay came from, for metadata.source.
-	Origin string
+	// Origin is where the overlay was read.
+	Origin Origin
 }

@@ -97,7 +97,7 @@ func TestFetchMapsKeys(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Fetch: %v", err)
 	}
-	if ov := res.Overlays["new_dashboard"]; ov.Value != true || !strings.HasPrefix(ov.Origin, "consul:flags/prod/new_dashboard@") {
+	if ov := res.Overlays["new_dashboard"]; ov.Value != true || !strings.HasPrefix(ov.Origin.String(), "consul:flags/prod/new_dashboard@") || ov.Origin.Location != "flags/prod/new_dashboard" || ov.Origin.Version == 0 {
 		t.Fatalf("new_dashboard = %+v", ov)
 	}
 	def := res.Definitions["team/checkout"]

@@ -149,7 +149,7 @@ func TestMotoFullThenIncremental(t *testing.T) {
 	if def := res.Definitions["team/color"]; def == nil || *def.DefaultVariant != "blue" {
 		t.Fatalf("nested YAML definition = %+v", def)
 	}
-	if ov := res.Overlays["secret_rollout"]; ov.State == nil || *ov.State != flagset.Disabled || ov.Origin != "ssm:/flags/prod/secret_rollout@1" {
+	if ov := res.Overlays["secret_rollout"]; ov.State == nil || *ov.State != flagset.Disabled || ov.Origin.String() != "ssm:/flags/prod/secret_rollout@1" {
 		t.Fatalf("decrypted SecureString patch = %+v", ov)
 	}
 	if ov := res.Overlays["f0000"]; !ov.HasValue || ov.Value != true {
@@ -187,7 +187,7 @@ func TestMotoFullThenIncremental(t *testing.T) {
 		st.Calls[OpDescribeParameters] != motoListingCalls(999) || st.Calls[OpGetParameters] != 1 {
 		t.Fatalf("incremental stats = %+v, want 3 changed, 1 deleted, %d DescribeParameters + 1 GetParameters", st, motoListingCalls(999))
 	}
-	if ov := res.Overlays["f0001"]; ov.Value != false || ov.Origin != "ssm:/flags/prod/f0001@2" {
+	if ov := res.Overlays["f0001"]; ov.Value != false || ov.Origin.String() != "ssm:/flags/prod/f0001@2" {
 		t.Fatalf("changed f0001 = %+v", ov)
 	}
 	if _, ok := res.Overlays["f0003"]; ok {
