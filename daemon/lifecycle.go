@@ -159,6 +159,16 @@ func (d *Daemon) Cleanup(ctx context.Context) (CleanupReport, error) {
 	return rep, err
 }
 
+// Provenance says, for each flag the sources' last good results merge to, which
+// contributions shaped it, in the order applied (see sources.Provenance): lint
+// --config points findings at them.
+func (d *Daemon) Provenance() map[string]sources.Provenance {
+	d.syncMu.Lock()
+	defer d.syncMu.Unlock()
+	_, _, prov := merge(d.lastResults())
+	return prov
+}
+
 // lastResults is every source's last good result in precedence order.
 func (d *Daemon) lastResults() []sourceResult {
 	d.mu.Lock()

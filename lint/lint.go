@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -13,12 +14,19 @@ import (
 
 	"github.com/flagsync/flagsync/flagset"
 	"github.com/flagsync/flagsync/lifecycle"
+	"github.com/flagsync/flagsync/sources"
 )
 
-// Input is one file to lint.
+// Input is one file to lint, or the merged flags of a daemon's sources.
 type Input struct {
 	Path string
 	Data []byte
+	// Provenance, for merged flags (lint --config), says what shaped each flag: its
+	// findings then point at where the flag was defined (file:line of the flag file,
+	// read again from disk, or the store key such as ssm:/flags/prod/x@3) instead of
+	// at Path, and a flag made only of bare store values is not asked for metadata
+	// (a bare value has nowhere to put it).
+	Provenance map[string]sources.Provenance
 }
 
 // Finding is one problem. Line is 1-based, 0 when unknown.
@@ -40,10 +48,10 @@ func Lint(inputs []Input, cfg Config, now time.Time) ([]Finding, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &linter{cfg: c, now: now}
+	l := &linter{cfg: c, now: now, texts: map[string]string{}}
 	seen := map[string]string{} // flag key → first file defining it
 	for fileIdx, in := range inputs {
-		l.file, l.text, l.fileIdx = in.Path, string(in.Data), fileIdx
+		l.file, l.text, l.fileIdx, l.prov = in.Path, string(in.Data), fileIdx, in.Provenance
 		doc, err := flagset.Parse(in.Data)
 		if err != nil {
 			l.add(RuleParse, "", "", 0, err.Error())
@@ -62,6 +70,9 @@ func Lint(inputs []Input, cfg Config, now time.Time) ([]Finding, error) {
 		a, b := l.out[i], l.out[j]
 		if a.order != b.order {
 			return a.order < b.order
+		}
+		if a.File != b.File {
+			return a.File < b.File
 		}
 		if a.Line != b.Line {
 			return a.Line < b.Line
@@ -89,6 +100,8 @@ type linter struct {
 	file    string
 	text    string
 	fileIdx int
+	prov    map[string]sources.Provenance // of the current input; nil for a file
+	texts   map[string]string             // flag files read for provenance lines
 	out     []ordered
 }
 
@@ -97,10 +110,51 @@ func (l *linter) add(rule, flag, path string, line int, msg string) {
 	if !on {
 		return
 	}
-	if line == 0 && flag != "" {
+	file := l.file
+	switch {
+	case l.prov != nil && flag != "":
+		file, line = l.origin(flag, path)
+	case line == 0 && flag != "":
 		line = pathLine(l.text, flag, path)
 	}
-	l.out = append(l.out, ordered{Finding{Rule: rule, Severity: sev, File: l.file, Line: line, Flag: flag, Path: path, Message: msg}, l.fileIdx})
+	l.out = append(l.out, ordered{Finding{Rule: rule, Severity: sev, File: file, Line: line, Flag: flag, Path: path, Message: msg}, l.fileIdx})
+}
+
+// origin is where a finding about a merged flag points: the contribution that
+// defined it (else its last overlay), as the flag file and the line of path in it,
+// or the store key (line 0). A flag without provenance points at the input.
+func (l *linter) origin(flag, path string) (string, int) {
+	p := l.prov[flag]
+	if len(p) == 0 {
+		return l.file, 0
+	}
+	c, ok := p.Definition()
+	if !ok {
+		c = p[len(p)-1]
+	}
+	if c.Origin.Scheme != "file" {
+		return c.Origin.String(), 0
+	}
+	name := c.Origin.Location
+	text, ok := l.texts[name]
+	if !ok {
+		// The file as it is now: a finding's line is best effort, like keyLine.
+		b, _ := os.ReadFile(name)
+		text = string(b)
+		l.texts[name] = text
+	}
+	return name, pathLine(text, flag, path)
+}
+
+// bareValuesOnly tells whether flag was made from bare store values alone (no
+// definition): it has no metadata to check.
+func (l *linter) bareValuesOnly(flag string) bool {
+	p, ok := l.prov[flag]
+	if !ok {
+		return false
+	}
+	_, defined := p.Definition()
+	return !defined
 }
 
 func (l *linter) document(doc *flagset.Document) {
@@ -129,6 +183,9 @@ func (l *linter) flag(key string, f *flagset.Flag, evaluators map[string]json.Ra
 	}
 	var missing []string
 	for _, m := range l.cfg.required {
+		if l.bareValuesOnly(key) {
+			break
+		}
 		if v, ok := f.Metadata[m]; !ok || v == nil || v == "" {
 			missing = append(missing, m)
 		}

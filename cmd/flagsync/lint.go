@@ -83,11 +83,11 @@ func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var inputs []lint.Input
 	if *cfgPath != "" {
-		name, data, err := readFlagsInput(ctx, *cfgPath, nil, stderr)
+		name, data, prov, err := readFlagsInput(ctx, *cfgPath, nil, stderr)
 		if err != nil {
 			return fail("%s: %v", name, err)
 		}
-		inputs = append(inputs, lint.Input{Path: name, Data: data})
+		inputs = append(inputs, lint.Input{Path: name, Data: data, Provenance: prov})
 	}
 	for _, p := range cli.Args() {
 		data, err := readFile(p)

@@ -18,6 +18,7 @@ import (
 	"github.com/flagsync/flagsync/flagset"
 	"github.com/flagsync/flagsync/lifecycle"
 	"github.com/flagsync/flagsync/notify"
+	"github.com/flagsync/flagsync/sources"
 )
 
 func init() {
@@ -66,7 +67,7 @@ func runStale(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return usageErr("--now: %v", err)
 	}
-	name, data, err := readFlagsInput(ctx, *cfgPath, cli.Args(), stderr)
+	name, data, _, err := readFlagsInput(ctx, *cfgPath, cli.Args(), stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 2
@@ -197,26 +198,27 @@ func dash(s string) string {
 
 // readFlagsInput returns the document to inspect: the one file argument, or with
 // cfgPath the merged flags of the daemon's live sources (fetched once, published
-// nowhere). name labels it in messages.
-func readFlagsInput(ctx context.Context, cfgPath string, args []string, stderr io.Writer) (name string, data []byte, err error) {
+// nowhere) and where each came from. name labels it in messages.
+func readFlagsInput(ctx context.Context, cfgPath string, args []string, stderr io.Writer) (name string, data []byte, prov map[string]sources.Provenance, err error) {
 	if cfgPath == "" {
 		data, err := readFile(args[0])
-		return args[0], data, err
+		return args[0], data, nil, err
 	}
-	data, err = liveSnapshot(ctx, cfgPath, stderr)
-	return "config " + cfgPath, data, err
+	data, prov, err = liveSnapshot(ctx, cfgPath, stderr)
+	return "config " + cfgPath, data, prov, err
 }
 
 // liveSnapshot runs one sync of the daemon configured in cfgPath with its outputs
-// removed, so nothing is published, and returns the merged snapshot.
-func liveSnapshot(ctx context.Context, cfgPath string, stderr io.Writer) ([]byte, error) {
+// removed, so nothing is published, and returns the merged snapshot and its
+// provenance.
+func liveSnapshot(ctx context.Context, cfgPath string, stderr io.Writer) ([]byte, map[string]sources.Provenance, error) {
 	cfg, err := daemon.LoadConfigNoHTTP(cfgPath, nil)
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("cannot read: %w", pe.Err)
+			return nil, nil, fmt.Errorf("cannot read: %w", pe.Err)
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	// Nothing is published or notified, and expired flags stay in the snapshot (with
 	// cleanup.action disable/remove the daemon would leave them out): listing them is
@@ -224,16 +226,16 @@ func liveSnapshot(ctx context.Context, cfgPath string, stderr io.Writer) ([]byte
 	cfg.Outputs, cfg.Notify, cfg.Cleanup = daemon.OutputsConfig{}, notify.Config{}, nil
 	d, err := daemon.New(cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer d.Close()
 	// force: report what the sources hold even if a guard would stop a publish.
 	if _, err := d.Sync(ctx, true); err != nil && d.Snapshot() == nil {
-		return nil, fmt.Errorf("sync: %w", err)
+		return nil, nil, fmt.Errorf("sync: %w", err)
 	}
 	snap := d.Snapshot()
 	if snap == nil {
-		return nil, errors.New("sync produced no snapshot")
+		return nil, nil, errors.New("sync produced no snapshot")
 	}
-	return snap, nil
+	return snap, d.Provenance(), nil
 }
