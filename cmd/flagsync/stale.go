@@ -17,7 +17,6 @@ import (
 	"github.com/flagsync/flagsync/daemon"
 	"github.com/flagsync/flagsync/flagset"
 	"github.com/flagsync/flagsync/lifecycle"
-	"github.com/flagsync/flagsync/notify"
 	"github.com/flagsync/flagsync/sources"
 )
 
@@ -212,7 +211,10 @@ func readFlagsInput(ctx context.Context, cfgPath string, args []string, stderr i
 // removed, so nothing is published, and returns the merged snapshot and its
 // provenance.
 func liveSnapshot(ctx context.Context, cfgPath string, stderr io.Writer) ([]byte, map[string]sources.Provenance, error) {
-	cfg, err := daemon.LoadConfigNoHTTP(cfgPath, nil)
+	// Nothing is published, notified or cleaned up: expired flags stay in the snapshot
+	// (with cleanup.action disable/remove the daemon would leave them out), as listing
+	// them is the point.
+	cfg, err := daemon.LoadSourcesConfig(cfgPath, nil)
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
@@ -220,10 +222,6 @@ func liveSnapshot(ctx context.Context, cfgPath string, stderr io.Writer) ([]byte
 		}
 		return nil, nil, err
 	}
-	// Nothing is published or notified, and expired flags stay in the snapshot (with
-	// cleanup.action disable/remove the daemon would leave them out): listing them is
-	// the point.
-	cfg.Outputs, cfg.Notify, cfg.Cleanup = daemon.OutputsConfig{}, notify.Config{}, nil
 	d, err := daemon.New(cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return nil, nil, err
