@@ -80,6 +80,9 @@ type Daemon struct {
 	stateInfo   stateFileInfo
 	stateSaved  []byte
 	findings    []lifecycle.Finding // flags expiring, in grace, expired or invalid at the last sync
+	// expirySeen is each such flag's status at the last sync: a status not seen
+	// before is logged and notified (announceExpiry).
+	expirySeen map[string]lifecycle.Status
 }
 
 type sourceState struct {

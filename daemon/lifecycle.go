@@ -40,8 +40,10 @@ func (c *Config) CleanupConfig() lifecycle.Config {
 // that does disable or remove a flag compiles again (the changed document).
 func (d *Daemon) applyExpiry(set *flagset.Set) (*flagset.Set, error) {
 	doc := set.Document()
-	findings := lifecycle.Classify(doc, d.now(), time.Duration(d.lc.WarnBefore), time.Duration(d.lc.Grace))
+	now := d.now()
+	findings := lifecycle.Classify(doc, now, time.Duration(d.lc.WarnBefore), time.Duration(d.lc.Grace))
 	d.recordFindings(findings)
+	d.announceExpiry(findings, now)
 	if d.action == lifecycle.ActionReport {
 		return set, nil
 	}
@@ -57,6 +59,48 @@ func (d *Daemon) applyExpiry(set *flagset.Set) (*flagset.Set, error) {
 		return nil, fmt.Errorf("expiry handling: %w", problems)
 	}
 	return next, nil
+}
+
+// announceExpiry logs (WARN) and notifies the findings whose status no earlier sync
+// saw for that flag, so an expired flag is told about the moment the daemon acts on
+// it — at start or at any sync — and once, not at every sync nor only at the cleanup
+// tick. A flag whose status changes (expiring → expired) is told about again.
+func (d *Daemon) announceExpiry(findings []lifecycle.Finding, now time.Time) {
+	seen := make(map[string]lifecycle.Status, len(findings))
+	var fresh []lifecycle.Finding
+	d.mu.Lock()
+	for _, f := range findings {
+		if f.Status == lifecycle.StatusOK {
+			continue
+		}
+		seen[f.Flag] = f.Status
+		if d.expirySeen[f.Flag] != f.Status {
+			fresh = append(fresh, f)
+		}
+	}
+	d.expirySeen = seen
+	d.mu.Unlock()
+	for _, f := range fresh {
+		d.logFinding(f)
+	}
+	if len(fresh) > 0 && d.notifying() {
+		d.notifier.Notify(notify.ExpiryEvent(d.cfg.FlagSetID, fresh, d.action, now))
+	}
+}
+
+// logFinding writes the WARN line for one expiry finding (not ok).
+func (d *Daemon) logFinding(f lifecycle.Finding) {
+	attrs := []any{"flag", f.Flag, "owner", f.Owner, "source", f.Source, "expiresAt", f.ExpiresAt}
+	switch f.Status {
+	case lifecycle.StatusExpiring:
+		d.log.Warn("flag expires soon", append(attrs, "in", f.Remaining.Round(time.Minute))...)
+	case lifecycle.StatusGrace:
+		d.log.Warn("flag expired; in its grace period", attrs...)
+	case lifecycle.StatusExpired:
+		d.log.Warn("flag expired", append(attrs, "action", d.action)...)
+	case lifecycle.StatusInvalid:
+		d.log.Warn("flag has an invalid expiresAt", "flag", f.Flag, "owner", f.Owner, "problem", f.Problem)
+	}
 }
 
 // recordFindings keeps the non-ok findings for the status and sets the expiry gauges.
@@ -106,17 +150,7 @@ func (d *Daemon) Cleanup(ctx context.Context) (CleanupReport, error) {
 	now := d.now()
 	rep.Findings = lifecycle.Classify(clean, now, time.Duration(d.lc.WarnBefore), time.Duration(d.lc.Grace))
 	for _, f := range rep.Findings {
-		attrs := []any{"flag", f.Flag, "owner", f.Owner, "source", f.Source, "expiresAt", f.ExpiresAt}
-		switch f.Status {
-		case lifecycle.StatusExpiring:
-			d.log.Warn("flag expires soon", append(attrs, "in", f.Remaining.Round(time.Minute))...)
-		case lifecycle.StatusGrace:
-			d.log.Warn("flag expired; in its grace period", attrs...)
-		case lifecycle.StatusExpired:
-			d.log.Warn("flag expired", append(attrs, "action", d.action)...)
-		case lifecycle.StatusInvalid:
-			d.log.Warn("flag has an invalid expiresAt", "flag", f.Flag, "owner", f.Owner, "problem", f.Problem)
-		}
+		d.logFinding(f) // the cleanup tick repeats every finding: a daily reminder
 	}
 	_, rep.Actions = lifecycle.Apply(clean, rep.Findings, d.action)
 	var err error

@@ -236,6 +236,11 @@ func slackLine(c Change) string {
 		if c.Detail != "" {
 			s += " (" + slackEscape(c.Detail) + ")"
 		}
+	case KindExpiry:
+		s += ": " + slackEscape(c.Detail)
+		if c.Action != "" {
+			s += " (cleanup action " + string(c.Action) + ")"
+		}
 	}
 	if c.Owner != "" {
 		s += ", owner " + slackEscape(c.Owner)
