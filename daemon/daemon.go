@@ -226,6 +226,7 @@ func (d *Daemon) InheritSources(old *Daemon) {
 	whole := old.whole
 	old.syncMu.Unlock()
 	old.mu.Lock()
+	expirySeen := old.expirySeen // announced already: a reload does not repeat it
 	for _, s := range old.srcs {
 		c := prev[s.cfg.Name]
 		c.last, c.lastSuccess = s.last, s.lastSuccess
@@ -235,6 +236,9 @@ func (d *Daemon) InheritSources(old *Daemon) {
 	n := 0
 	d.syncMu.Lock()
 	d.whole = whole
+	d.mu.Lock()
+	d.expirySeen = expirySeen
+	d.mu.Unlock()
 	for _, s := range d.srcs {
 		c, ok := prev[s.cfg.Name]
 		if ok && !sameSourceConfig(s.cfg, c.cfg) {

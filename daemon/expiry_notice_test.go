@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -70,6 +71,21 @@ func TestExpiryAnnouncedWhenFirstSeen(t *testing.T) {
 	h.mustSync()
 	if n := strings.Count(h.logs.String(), `"msg":"flag expired","flag":"old_promo"`); n != 1 {
 		t.Errorf("old_promo logged as expired %d times over three syncs, want 1", n)
+	}
+
+	// A configuration reload (SIGHUP) carries what was announced: no repeat.
+	b, err := New(h.d.Config(), Options{Metrics: NewMetrics(), Logger: discardLogger(), Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.InheritSources(h.d)
+	if _, err := b.Sync(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if n := len(hk.expiryEvents()); n != 1 {
+		t.Errorf("%d expiry events after a reload, want still 1", n)
 	}
 
 	// Time passes: "later" expires and is announced at the sync that first sees it.
