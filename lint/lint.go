@@ -27,6 +27,11 @@ type Input struct {
 	// at Path, and a flag made only of bare store values is not asked for metadata
 	// (a bare value has nowhere to put it).
 	Provenance map[string]sources.Provenance
+	// Unusable are the values the daemon could not use when it merged (they did not
+	// parse, did not fit, or made a flag invalid) and so left out: each is an invalid
+	// finding at Path, as the merged flags alone cannot show them. Messages must name
+	// where the value is and never repeat it (the daemon's problems do both).
+	Unusable []flagset.Problem
 }
 
 // Finding is one problem. Line is 1-based, 0 when unknown.
@@ -52,6 +57,9 @@ func Lint(inputs []Input, cfg Config, now time.Time) ([]Finding, error) {
 	seen := map[string]string{} // flag key → first file defining it
 	for fileIdx, in := range inputs {
 		l.file, l.text, l.fileIdx, l.prov = in.Path, string(in.Data), fileIdx, in.Provenance
+		for _, p := range in.Unusable {
+			l.addAt(RuleInvalid, p.Flag, p.Path, in.Path, 0, p.Message)
+		}
 		doc, err := flagset.Parse(in.Data)
 		if err != nil {
 			l.add(RuleParse, "", "", 0, err.Error())
@@ -105,17 +113,24 @@ type linter struct {
 	out     []ordered
 }
 
+// add files a finding about the current input, at the flag's place in it (or, for
+// merged flags, at its origin).
 func (l *linter) add(rule, flag, path string, line int, msg string) {
-	sev, on := l.cfg.severity[rule]
-	if !on {
-		return
-	}
 	file := l.file
 	switch {
 	case l.prov != nil && flag != "":
 		file, line = l.origin(flag, path)
 	case line == 0 && flag != "":
 		line = pathLine(l.text, flag, path)
+	}
+	l.addAt(rule, flag, path, file, line, msg)
+}
+
+// addAt files a finding at file:line, if its rule is on.
+func (l *linter) addAt(rule, flag, path, file string, line int, msg string) {
+	sev, on := l.cfg.severity[rule]
+	if !on {
+		return
 	}
 	l.out = append(l.out, ordered{Finding{Rule: rule, Severity: sev, File: file, Line: line, Flag: flag, Path: path, Message: msg}, l.fileIdx})
 }

@@ -210,3 +210,42 @@ func TestLintConfigFindingsPointAtOrigin(t *testing.T) {
 		t.Errorf("github annotations do not point at the flag file:\n%s", out)
 	}
 }
+
+// TestLintConfigReportsUnusableValues: a stored value the daemon cannot use (it does
+// not parse, or does not fit the flag it overlays) is left out of the snapshot, so
+// linting the snapshot alone would pass. lint --config reports each as an error
+// naming the source and where the value is.
+func TestLintConfigReportsUnusableValues(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"flags.yaml": `flags:
+  checkout_color:
+    state: ENABLED
+    variants: {blue: "#00f", green: "#0f0"}
+    defaultVariant: blue
+    metadata: {owner: web, description: Colour}
+`,
+		"flagsync.yaml": "flagSetId: unusable\nsources:\n" +
+			"  - {name: git, type: file, path: flags.yaml}\n" +
+			"  - {name: env, type: env, prefix: LINTBAD_FLAG_}\n" +
+			"outputs: {file: {path: out/flags.json}}\n",
+	})
+	t.Setenv("LINTBAD_FLAG_BROKEN", "{variants: [")   // does not parse
+	t.Setenv("LINTBAD_FLAG_CHECKOUT_COLOR", "purple") // matches no variant
+	code, out, errOut := runCmd(t, dir, "lint", lintNow, "--config", "flagsync.yaml")
+	if code != 1 {
+		t.Fatalf("code %d, want 1: %s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"error [invalid] broken: source env:",
+		"env:LINTBAD_FLAG_BROKEN",
+		"error [invalid] checkout_color: merge:",
+		"env:LINTBAD_FLAG_CHECKOUT_COLOR",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "purple") {
+		t.Errorf("a finding repeats the stored value:\n%s", out)
+	}
+}

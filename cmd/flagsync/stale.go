@@ -66,12 +66,13 @@ func runStale(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return usageErr("--now: %v", err)
 	}
-	name, data, _, err := readFlagsInput(ctx, *cfgPath, cli.Args(), stderr)
+	in, err := readFlagsInput(ctx, *cfgPath, cli.Args(), stderr)
+	name := in.name
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 2
 	}
-	doc, err := flagset.Parse(data)
+	doc, err := flagset.Parse(in.data)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: cannot parse: %v\n", name, err)
 		return 2
@@ -195,22 +196,33 @@ func dash(s string) string {
 	return s
 }
 
+// flagsInput is the document stale and lint inspect.
+type flagsInput struct {
+	name string // labels it in messages
+	data []byte
+	// For --config: where each merged flag came from, and the values the daemon could
+	// not use (left out of data).
+	provenance map[string]sources.Provenance
+	unusable   []daemon.FlagError
+}
+
 // readFlagsInput returns the document to inspect: the one file argument, or with
 // cfgPath the merged flags of the daemon's live sources (fetched once, published
-// nowhere) and where each came from. name labels it in messages.
-func readFlagsInput(ctx context.Context, cfgPath string, args []string, stderr io.Writer) (name string, data []byte, prov map[string]sources.Provenance, err error) {
+// nowhere).
+func readFlagsInput(ctx context.Context, cfgPath string, args []string, stderr io.Writer) (flagsInput, error) {
 	if cfgPath == "" {
 		data, err := readFile(args[0])
-		return args[0], data, nil, err
+		return flagsInput{name: args[0], data: data}, err
 	}
-	data, prov, err = liveSnapshot(ctx, cfgPath, stderr)
-	return "config " + cfgPath, data, prov, err
+	in, err := liveSnapshot(ctx, cfgPath, stderr)
+	in.name = "config " + cfgPath
+	return in, err
 }
 
 // liveSnapshot runs one sync of the daemon configured in cfgPath with its outputs
-// removed, so nothing is published, and returns the merged snapshot and its
-// provenance.
-func liveSnapshot(ctx context.Context, cfgPath string, stderr io.Writer) ([]byte, map[string]sources.Provenance, error) {
+// removed, so nothing is published, and returns the merged snapshot, its provenance
+// and the values left out.
+func liveSnapshot(ctx context.Context, cfgPath string, stderr io.Writer) (flagsInput, error) {
 	// Nothing is published, notified or cleaned up: expired flags stay in the snapshot
 	// (with cleanup.action disable/remove the daemon would leave them out), as listing
 	// them is the point.
@@ -218,22 +230,23 @@ func liveSnapshot(ctx context.Context, cfgPath string, stderr io.Writer) ([]byte
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
-			return nil, nil, fmt.Errorf("cannot read: %w", pe.Err)
+			return flagsInput{}, fmt.Errorf("cannot read: %w", pe.Err)
 		}
-		return nil, nil, err
+		return flagsInput{}, err
 	}
 	d, err := daemon.New(cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
-		return nil, nil, err
+		return flagsInput{}, err
 	}
 	defer d.Close()
 	// force: report what the sources hold even if a guard would stop a publish.
-	if _, err := d.Sync(ctx, true); err != nil && d.Snapshot() == nil {
-		return nil, nil, fmt.Errorf("sync: %w", err)
+	rep, err := d.Sync(ctx, true)
+	if err != nil && d.Snapshot() == nil {
+		return flagsInput{}, fmt.Errorf("sync: %w", err)
 	}
 	snap := d.Snapshot()
 	if snap == nil {
-		return nil, nil, errors.New("sync produced no snapshot")
+		return flagsInput{}, errors.New("sync produced no snapshot")
 	}
-	return snap, d.Provenance(), nil
+	return flagsInput{data: snap, provenance: d.Provenance(), unusable: rep.FlagErrors}, nil
 }
