@@ -155,9 +155,9 @@ func (p *sourcePlan) rejectOverlay(key, message string, kept bool) {
 
 // origin says where the plan's contribution for key came from.
 func (p *sourcePlan) origin(key string) string {
-	if def, ok := p.defs[key]; ok {
-		if o, ok := def.Metadata[flagset.MetaSource].(string); ok && o != "" {
-			return o
+	if _, ok := p.defs[key]; ok {
+		if o := p.origins[key]; !o.IsZero() {
+			return o.String()
 		}
 	}
 	if ov, ok := p.ovs[key]; ok && !ov.Origin.IsZero() {

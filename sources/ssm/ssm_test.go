@@ -13,6 +13,7 @@ import (
 
 	"github.com/flagsync/flagsync/flagset"
 	"github.com/flagsync/flagsync/internal/testsvc"
+	"github.com/flagsync/flagsync/sources"
 )
 
 // motoClient is a plain SDK client for seeding moto.
@@ -145,6 +146,9 @@ func TestMotoFullThenIncremental(t *testing.T) {
 	def := res.Definitions["team/checkout/new_button"]
 	if def == nil || def.Metadata[flagset.MetaSource] != "ssm:/flags/prod/team/checkout/new_button@1" {
 		t.Fatalf("nested JSON definition = %+v", def)
+	}
+	if o := res.Origins["team/checkout/new_button"]; o != (sources.Origin{Scheme: "ssm", Location: "/flags/prod/team/checkout/new_button", Version: 1}) {
+		t.Fatalf("nested JSON definition origin = %+v", o)
 	}
 	if def := res.Definitions["team/color"]; def == nil || *def.DefaultVariant != "blue" {
 		t.Fatalf("nested YAML definition = %+v", def)
