@@ -620,7 +620,7 @@ func (d *Daemon) buildPlans(plans []*sourcePlan, sourceErrs []FlagError) (build,
 	if set.Revision() == "" {
 		return b, errors.New("revision: the merged snapshot cannot be encoded")
 	}
-	set, err := d.applyExpiry(set)
+	set, err := d.applyExpiry(set, secret)
 	if err != nil {
 		return b, err
 	}

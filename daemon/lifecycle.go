@@ -38,10 +38,11 @@ func (c *Config) CleanupConfig() lifecycle.Config {
 // by the environment's action (disable or remove; report changes nothing). It runs at
 // every sync, so an expired flag is never served with disable/remove. Only a sync
 // that does disable or remove a flag compiles again (the changed document).
-func (d *Daemon) applyExpiry(set *flagset.Set) (*flagset.Set, error) {
+func (d *Daemon) applyExpiry(set *flagset.Set, secret secretFlags) (*flagset.Set, error) {
 	doc := set.Document()
 	now := d.now()
 	findings := lifecycle.Classify(doc, now, time.Duration(d.lc.WarnBefore), time.Duration(d.lc.Grace))
+	secret.redactFindings(findings)
 	d.recordFindings(findings)
 	d.announceExpiry(findings, now)
 	if d.action == lifecycle.ActionReport {
@@ -59,6 +60,22 @@ func (d *Daemon) applyExpiry(set *flagset.Set) (*flagset.Set, error) {
 		return nil, fmt.Errorf("expiry handling: %w", problems)
 	}
 	return next, nil
+}
+
+// redactFindings replaces, in place, the owner and description of findings about
+// secret-derived flags: a SecureString definition's metadata is part of the secret,
+// and findings go to the status, the log, notifications and the audit log.
+func (s secretFlags) redactFindings(findings []lifecycle.Finding) {
+	for i := range findings {
+		if f := &findings[i]; s.has(f.Flag) {
+			if f.Owner != "" {
+				f.Owner = notify.Redacted
+			}
+			if f.Description != "" {
+				f.Description = notify.Redacted
+			}
+		}
+	}
 }
 
 // announceExpiry logs (WARN) and notifies the findings whose status no earlier sync
@@ -149,6 +166,7 @@ func (d *Daemon) Cleanup(ctx context.Context) (CleanupReport, error) {
 	clean := set.Document()
 	now := d.now()
 	rep.Findings = lifecycle.Classify(clean, now, time.Duration(d.lc.WarnBefore), time.Duration(d.lc.Grace))
+	secretKeys(results).redactFindings(rep.Findings)
 	for _, f := range rep.Findings {
 		d.logFinding(f) // the cleanup tick repeats every finding: a daily reminder
 	}

@@ -329,9 +329,16 @@ func TestLifecycleActions(t *testing.T) {
 					t.Errorf("no audit line for decoy_file")
 				}
 			}
-			// The SecureString's content (its owner field) never appears as a logged value.
-			if strings.Contains(logs, `\"owner\":\"team-secret\"`) {
+			// The SecureString's content (its owner field) never appears as a logged value,
+			// nor as the owner in expiry lines, audit lines, the status or notifications.
+			if strings.Contains(logs, `\"owner\":\"team-secret\"`) || strings.Contains(logs, "team-secret") {
 				t.Errorf("a SecureString value reached the log")
+			}
+			if f := byFlag["old_secret"]; f.Owner != notify.Redacted {
+				t.Errorf("status owner of old_secret = %q, want it redacted", f.Owner)
+			}
+			if c := changeOf(hk.wait(t, notify.TypeExpiry), "old_secret"); c == nil || c.Owner != notify.Redacted {
+				t.Errorf("expiry event change for old_secret = %+v, want its owner redacted", c)
 			}
 
 			ce := hk.wait(t, notify.TypeCleanup)
