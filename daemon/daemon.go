@@ -642,7 +642,7 @@ func (d *Daemon) mergePlans(plans []*sourcePlan, sourceErrs []FlagError) (*flags
 	}
 	secret := secretKeys(results)
 	secret.redactFlagErrors(flagErrs)
-	merged, mergeProblems, _ := merge(results)
+	merged, mergeProblems := merge(results)
 	for _, mp := range mergeProblems {
 		secret.redact(&mp.Flag, &mp.Path, &mp.Message)
 		flagErrs = append(flagErrs, FlagError{Flag: mp.Flag, Path: mp.Path, Message: mp.Message, Source: "merge"})

@@ -160,7 +160,7 @@ func (d *Daemon) Cleanup(ctx context.Context) (CleanupReport, error) {
 	if len(results) == 0 {
 		return rep, errors.New("cleanup: no source has been fetched yet")
 	}
-	merged, _, prov := merge(results)
+	merged, prov := mergeWithProvenance(results)
 	merged.Metadata = map[string]any{flagset.MetaFlagSetID: d.cfg.FlagSetID}
 	set, _ := flagset.CompileStrict(merged)
 	clean := set.Document()
@@ -217,7 +217,7 @@ func (d *Daemon) Cleanup(ctx context.Context) (CleanupReport, error) {
 func (d *Daemon) Provenance() map[string]sources.Provenance {
 	d.syncMu.Lock()
 	defer d.syncMu.Unlock()
-	_, _, prov := merge(d.lastResults())
+	_, prov := mergeWithProvenance(d.lastResults())
 	return prov
 }
 

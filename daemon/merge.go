@@ -31,11 +31,33 @@ type mergeProblem struct {
 // merge combines source results, later sources taking precedence (see docs/FORMAT.md
 // "Overlays"). It never mutates the results: they are kept as last-good values.
 // Problems name the flag and the source; a flag whose overlay does not fit keeps the
-// source's accepted overlay (fallback), else its lower-precedence form. prov says,
-// per flag, which contributions shaped it (lint findings, the cleanup's deletions).
-func merge(results []sourceResult) (doc *flagset.Document, problems []mergeProblem, prov map[string]sources.Provenance) {
-	doc = &flagset.Document{Flags: map[string]*flagset.Flag{}, Evaluators: map[string]json.RawMessage{}}
-	prov = map[string]sources.Provenance{}
+// source's accepted overlay (fallback), else its lower-precedence form.
+func merge(results []sourceResult) (*flagset.Document, []mergeProblem) {
+	return mergeTracing(results, nil)
+}
+
+// mergeWithProvenance is merge that also says, per flag, which contributions shaped
+// it (lint findings, the cleanup's deletions). Syncs do not need it and skip its
+// allocations (one slice per flag).
+func mergeWithProvenance(results []sourceResult) (*flagset.Document, map[string]sources.Provenance) {
+	prov := map[string]sources.Provenance{}
+	doc, _ := mergeTracing(results, prov)
+	return doc, prov
+}
+
+// mergeTracing is merge, recording provenance into prov unless it is nil.
+func mergeTracing(results []sourceResult, prov map[string]sources.Provenance) (*flagset.Document, []mergeProblem) {
+	doc := &flagset.Document{Flags: map[string]*flagset.Flag{}, Evaluators: map[string]json.RawMessage{}}
+	var problems []mergeProblem
+	track := func(key string, c sources.Contribution, replace bool) {
+		switch {
+		case prov == nil:
+		case replace:
+			prov[key] = sources.Provenance{c}
+		default:
+			prov[key] = append(prov[key], c)
+		}
+	}
 	for _, sr := range results {
 		if sr.res == nil {
 			continue
@@ -46,7 +68,7 @@ func merge(results []sourceResult) (doc *flagset.Document, problems []mergeProbl
 		for key, def := range sr.res.Definitions {
 			if def != nil {
 				doc.Flags[key] = def
-				prov[key] = sources.Provenance{{Source: sr.name, Origin: sr.res.Origins[key], Definition: true}}
+				track(key, sources.Contribution{Source: sr.name, Origin: sr.res.Origins[key], Definition: true}, true)
 			}
 		}
 		for _, key := range slices.Sorted(maps.Keys(sr.res.Overlays)) {
@@ -54,7 +76,7 @@ func merge(results []sourceResult) (doc *flagset.Document, problems []mergeProbl
 			f, err := overlayFlag(doc.Flags[key], ov)
 			if err == nil {
 				doc.Flags[key] = f
-				prov[key] = append(prov[key], sources.Contribution{Source: sr.name, Origin: ov.Origin})
+				track(key, sources.Contribution{Source: sr.name, Origin: ov.Origin}, false)
 				continue
 			}
 			mp := mergeProblem{Source: sr.name, Problem: flagset.Problem{Flag: key, Path: "flags." + key,
@@ -62,7 +84,7 @@ func merge(results []sourceResult) (doc *flagset.Document, problems []mergeProbl
 			if prev, ok := sr.fallback[key]; ok && !sameOverlay(prev, ov) {
 				if f, err := overlayFlag(doc.Flags[key], prev); err == nil {
 					doc.Flags[key], mp.Kept = f, true
-					prov[key] = append(prov[key], sources.Contribution{Source: sr.name, Origin: prev.Origin})
+					track(key, sources.Contribution{Source: sr.name, Origin: prev.Origin}, false)
 				}
 			}
 			problems = append(problems, mp)
@@ -71,7 +93,7 @@ func merge(results []sourceResult) (doc *flagset.Document, problems []mergeProbl
 	if len(doc.Evaluators) == 0 {
 		doc.Evaluators = nil
 	}
-	return doc, problems, prov
+	return doc, problems
 }
 
 // overlayFlag applies ov to base, or makes a static flag of it when base is nil.

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -46,7 +47,12 @@ func TestMergeOverlays(t *testing.T) {
 		},
 	}
 	before := *git.Definitions["beta"]
-	doc, problems, prov := merge([]sourceResult{{name: "git", res: git}, {name: "ops", res: ops}})
+	results := []sourceResult{{name: "git", res: git}, {name: "ops", res: ops}}
+	doc, problems := merge(results)
+	traced, prov := mergeWithProvenance(results)
+	if !maps.EqualFunc(traced.Flags, doc.Flags, func(a, b *flagset.Flag) bool { return *a.DefaultVariant == *b.DefaultVariant && a.State == b.State }) {
+		t.Error("merge and mergeWithProvenance merged differently")
+	}
 
 	// Provenance lists what shaped each flag, typed, in the order applied.
 	for key, want := range map[string]sources.Provenance{
