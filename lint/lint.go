@@ -194,7 +194,14 @@ func (l *linter) document(doc *flagset.Document) {
 
 func (l *linter) flag(key string, f *flagset.Flag, evaluators map[string]json.RawMessage) {
 	if !l.cfg.keyPattern.MatchString(key) {
-		l.add(RuleKeyNaming, key, "flags."+key, 0, fmt.Sprintf("key %q does not match %s", key, l.cfg.keyPattern))
+		msg := fmt.Sprintf("key %q does not match %s", key, l.cfg.keyPattern)
+		if l.cfg.keyPattern.String() == DefaultKeyPattern {
+			msg = fmt.Sprintf("key %q is not snake_case (lowercase words joined by _, nested levels by /)", key)
+			if s := snakeCase(key); s != key && l.cfg.keyPattern.MatchString(s) {
+				msg += fmt.Sprintf(", e.g. %q", s)
+			}
+		}
+		l.add(RuleKeyNaming, key, "flags."+key, 0, msg)
 	}
 	var missing []string
 	for _, m := range l.cfg.required {
@@ -220,6 +227,30 @@ func (l *linter) flag(key string, f *flagset.Flag, evaluators map[string]json.Ra
 		}
 	}
 	l.targeting(key, f, evaluators)
+}
+
+// snakeCase suggests a snake_case spelling of key: newDashboard → new_dashboard,
+// Payments/New-PSP → payments/new_psp.
+func snakeCase(key string) string {
+	var b strings.Builder
+	prevLower := false
+	for _, r := range key {
+		switch {
+		case r >= 'A' && r <= 'Z':
+			if prevLower {
+				b.WriteByte('_')
+			}
+			b.WriteRune(r + 'a' - 'A')
+			prevLower = false
+		case r == '-' || r == '.' || r == ' ':
+			b.WriteByte('_')
+			prevLower = false
+		default:
+			b.WriteRune(r)
+			prevLower = (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9')
+		}
+	}
+	return b.String()
 }
 
 func roundDays(d time.Duration) string {

@@ -244,3 +244,28 @@ func TestCustomOperatorArgs(t *testing.T) {
 		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(msgs, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestKeyNamingMessage: with the default pattern the message says the rule in words
+// and suggests a spelling that passes; with a team's own pattern it names the pattern.
+func TestKeyNamingMessage(t *testing.T) {
+	doc := []byte("flags:\n  newDashboard: {state: ENABLED, variants: {a: a}, defaultVariant: a, metadata: {owner: o, description: d}}\n" +
+		"  Payments/New-PSP: {state: ENABLED, variants: {a: a}, defaultVariant: a, metadata: {owner: o, description: d}}\n")
+	fs, err := Lint([]Input{{Path: "f.yaml", Data: doc}}, Config{}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := map[string]string{}
+	for _, f := range fs {
+		msgs[f.Flag] = f.Message
+	}
+	if m := msgs["newDashboard"]; !strings.Contains(m, "not snake_case") || !strings.Contains(m, `e.g. "new_dashboard"`) {
+		t.Errorf("newDashboard: %q", m)
+	}
+	if m := msgs["Payments/New-PSP"]; !strings.Contains(m, `e.g. "payments/new_psp"`) {
+		t.Errorf("Payments/New-PSP: %q", m)
+	}
+	fs, _ = Lint([]Input{{Path: "f.yaml", Data: doc}}, Config{KeyPattern: `^[a-z]+$`}, now)
+	if len(fs) == 0 || !strings.Contains(fs[0].Message, "does not match ^[a-z]+$") {
+		t.Errorf("custom pattern: %+v", fs)
+	}
+}
