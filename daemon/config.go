@@ -186,7 +186,8 @@ func LoadConfigNoHTTP(path string, lookupEnv func(string) (string, bool)) (*Conf
 // (`stale --config`, `lint --config`): the sections it does not use (outputs, notify,
 // http, ha, cleanup) are left out before ${VAR} expansion, so their variables — a
 // webhook secret, a Redis password — need not be set where the operator runs it, and
-// nothing is published, notified, elected or cleaned up.
+// nothing is published, notified, elected or cleaned up; guards.stateFile is ignored,
+// so the daemon's guard state is never written.
 func LoadSourcesConfig(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
 	return loadConfig(path, lookupEnv, loadSourcesOnly)
 }
@@ -261,6 +262,11 @@ func parseConfig(data []byte, lookupEnv func(string) (string, bool), mode loadMo
 	}
 	if err := c.validate(); err != nil {
 		return nil, err
+	}
+	if mode == loadSourcesOnly {
+		// A one-shot read must never write the daemon's guard state: its forced sync
+		// would release the daemon's holds and reset its baselines.
+		c.Guards.StateFile = ""
 	}
 	if mode == loadAll {
 		if err := c.HTTP.readAuth(lookupEnv); err != nil {

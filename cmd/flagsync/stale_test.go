@@ -135,6 +135,19 @@ func TestStaleConfigSkipsUnusedSecrets(t *testing.T) {
 	if code, _, errOut := runCmd(t, dir, "lint", "--now=2026-06-15T00:00:00Z", "--disable=required-metadata,expiry-past,unused-variant", "--config", "flagsync.yaml"); code != 0 {
 		t.Errorf("lint --config: code %d, stderr %q", code, errOut)
 	}
+	// The one-shot read never writes the daemon's guard state (a forced sync would
+	// otherwise release its holds and reset its baselines).
+	os.WriteFile(filepath.Join(dir, "flagsync.yaml"), []byte("flagSetId: live\nsources:\n  - {name: git, type: file, path: flags.yaml}\n"+
+		"guards: {stateFile: state/guards.json}\noutputs: {file: {path: out.json}}\n"), 0o644)
+	os.Mkdir(filepath.Join(dir, "state"), 0o755)
+	for _, cmd := range []string{"stale", "lint"} {
+		if code, _, errOut := runCmd(t, dir, cmd, "--now=2026-06-15T00:00:00Z", "--config", "flagsync.yaml"); code == 2 {
+			t.Errorf("%s --config: %s", cmd, errOut)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state", "guards.json")); err == nil {
+		t.Error("stale/lint --config wrote the daemon's guard state file")
+	}
 	// A variable the sources do use is still required, by name.
 	os.WriteFile(filepath.Join(dir, "flagsync.yaml"), []byte("flagSetId: live\nsources:\n  - {name: git, type: file, path: \"${STALE_TEST_UNSET_FLAGS_PATH}\"}\n"+
 		"outputs: {file: {path: out.json}}\n"), 0o644)
