@@ -204,6 +204,8 @@ func slackPayload(ev Event) slackMessage {
 		head = fmt.Sprintf("flagsync %s: guard stopped a publish: %s", set, ev.Message)
 	case TypeCleanup:
 		head = fmt.Sprintf("flagsync %s: cleanup acted on %d expired flag(s)", set, len(ev.Changes))
+	case TypeExpiry:
+		head = fmt.Sprintf("flagsync %s: %d flag(s) expired or expiring", set, len(ev.Changes))
 	default:
 		head = fmt.Sprintf("flagsync %s: %s", set, ev.Type)
 	}
