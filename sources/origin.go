@@ -1,8 +1,6 @@
 package sources
 
 import (
-	"context"
-	"errors"
 	"strconv"
 	"strings"
 )
@@ -83,22 +81,3 @@ func (p Provenance) Single() (Contribution, bool) {
 	}
 	return p[0], true
 }
-
-// Deleter is implemented by sources whose store can delete one flag's value (SSM,
-// Consul): the cleanup's deleteFromSource. origin is the flag's Origin as the source
-// read it; previous is the value before the deletion (for the audit log, so a
-// deletion can be undone by hand). A deleter refuses (ErrNotDeletable) an origin that
-// is not its own, or whose version no longer matches the store.
-type Deleter interface {
-	Delete(ctx context.Context, flagKey string, origin Origin) (previous []byte, err error)
-}
-
-// Getter is optionally implemented by a Deleter; dry runs use it to log the value that
-// would be deleted.
-type Getter interface {
-	Get(ctx context.Context, flagKey string, origin Origin) ([]byte, error)
-}
-
-// ErrNotDeletable is returned (wrapped) for a flag whose value cannot be deleted from
-// its store: a refusal by design, not a failure.
-var ErrNotDeletable = errors.New("source not deletable")

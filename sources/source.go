@@ -5,6 +5,7 @@ package sources
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/flagsync/flagsync/flagset"
 )
@@ -25,6 +26,25 @@ type Watcher interface {
 	// source may hold new content. Errors are retried inside; Watch returns ctx.Err().
 	Watch(ctx context.Context, changed func()) error
 }
+
+// Deleter is implemented by sources whose store can delete one flag's value (SSM,
+// Consul): the cleanup's deleteFromSource. origin is the flag's Origin as the source
+// read it; previous is the value before the deletion (for the audit log, so a
+// deletion can be undone by hand). A deleter refuses (ErrNotDeletable) an origin that
+// is not its own, or whose version no longer matches the store.
+type Deleter interface {
+	Delete(ctx context.Context, flagKey string, origin Origin) (previous []byte, err error)
+}
+
+// Getter is optionally implemented by a Deleter; dry runs use it to log the value that
+// would be deleted.
+type Getter interface {
+	Get(ctx context.Context, flagKey string, origin Origin) ([]byte, error)
+}
+
+// ErrNotDeletable is returned (wrapped) for a flag whose value cannot be deleted from
+// its store: a refusal by design, not a failure.
+var ErrNotDeletable = errors.New("source not deletable")
 
 // Result is what one fetch of one source produced.
 type Result struct {
