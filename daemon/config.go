@@ -54,6 +54,8 @@ type Config struct {
 
 	// Path is the file the configuration was read from ("" when parsed from bytes).
 	Path string `yaml:"-"`
+	// sourcesOnly marks a configuration read by LoadSourcesConfig: it has no outputs.
+	sourcesOnly bool
 
 	// watchDebounceSet tells the top-level watchDebounce was given, so it overrides
 	// the per-type defaults of sources that set none.
@@ -172,22 +174,44 @@ var cronParser = lifecycle.ScheduleParser
 // LoadConfig reads and validates the configuration file at path; lookupEnv expands
 // ${VAR} references (os.LookupEnv when nil).
 func LoadConfig(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
-	return loadConfig(path, lookupEnv, true)
+	return loadConfig(path, lookupEnv, loadAll)
 }
 
 // LoadConfigNoHTTP is LoadConfig for a command that serves no HTTP (`sync --once`,
 // `stale`): the http.auth tokens are not read, so the operator's release runs where
 // the configuration is at hand but the daemon's token variables or files are not.
 func LoadConfigNoHTTP(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
-	return loadConfig(path, lookupEnv, false)
+	return loadConfig(path, lookupEnv, loadNoHTTP)
 }
 
-func loadConfig(path string, lookupEnv func(string) (string, bool), httpAuth bool) (*Config, error) {
+// LoadSourcesConfig is LoadConfig for a command that only reads the sources once
+// (`stale --config`, `lint --config`): the sections it does not use (outputs, notify,
+// http, ha, cleanup) are left out before ${VAR} expansion, so their variables — a
+// webhook secret, a Redis password — need not be set where the operator runs it, and
+// nothing is published, notified, elected or cleaned up; guards.stateFile is ignored,
+// so the daemon's guard state is never written.
+func LoadSourcesConfig(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	return loadConfig(path, lookupEnv, loadSourcesOnly)
+}
+
+// loadMode is how much of the configuration a command reads.
+type loadMode int
+
+const (
+	loadAll         loadMode = iota // the daemon
+	loadNoHTTP                      // sync --once: everything but the http.auth tokens
+	loadSourcesOnly                 // stale/lint --config: see LoadSourcesConfig
+)
+
+// unreadBySourceReaders are the top-level sections LoadSourcesConfig leaves out.
+var unreadBySourceReaders = []string{"outputs", "notify", "http", "ha", "cleanup"}
+
+func loadConfig(path string, lookupEnv func(string) (string, bool), mode loadMode) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c, err := parseConfig(data, lookupEnv, httpAuth)
+	c, err := parseConfig(data, lookupEnv, mode)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -198,11 +222,11 @@ func loadConfig(path string, lookupEnv func(string) (string, bool), httpAuth boo
 // ParseConfig parses and validates a configuration. Errors name the key path, e.g.
 // "sources[2].path: required".
 func ParseConfig(data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
-	return parseConfig(data, lookupEnv, true)
+	return parseConfig(data, lookupEnv, loadAll)
 }
 
-// parseConfig is ParseConfig; httpAuth false leaves the http.auth tokens unread.
-func parseConfig(data []byte, lookupEnv func(string) (string, bool), httpAuth bool) (*Config, error) {
+// parseConfig is ParseConfig reading what mode says.
+func parseConfig(data []byte, lookupEnv func(string) (string, bool), mode loadMode) (*Config, error) {
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
 	}
@@ -214,12 +238,22 @@ func parseConfig(data []byte, lookupEnv func(string) (string, bool), httpAuth bo
 		return nil, errors.New("empty configuration")
 	}
 	top := root.Content[0]
+	if mode == loadSourcesOnly && top.Kind == yaml.MappingNode {
+		kept := *top
+		kept.Content = nil
+		for i := 0; i+1 < len(top.Content); i += 2 {
+			if !contains(unreadBySourceReaders, top.Content[i].Value) {
+				kept.Content = append(kept.Content, top.Content[i], top.Content[i+1])
+			}
+		}
+		top = &kept
+	}
 	// Expansion happens on parsed scalars, never on the text, so a variable's value
 	// can never inject YAML structure.
 	if err := expandNode(top, "", lookupEnv); err != nil {
 		return nil, err
 	}
-	var c Config
+	c := Config{sourcesOnly: mode == loadSourcesOnly}
 	if err := decodeMapping(top, &c, "", "sources"); err != nil {
 		return nil, err
 	}
@@ -231,7 +265,12 @@ func parseConfig(data []byte, lookupEnv func(string) (string, bool), httpAuth bo
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	if httpAuth {
+	if mode == loadSourcesOnly {
+		// A one-shot read must never write the daemon's guard state: its forced sync
+		// would release the daemon's holds and reset its baselines.
+		c.Guards.StateFile = ""
+	}
+	if mode == loadAll {
 		if err := c.HTTP.readAuth(lookupEnv); err != nil {
 			return nil, err
 		}
@@ -321,7 +360,7 @@ func (c *Config) validate() error {
 	if err := c.validateLifecycle(); err != nil {
 		return err
 	}
-	if c.Outputs.File == nil && c.Outputs.Redis == nil {
+	if c.Outputs.File == nil && c.Outputs.Redis == nil && !c.sourcesOnly {
 		return errors.New("outputs: at least one of outputs.file and outputs.redis is required")
 	}
 	if f := c.Outputs.File; f != nil {

@@ -81,6 +81,9 @@ type Daemon struct {
 	stateInfo   stateFileInfo
 	stateSaved  []byte
 	findings    []lifecycle.Finding // flags expiring, in grace, expired or invalid at the last sync
+	// expirySeen is each such flag's status at the last sync: a status not seen
+	// before is logged and notified (announceExpiry).
+	expirySeen map[string]lifecycle.Status
 }
 
 type sourceState struct {
@@ -230,6 +233,7 @@ func (d *Daemon) InheritSources(old *Daemon) {
 	whole := old.whole
 	old.syncMu.Unlock()
 	old.mu.Lock()
+	expirySeen := old.expirySeen // announced already: a reload does not repeat it
 	for _, s := range old.srcs {
 		c := prev[s.cfg.Name]
 		c.last, c.lastSuccess = s.last, s.lastSuccess
@@ -239,6 +243,9 @@ func (d *Daemon) InheritSources(old *Daemon) {
 	n := 0
 	d.syncMu.Lock()
 	d.whole = whole
+	d.mu.Lock()
+	d.expirySeen = expirySeen
+	d.mu.Unlock()
 	for _, s := range d.srcs {
 		c, ok := prev[s.cfg.Name]
 		if ok && !sameSourceConfig(s.cfg, c.cfg) {
@@ -620,7 +627,7 @@ func (d *Daemon) buildPlans(plans []*sourcePlan, sourceErrs []FlagError) (build,
 	if set.Revision() == "" {
 		return b, errors.New("revision: the merged snapshot cannot be encoded")
 	}
-	set, err := d.applyExpiry(set)
+	set, err := d.applyExpiry(set, secret)
 	if err != nil {
 		return b, err
 	}

@@ -317,8 +317,8 @@ func TestRestartKeepsGenerationMonotonic(t *testing.T) {
 
 func TestFailedSourceKeepsLastGood(t *testing.T) {
 	fake := newFake(t, &sources.Result{Overlays: map[string]sources.Overlay{
-		"a":     {Value: true, HasValue: true, Origin: "fake:a"},
-		"extra": {Value: "x", HasValue: true, Origin: "fake:extra"},
+		"a":     {Value: true, HasValue: true, Origin: sources.Origin{Scheme: "fake", Location: "a"}},
+		"extra": {Value: "x", HasValue: true, Origin: sources.Origin{Scheme: "fake", Location: "extra"}},
 	}}, nil)
 	h := newHarness(t, hopts{extraSrc: fmt.Sprintf("  - {name: %s, type: fake, timeout: 1s}\n", fake.name)})
 	rep := h.mustSync()

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/flagsync/flagsync/flagset"
 	"github.com/flagsync/flagsync/lifecycle"
 	"github.com/flagsync/flagsync/notify"
+	"github.com/flagsync/flagsync/sources"
 )
 
 // validateLifecycle checks the cleanup: and notify: sections.
@@ -38,10 +38,13 @@ func (c *Config) CleanupConfig() lifecycle.Config {
 // by the environment's action (disable or remove; report changes nothing). It runs at
 // every sync, so an expired flag is never served with disable/remove. Only a sync
 // that does disable or remove a flag compiles again (the changed document).
-func (d *Daemon) applyExpiry(set *flagset.Set) (*flagset.Set, error) {
+func (d *Daemon) applyExpiry(set *flagset.Set, secret secretFlags) (*flagset.Set, error) {
 	doc := set.Document()
-	findings := lifecycle.Classify(doc, d.now(), time.Duration(d.lc.WarnBefore), time.Duration(d.lc.Grace))
+	now := d.now()
+	findings := lifecycle.Classify(doc, now, time.Duration(d.lc.WarnBefore), time.Duration(d.lc.Grace))
+	secret.redactFindings(findings)
 	d.recordFindings(findings)
+	d.announceExpiry(findings, now)
 	if d.action == lifecycle.ActionReport {
 		return set, nil
 	}
@@ -57,6 +60,64 @@ func (d *Daemon) applyExpiry(set *flagset.Set) (*flagset.Set, error) {
 		return nil, fmt.Errorf("expiry handling: %w", problems)
 	}
 	return next, nil
+}
+
+// redactFindings replaces, in place, the owner and description of findings about
+// secret-derived flags: a SecureString definition's metadata is part of the secret,
+// and findings go to the status, the log, notifications and the audit log.
+func (s secretFlags) redactFindings(findings []lifecycle.Finding) {
+	for i := range findings {
+		if f := &findings[i]; s.has(f.Flag) {
+			if f.Owner != "" {
+				f.Owner = notify.Redacted
+			}
+			if f.Description != "" {
+				f.Description = notify.Redacted
+			}
+		}
+	}
+}
+
+// announceExpiry logs (WARN) and notifies the findings whose status no earlier sync
+// saw for that flag, so an expired flag is told about the moment the daemon acts on
+// it — at start or at any sync — and once, not at every sync nor only at the cleanup
+// tick. A flag whose status changes (expiring → expired) is told about again.
+func (d *Daemon) announceExpiry(findings []lifecycle.Finding, now time.Time) {
+	seen := make(map[string]lifecycle.Status, len(findings))
+	var fresh []lifecycle.Finding
+	d.mu.Lock()
+	for _, f := range findings {
+		if f.Status == lifecycle.StatusOK {
+			continue
+		}
+		seen[f.Flag] = f.Status
+		if d.expirySeen[f.Flag] != f.Status {
+			fresh = append(fresh, f)
+		}
+	}
+	d.expirySeen = seen
+	d.mu.Unlock()
+	for _, f := range fresh {
+		d.logFinding(f)
+	}
+	if len(fresh) > 0 && d.notifying() {
+		d.notifier.Notify(notify.ExpiryEvent(d.cfg.FlagSetID, fresh, d.action, now))
+	}
+}
+
+// logFinding writes the WARN line for one expiry finding (not ok).
+func (d *Daemon) logFinding(f lifecycle.Finding) {
+	attrs := []any{"flag", f.Flag, "owner", f.Owner, "source", f.Source, "expiresAt", f.ExpiresAt}
+	switch f.Status {
+	case lifecycle.StatusExpiring:
+		d.log.Warn("flag expires soon", append(attrs, "in", f.Remaining.Round(time.Minute))...)
+	case lifecycle.StatusGrace:
+		d.log.Warn("flag expired; in its grace period", attrs...)
+	case lifecycle.StatusExpired:
+		d.log.Warn("flag expired", append(attrs, "action", d.action)...)
+	case lifecycle.StatusInvalid:
+		d.log.Warn("flag has an invalid expiresAt", "flag", f.Flag, "owner", f.Owner, "problem", f.Problem)
+	}
 }
 
 // recordFindings keeps the non-ok findings for the status and sets the expiry gauges.
@@ -93,29 +154,21 @@ type CleanupReport struct {
 func (d *Daemon) Cleanup(ctx context.Context) (CleanupReport, error) {
 	d.syncMu.Lock()
 	defer d.syncMu.Unlock()
-	rep := CleanupReport{Action: d.action, DryRun: d.lc.IsDryRun()}
+	// dryRun only means something for deleteFromSource (config validation says so).
+	rep := CleanupReport{Action: d.action, DryRun: d.action == lifecycle.ActionDeleteFromSource && d.lc.IsDryRun()}
 	results := d.lastResults()
 	if len(results) == 0 {
 		return rep, errors.New("cleanup: no source has been fetched yet")
 	}
-	merged, _ := merge(results)
+	merged, prov := mergeWithProvenance(results)
 	merged.Metadata = map[string]any{flagset.MetaFlagSetID: d.cfg.FlagSetID}
 	set, _ := flagset.CompileStrict(merged)
 	clean := set.Document()
 	now := d.now()
 	rep.Findings = lifecycle.Classify(clean, now, time.Duration(d.lc.WarnBefore), time.Duration(d.lc.Grace))
+	secretKeys(results).redactFindings(rep.Findings)
 	for _, f := range rep.Findings {
-		attrs := []any{"flag", f.Flag, "owner", f.Owner, "source", f.Source, "expiresAt", f.ExpiresAt}
-		switch f.Status {
-		case lifecycle.StatusExpiring:
-			d.log.Warn("flag expires soon", append(attrs, "in", f.Remaining.Round(time.Minute))...)
-		case lifecycle.StatusGrace:
-			d.log.Warn("flag expired; in its grace period", attrs...)
-		case lifecycle.StatusExpired:
-			d.log.Warn("flag expired", append(attrs, "action", d.action)...)
-		case lifecycle.StatusInvalid:
-			d.log.Warn("flag has an invalid expiresAt", "flag", f.Flag, "owner", f.Owner, "problem", f.Problem)
-		}
+		d.logFinding(f) // the cleanup tick repeats every finding: a daily reminder
 	}
 	_, rep.Actions = lifecycle.Apply(clean, rep.Findings, d.action)
 	var err error
@@ -128,7 +181,11 @@ func (d *Daemon) Cleanup(ctx context.Context) (CleanupReport, error) {
 			rep.Actions[i].Skipped = "standby replica: the leader deletes"
 		}
 	default:
-		rep.Actions, err = lifecycle.Cleanup(ctx, rep.Findings, d.deleters(results), rep.DryRun, d.audit)
+		byName := make(map[string]sources.Source, len(d.srcs))
+		for _, s := range d.srcs {
+			byName[s.cfg.Name] = s.src
+		}
+		rep.Actions, err = storeCleanup{sources: byName, provenance: prov, dryRun: rep.DryRun, audit: d.audit}.run(ctx, rep.Findings)
 	}
 	for _, a := range rep.Actions {
 		result := "done"
@@ -154,6 +211,16 @@ func (d *Daemon) Cleanup(ctx context.Context) (CleanupReport, error) {
 	return rep, err
 }
 
+// Provenance says, for each flag the sources' last good results merge to, which
+// contributions shaped it, in the order applied (see sources.Provenance): lint
+// --config points findings at them.
+func (d *Daemon) Provenance() map[string]sources.Provenance {
+	d.syncMu.Lock()
+	defer d.syncMu.Unlock()
+	_, prov := mergeWithProvenance(d.lastResults())
+	return prov
+}
+
 // lastResults is every source's last good result in precedence order.
 func (d *Daemon) lastResults() []sourceResult {
 	d.mu.Lock()
@@ -165,85 +232,4 @@ func (d *Daemon) lastResults() []sourceResult {
 		}
 	}
 	return out
-}
-
-// deleters routes deleteFromSource by the NAME of the source that produced each flag
-// (not just by the origin's scheme), so two SSM sources each delete their own
-// parameters, and a flag from a file that merely carries an "ssm:" metadata.source
-// is never deleted.
-func (d *Daemon) deleters(results []sourceResult) map[string]lifecycle.Deleter {
-	r := &sourceRouter{d: d, producers: producers(results)}
-	out := map[string]lifecycle.Deleter{}
-	for _, s := range d.srcs {
-		if _, ok := s.src.(lifecycle.Deleter); ok {
-			out[s.cfg.Type] = r // a deletable type's origins use its type as scheme
-		}
-	}
-	return out
-}
-
-// producers maps each flag key to the source whose value it is; "" when overlays of
-// several sources shaped it (such a flag is never deleted).
-func producers(results []sourceResult) map[string]string {
-	p := map[string]string{}
-	for _, sr := range results {
-		for key, def := range sr.res.Definitions {
-			if def != nil {
-				p[key] = sr.name
-			}
-		}
-		for key := range sr.res.Overlays {
-			if _, ok := p[key]; ok {
-				p[key] = ""
-			} else {
-				p[key] = sr.name
-			}
-		}
-	}
-	return p
-}
-
-type sourceRouter struct {
-	d         *Daemon
-	producers map[string]string
-}
-
-func (r *sourceRouter) pick(flagKey, origin string) (lifecycle.Deleter, error) {
-	name := r.producers[flagKey]
-	if name == "" || strings.Contains(origin, "+") {
-		return nil, fmt.Errorf("%w: %s was combined from several sources", lifecycle.ErrNotDeletable, flagKey)
-	}
-	for _, s := range r.d.srcs {
-		if s.cfg.Name != name {
-			continue
-		}
-		del, ok := s.src.(lifecycle.Deleter)
-		if !ok || lifecycle.Scheme(origin) != s.cfg.Type {
-			return nil, fmt.Errorf("%w: %s comes from source %s (type %s)", lifecycle.ErrNotDeletable, flagKey, name, s.cfg.Type)
-		}
-		return del, nil
-	}
-	return nil, fmt.Errorf("%w: source %s of %s is gone", lifecycle.ErrNotDeletable, name, flagKey)
-}
-
-// Delete calls the producing source's Delete.
-func (r *sourceRouter) Delete(ctx context.Context, flagKey, origin string) ([]byte, error) {
-	del, err := r.pick(flagKey, origin)
-	if err != nil {
-		return nil, err
-	}
-	return del.Delete(ctx, flagKey, origin)
-}
-
-// Get calls the producing source's Get (dry runs log the value).
-func (r *sourceRouter) Get(ctx context.Context, flagKey, origin string) ([]byte, error) {
-	del, err := r.pick(flagKey, origin)
-	if err != nil {
-		return nil, err
-	}
-	g, ok := del.(lifecycle.Getter)
-	if !ok {
-		return nil, errors.New("the source cannot read single values")
-	}
-	return g.Get(ctx, flagKey, origin)
 }

@@ -183,8 +183,12 @@ func TestLifecycleActions(t *testing.T) {
 			hk := newHook(t)
 			extraSrc := fmt.Sprintf("  - {name: kv, type: consul, address: %q, prefix: %q}\n"+
 				"  - {name: params, type: ssm, path: %q, region: us-east-1, endpoint: %q}\n", st.consul.Addr, prefix, path, st.moto.URL)
-			extra := fmt.Sprintf("environment: prod\nguards: {maxRemovedFraction: 1}\ncleanup:\n  warnBefore: 14d\n  action: {default: report, prod: %s}\n  dryRun: %v\n"+
-				"notify:\n  webhooks:\n    - {name: hook, url: %q, maxAttempts: 1}\n", tc.action, tc.dryRun, hk.srv.URL)
+			dryRun := ""
+			if tc.action == lifecycle.ActionDeleteFromSource {
+				dryRun = fmt.Sprintf("  dryRun: %v\n", tc.dryRun)
+			}
+			extra := fmt.Sprintf("environment: prod\nguards: {maxRemovedFraction: 1}\ncleanup:\n  warnBefore: 14d\n  action: {default: report, prod: %s}\n%s"+
+				"notify:\n  webhooks:\n    - {name: hook, url: %q, maxAttempts: 1}\n", tc.action, dryRun, hk.srv.URL)
 			h := newHarness(t, hopts{extraSrc: extraSrc, extra: extra, now: func() time.Time { return lcNow }})
 			// A file flag that claims to come from Consul (a copied snapshot): it must
 			// never make cleanup delete the Consul key it names.
@@ -287,7 +291,7 @@ func TestLifecycleActions(t *testing.T) {
 			if a := acts["old_file"]; tc.action == lifecycle.ActionDeleteFromSource && !strings.Contains(a.Skipped, "file") {
 				t.Errorf("old_file skip = %q", a.Skipped)
 			}
-			if a := acts["decoy_file"]; tc.action == lifecycle.ActionDeleteFromSource && !strings.Contains(a.Skipped, "source git") {
+			if a := acts["decoy_file"]; tc.action == lifecycle.ActionDeleteFromSource && !strings.Contains(a.Skipped, "defined in a file") {
 				t.Errorf("decoy_file skip = %q", a.Skipped)
 			}
 			auditLine := func(msg, flag string) string {
@@ -325,9 +329,16 @@ func TestLifecycleActions(t *testing.T) {
 					t.Errorf("no audit line for decoy_file")
 				}
 			}
-			// The SecureString's content (its owner field) never appears as a logged value.
-			if strings.Contains(logs, `\"owner\":\"team-secret\"`) {
+			// The SecureString's content (its owner field) never appears as a logged value,
+			// nor as the owner in expiry lines, audit lines, the status or notifications.
+			if strings.Contains(logs, `\"owner\":\"team-secret\"`) || strings.Contains(logs, "team-secret") {
 				t.Errorf("a SecureString value reached the log")
+			}
+			if f := byFlag["old_secret"]; f.Owner != notify.Redacted {
+				t.Errorf("status owner of old_secret = %q, want it redacted", f.Owner)
+			}
+			if c := changeOf(hk.wait(t, notify.TypeExpiry), "old_secret"); c == nil || c.Owner != notify.Redacted {
+				t.Errorf("expiry event change for old_secret = %+v, want its owner redacted", c)
 			}
 
 			ce := hk.wait(t, notify.TypeCleanup)
@@ -397,7 +408,7 @@ cleanup:
   schedule: "30 0 3 * * *"
   warnBefore: 7d
   grace: 1d12h
-  action: {default: report, staging: remove, prod: disable}
+  action: {default: report, staging: remove, prod: deleteFromSource}
   dryRun: false
 notify:
   queueSize: 8
@@ -411,7 +422,7 @@ notify:
 	}
 	lc := c.CleanupConfig()
 	if lc.Schedule != "30 0 3 * * *" || time.Duration(lc.WarnBefore) != 7*24*time.Hour || time.Duration(lc.Grace) != 36*time.Hour ||
-		lc.IsDryRun() || lc.ActionFor(c.Environment) != lifecycle.ActionRemove || lc.ActionFor("prod") != lifecycle.ActionDisable {
+		lc.IsDryRun() || lc.ActionFor(c.Environment) != lifecycle.ActionRemove || lc.ActionFor("prod") != lifecycle.ActionDeleteFromSource {
 		t.Errorf("cleanup: %+v", lc)
 	}
 	if c.Notify.QueueSize != 8 || len(c.Notify.Webhooks) != 1 || c.Notify.Webhooks[0].Format != "slack" ||
@@ -430,6 +441,7 @@ notify:
 		"cleanup: {schedul: '@daily'}\n":                               "cleanup.schedul: unknown key",
 		"cleanup: {schedule: 'every full moon'}\n":                     "cleanup.schedule",
 		"cleanup: {warnBefore: 2 weeks}\n":                             "cleanup.warnBefore",
+		"cleanup: {action: remove, dryRun: true}\n":                    "cleanup.dryRun: only applies to action deleteFromSource",
 		"notify: {webhooks: [{name: a, url: 'ftp://x'}]}\n":            "notify.webhooks[0].url",
 		"notify: {webhooks: [{name: a, url: 'http://x', bogus: 1}]}\n": "notify.webhooks[0].bogus: unknown key",
 		"notify: {exec: [{name: s}]}\n":                                "notify.exec[0].command",
@@ -465,6 +477,8 @@ func TestRunCleanupSchedule(t *testing.T) {
 }
 
 // delFake is a deletable source (type "delfake") recording its deletions.
+var _ sources.Deleter = (*delFake)(nil)
+
 type delFake struct {
 	name    string
 	mu      sync.Mutex
@@ -474,11 +488,13 @@ type delFake struct {
 func (f *delFake) Name() string { return f.name }
 func (f *delFake) Fetch(context.Context) (*sources.Result, error) {
 	dv := "on"
-	return &sources.Result{Definitions: map[string]*flagset.Flag{"old": {State: flagset.Enabled,
+	res := &sources.Result{Definitions: map[string]*flagset.Flag{"old": {State: flagset.Enabled,
 		Variants: map[string]any{"on": true}, DefaultVariant: &dv,
-		Metadata: map[string]any{"expiresAt": lcExpired, "source": "delfake:old@1"}}}}, nil
+		Metadata: map[string]any{"expiresAt": lcExpired, "source": "delfake:old@1"}}}}
+	res.SetOrigin("old", sources.Origin{Scheme: "delfake", Location: "old", Version: 1})
+	return res, nil
 }
-func (f *delFake) Delete(_ context.Context, key, _ string) ([]byte, error) {
+func (f *delFake) Delete(_ context.Context, key string, _ sources.Origin) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.deleted = append(f.deleted, key)

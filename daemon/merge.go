@@ -33,8 +33,31 @@ type mergeProblem struct {
 // Problems name the flag and the source; a flag whose overlay does not fit keeps the
 // source's accepted overlay (fallback), else its lower-precedence form.
 func merge(results []sourceResult) (*flagset.Document, []mergeProblem) {
+	return mergeTracing(results, nil)
+}
+
+// mergeWithProvenance is merge that also says, per flag, which contributions shaped
+// it (lint findings, the cleanup's deletions). Syncs do not need it and skip its
+// allocations (one slice per flag).
+func mergeWithProvenance(results []sourceResult) (*flagset.Document, map[string]sources.Provenance) {
+	prov := map[string]sources.Provenance{}
+	doc, _ := mergeTracing(results, prov)
+	return doc, prov
+}
+
+// mergeTracing is merge, recording provenance into prov unless it is nil.
+func mergeTracing(results []sourceResult, prov map[string]sources.Provenance) (*flagset.Document, []mergeProblem) {
 	doc := &flagset.Document{Flags: map[string]*flagset.Flag{}, Evaluators: map[string]json.RawMessage{}}
 	var problems []mergeProblem
+	track := func(key string, c sources.Contribution, replace bool) {
+		switch {
+		case prov == nil:
+		case replace:
+			prov[key] = sources.Provenance{c}
+		default:
+			prov[key] = append(prov[key], c)
+		}
+	}
 	for _, sr := range results {
 		if sr.res == nil {
 			continue
@@ -45,6 +68,7 @@ func merge(results []sourceResult) (*flagset.Document, []mergeProblem) {
 		for key, def := range sr.res.Definitions {
 			if def != nil {
 				doc.Flags[key] = def
+				track(key, sources.Contribution{Source: sr.name, Origin: sr.res.Origins[key], Definition: true}, true)
 			}
 		}
 		for _, key := range slices.Sorted(maps.Keys(sr.res.Overlays)) {
@@ -52,6 +76,7 @@ func merge(results []sourceResult) (*flagset.Document, []mergeProblem) {
 			f, err := overlayFlag(doc.Flags[key], ov)
 			if err == nil {
 				doc.Flags[key] = f
+				track(key, sources.Contribution{Source: sr.name, Origin: ov.Origin}, false)
 				continue
 			}
 			mp := mergeProblem{Source: sr.name, Problem: flagset.Problem{Flag: key, Path: "flags." + key,
@@ -59,6 +84,7 @@ func merge(results []sourceResult) (*flagset.Document, []mergeProblem) {
 			if prev, ok := sr.fallback[key]; ok && !sameOverlay(prev, ov) {
 				if f, err := overlayFlag(doc.Flags[key], prev); err == nil {
 					doc.Flags[key], mp.Kept = f, true
+					track(key, sources.Contribution{Source: sr.name, Origin: prev.Origin}, false)
 				}
 			}
 			problems = append(problems, mp)
@@ -79,8 +105,8 @@ func overlayFlag(base *flagset.Flag, ov sources.Overlay) (*flagset.Flag, error) 
 }
 
 func originOr(ov sources.Overlay, name string) string {
-	if ov.Origin != "" {
-		return ov.Origin
+	if !ov.Origin.IsZero() {
+		return ov.Origin.String()
 	}
 	return "source " + name
 }
@@ -111,11 +137,14 @@ func applyOverlay(base *flagset.Flag, ov sources.Overlay) (*flagset.Flag, error)
 	if ov.State != nil {
 		f.State = *ov.State
 	}
-	if ov.Origin != "" {
+	if !ov.Origin.IsZero() {
+		// metadata.source is display (docs/FORMAT.md): the definition's source, then
+		// each overlay's origin, joined with "+". Code that acts on where a flag came
+		// from uses merge's Provenance instead.
 		if src, ok := base.Metadata[flagset.MetaSource].(string); ok && src != "" {
-			f.Metadata[flagset.MetaSource] = src + "+" + ov.Origin
+			f.Metadata[flagset.MetaSource] = src + "+" + ov.Origin.String()
 		} else {
-			f.Metadata[flagset.MetaSource] = ov.Origin
+			f.Metadata[flagset.MetaSource] = ov.Origin.String()
 		}
 	}
 	return &f, nil
@@ -200,8 +229,8 @@ func staticFlag(ov sources.Overlay) (*flagset.Flag, error) {
 	if ov.State != nil {
 		f.State = *ov.State
 	}
-	if ov.Origin != "" {
-		f.Metadata = map[string]any{flagset.MetaSource: ov.Origin}
+	if !ov.Origin.IsZero() {
+		f.Metadata = map[string]any{flagset.MetaSource: ov.Origin.String()}
 	}
 	return f, nil
 }

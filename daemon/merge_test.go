@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,7 +19,8 @@ func boolFlag(def string) *flagset.Flag {
 }
 
 func TestMergeOverlays(t *testing.T) {
-	git := &sources.Result{Definitions: map[string]*flagset.Flag{
+	gitOrigin := sources.Origin{Scheme: "file", Location: "flags.yaml"}
+	git := &sources.Result{Origins: map[string]sources.Origin{"beta": gitOrigin, "nomatch": gitOrigin, "replaced": gitOrigin}, Definitions: map[string]*flagset.Flag{
 		"beta":     boolFlag("off"),
 		"color":    {State: flagset.Enabled, Variants: map[string]any{"blue": "#00f", "green": "#0f0"}, DefaultVariant: ptr("blue")},
 		"limit":    {State: flagset.Enabled, Variants: map[string]any{"low": 10.0, "high": 100.0}, DefaultVariant: ptr("low")},
@@ -31,20 +34,40 @@ func TestMergeOverlays(t *testing.T) {
 			"replaced": {State: flagset.Enabled, Variants: map[string]any{"a": "a"}, DefaultVariant: ptr("a")},
 		},
 		Overlays: map[string]sources.Overlay{
-			"beta":     {Value: true, HasValue: true, Origin: "env:B"},
-			"color":    {Value: "green", HasValue: true, Origin: "env:C"}, // by variant name
-			"limit":    {Value: 100.0, HasValue: true, Origin: "env:L"},   // by value
-			"kill":     {State: ptr(flagset.Disabled), Origin: "env:K"},
-			"nomatch":  {Value: "maybe", HasValue: true, Origin: "env:N"},
-			"badpatch": {DefaultVariant: ptr("middle"), Origin: "env:P"},
-			"newbool":  {Value: false, HasValue: true, Origin: "env:NB"},
-			"newstr":   {Value: "v2", HasValue: true, Origin: "env:NS"},
-			"newnum":   {Value: 3.5, HasValue: true, Origin: "env:NN"},
-			"orphan":   {State: ptr(flagset.Disabled), Origin: "env:O"},
+			"beta":     {Value: true, HasValue: true, Origin: sources.Origin{Scheme: "env", Location: "B"}},
+			"color":    {Value: "green", HasValue: true, Origin: sources.Origin{Scheme: "env", Location: "C"}}, // by variant name
+			"limit":    {Value: 100.0, HasValue: true, Origin: sources.Origin{Scheme: "env", Location: "L"}},   // by value
+			"kill":     {State: ptr(flagset.Disabled), Origin: sources.Origin{Scheme: "env", Location: "K"}},
+			"nomatch":  {Value: "maybe", HasValue: true, Origin: sources.Origin{Scheme: "env", Location: "N"}},
+			"badpatch": {DefaultVariant: ptr("middle"), Origin: sources.Origin{Scheme: "env", Location: "P"}},
+			"newbool":  {Value: false, HasValue: true, Origin: sources.Origin{Scheme: "env", Location: "NB"}},
+			"newstr":   {Value: "v2", HasValue: true, Origin: sources.Origin{Scheme: "env", Location: "NS"}},
+			"newnum":   {Value: 3.5, HasValue: true, Origin: sources.Origin{Scheme: "env", Location: "NN"}},
+			"orphan":   {State: ptr(flagset.Disabled), Origin: sources.Origin{Scheme: "env", Location: "O"}},
 		},
 	}
 	before := *git.Definitions["beta"]
-	doc, problems := merge([]sourceResult{{name: "git", res: git}, {name: "ops", res: ops}})
+	results := []sourceResult{{name: "git", res: git}, {name: "ops", res: ops}}
+	doc, problems := merge(results)
+	traced, prov := mergeWithProvenance(results)
+	if !maps.EqualFunc(traced.Flags, doc.Flags, func(a, b *flagset.Flag) bool { return *a.DefaultVariant == *b.DefaultVariant && a.State == b.State }) {
+		t.Error("merge and mergeWithProvenance merged differently")
+	}
+
+	// Provenance lists what shaped each flag, typed, in the order applied.
+	for key, want := range map[string]sources.Provenance{
+		"beta":     {{Source: "git", Origin: gitOrigin, Definition: true}, {Source: "ops", Origin: sources.Origin{Scheme: "env", Location: "B"}}},
+		"nomatch":  {{Source: "git", Origin: gitOrigin, Definition: true}}, // the overlay did not fit
+		"newstr":   {{Source: "ops", Origin: sources.Origin{Scheme: "env", Location: "NS"}}},
+		"replaced": {{Source: "ops", Definition: true}},
+	} {
+		if got := prov[key]; !slices.Equal(got, want) {
+			t.Errorf("provenance of %s = %+v, want %+v", key, got, want)
+		}
+	}
+	if _, ok := prov["orphan"]; ok {
+		t.Error("provenance for a flag merge did not create")
+	}
 
 	if f := doc.Flags["beta"]; *f.DefaultVariant != "on" || f.State != flagset.Enabled || string(f.Targeting) != string(before.Targeting) ||
 		f.Metadata["owner"] != "team" || f.Metadata["source"] != "file:flags.yaml+env:B" {

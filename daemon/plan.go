@@ -15,9 +15,10 @@ import (
 // guards measure removals against it. The maps are shared with the source results
 // they came from and never mutated.
 type accepted struct {
-	defs   map[string]*flagset.Flag
-	ovs    map[string]sources.Overlay
-	secret map[string]bool // keys whose accepted value came from a secret
+	defs    map[string]*flagset.Flag
+	origins map[string]sources.Origin // where each definition was read
+	ovs     map[string]sources.Overlay
+	secret  map[string]bool // keys whose accepted value came from a secret
 }
 
 func (a accepted) has(key string) bool {
@@ -47,6 +48,7 @@ func (a accepted) each(fn func(key string)) {
 type sourcePlan struct {
 	s          *sourceState
 	defs       map[string]*flagset.Flag
+	origins    map[string]sources.Origin // where each definition was read
 	ovs        map[string]sources.Overlay
 	evaluators map[string]json.RawMessage
 	secret     map[string]bool // keys the source marked secret (sources.Result.Secret)
@@ -60,7 +62,7 @@ type sourcePlan struct {
 // newPlan starts the plan of s from its latest result: flags whose value the source
 // could not read (a per-flag problem) keep the accepted contribution, if any.
 func newPlan(s *sourceState, res *sources.Result) *sourcePlan {
-	p := &sourcePlan{s: s, defs: res.Definitions, ovs: res.Overlays, evaluators: res.Evaluators, secret: res.Secret}
+	p := &sourcePlan{s: s, defs: res.Definitions, origins: res.Origins, ovs: res.Overlays, evaluators: res.Evaluators, secret: res.Secret}
 	secret := secretFlags(res.Secret)
 	for _, pr := range res.Problems {
 		if pr.Flag == "" || p.has(pr.Flag) {
@@ -92,8 +94,12 @@ func (p *sourcePlan) own() {
 		return
 	}
 	p.defs, p.ovs, p.copied = maps.Clone(p.defs), maps.Clone(p.ovs), true
+	p.origins = maps.Clone(p.origins)
 	if p.defs == nil {
 		p.defs = map[string]*flagset.Flag{}
+	}
+	if p.origins == nil {
+		p.origins = map[string]sources.Origin{}
 	}
 	if p.ovs == nil {
 		p.ovs = map[string]sources.Overlay{}
@@ -106,9 +112,13 @@ func (p *sourcePlan) own() {
 func (p *sourcePlan) restore(key string) bool {
 	p.own()
 	delete(p.defs, key)
+	delete(p.origins, key)
 	delete(p.ovs, key)
 	if def, ok := p.s.accepted.defs[key]; ok {
 		p.defs[key] = def
+		if o, ok := p.s.accepted.origins[key]; ok {
+			p.origins[key] = o
+		}
 		return true
 	}
 	if ov, ok := p.s.accepted.ovs[key]; ok {
@@ -145,13 +155,13 @@ func (p *sourcePlan) rejectOverlay(key, message string, kept bool) {
 
 // origin says where the plan's contribution for key came from.
 func (p *sourcePlan) origin(key string) string {
-	if def, ok := p.defs[key]; ok {
-		if o, ok := def.Metadata[flagset.MetaSource].(string); ok && o != "" {
-			return o
+	if _, ok := p.defs[key]; ok {
+		if o := p.origins[key]; !o.IsZero() {
+			return o.String()
 		}
 	}
-	if ov, ok := p.ovs[key]; ok && ov.Origin != "" {
-		return ov.Origin
+	if ov, ok := p.ovs[key]; ok && !ov.Origin.IsZero() {
+		return ov.Origin.String()
 	}
 	return "source " + p.s.cfg.Name
 }
@@ -181,7 +191,7 @@ func (p *sourcePlan) withhold() {
 
 // result is the plan as a source result for merge.
 func (p *sourcePlan) result() sourceResult {
-	return sourceResult{name: p.s.cfg.Name, res: &sources.Result{Definitions: p.defs, Overlays: p.ovs, Evaluators: p.evaluators, Secret: p.secrets()},
+	return sourceResult{name: p.s.cfg.Name, res: &sources.Result{Definitions: p.defs, Origins: p.origins, Overlays: p.ovs, Evaluators: p.evaluators, Secret: p.secrets()},
 		fallback: p.s.accepted.ovs}
 }
 
@@ -198,7 +208,7 @@ func (p *sourcePlan) secrets() map[string]bool {
 
 // accept makes the plan the source's accepted contribution.
 func (p *sourcePlan) accept() {
-	p.s.accepted = accepted{defs: p.defs, ovs: p.ovs, secret: p.secrets()}
+	p.s.accepted = accepted{defs: p.defs, origins: p.origins, ovs: p.ovs, secret: p.secrets()}
 }
 
 func sameOverlay(a, b sources.Overlay) bool {

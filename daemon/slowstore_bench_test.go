@@ -62,7 +62,7 @@ func BenchmarkSlowStore(b *testing.B) {
 			for _, s := range d.srcs {
 				if s.cfg.Name == "params" {
 					s.last = &sources.Result{Definitions: map[string]*flagset.Flag{}, Overlays: map[string]sources.Overlay{
-						"from_ssm": {Value: true, HasValue: true, Origin: "ssm:/flags/from_ssm@1"}}}
+						"from_ssm": {Value: true, HasValue: true, Origin: sources.Origin{Scheme: "ssm", Location: "/flags/from_ssm", Version: 1}}}}
 					s.lastSuccess = time.Now()
 				}
 			}

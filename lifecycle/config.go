@@ -1,8 +1,9 @@
-// Package lifecycle finds flags past (or close to) their metadata.expiresAt and decides
-// what happens to them: report only, publish them DISABLED, drop them from the snapshot,
-// or delete them from the store they came from. It is pure logic with the clock passed
-// in, so the daemon can run it at every sync and on its cleanup schedule, and tests can
-// drive it with any time they like.
+// Package lifecycle is the expiry policy: it finds flags past (or close to) their
+// metadata.expiresAt and decides what happens to them: report only, publish them
+// DISABLED, drop them from the snapshot, or delete them from the store they came from
+// (the daemon carries deletions out through sources.Deleter, with the typed origin the
+// merge recorded). It is pure logic with the clock passed in, so the daemon can run it
+// at every sync and on its cleanup schedule, and tests can drive it with any time.
 package lifecycle
 
 import (
@@ -59,13 +60,14 @@ var ScheduleParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hou
 //	  grace: 2d                 # how long after expiresAt before the action applies
 //	  action: disable           # one action for every environment, or per environment:
 //	  # action: {default: report, staging: remove, prod: disable}
-//	  dryRun: true              # deleteFromSource only logs what it would delete
+//	  dryRun: true              # only with deleteFromSource: log what it would delete
 type Config struct {
 	Schedule   string       `yaml:"schedule"`
 	WarnBefore Duration     `yaml:"warnBefore"`
 	Grace      Duration     `yaml:"grace"`
 	Action     ActionPolicy `yaml:"action"`
-	// DryRun applies to deleteFromSource only; nil means the default, true.
+	// DryRun applies to deleteFromSource only (Validate refuses it when no environment
+	// uses that action); nil means the default, true.
 	DryRun *bool `yaml:"dryRun"`
 
 	warnSet bool
@@ -95,11 +97,8 @@ func (c Config) WithDefaults() Config {
 	if !c.warnSet && c.WarnBefore == 0 {
 		c.WarnBefore = Duration(DefaultWarnBefore)
 	}
-	if c.DryRun == nil {
-		t := true
-		c.DryRun = &t
-	}
-	return c
+	return c // DryRun stays nil when unset: IsDryRun reads nil as true, and Validate
+	// refuses only a dryRun someone wrote.
 }
 
 // Validate checks the schedule, the durations and the actions; errors name the field
@@ -116,7 +115,15 @@ func (c Config) Validate(prefix string) error {
 	if c.Grace < 0 {
 		return fmt.Errorf("%s.grace: must not be negative", prefix)
 	}
-	return c.Action.validate(prefix + ".action")
+	if err := c.Action.validate(prefix + ".action"); err != nil {
+		return err
+	}
+	if c.DryRun != nil && !c.Action.uses(ActionDeleteFromSource) {
+		// A switch that changes nothing misleads: "dryRun: true" next to remove reads as
+		// if the removal were only rehearsed.
+		return fmt.Errorf("%s.dryRun: only applies to action deleteFromSource, which no environment uses (report, disable and remove have nothing to rehearse); remove the key", prefix)
+	}
+	return nil
 }
 
 // IsDryRun is the effective dryRun (default true).
@@ -166,6 +173,19 @@ func (p *ActionPolicy) UnmarshalYAML(node *yaml.Node) error {
 		return nil
 	}
 	return fmt.Errorf("line %d: action must be an action name or a map environment → action", node.Line)
+}
+
+// uses tells whether k is the action of the default or of some environment.
+func (p ActionPolicy) uses(k ActionKind) bool {
+	if p.Default == k {
+		return true
+	}
+	for _, a := range p.PerEnv {
+		if a == k {
+			return true
+		}
+	}
+	return false
 }
 
 func (p ActionPolicy) validate(field string) error {

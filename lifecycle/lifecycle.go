@@ -33,8 +33,9 @@ type Finding struct {
 	ExpiresAt   time.Time `json:"expiresAt,omitzero"`
 	Owner       string    `json:"owner,omitempty"`
 	Description string    `json:"description,omitempty"`
-	// Source is metadata.source, e.g. "file:flags.yaml", "ssm:/flags/prod/x@3",
-	// "consul:flags/prod/x@812".
+	// Source is metadata.source, for display: e.g. "file:flags.yaml",
+	// "ssm:/flags/prod/x@3", "consul:flags/prod/x@812". Nothing acts on it: the
+	// daemon's cleanup uses the merge's typed provenance (sources.Provenance).
 	Source string `json:"source,omitempty"`
 	// Remaining is expiresAt − now: negative once expired.
 	Remaining time.Duration `json:"-"`
@@ -123,7 +124,7 @@ type Action struct {
 	Source    string     `json:"source,omitempty"`
 	// Skipped tells why a deletion was not done (dry run, file source, no deleter, error).
 	Skipped string `json:"skipped,omitempty"`
-	// Previous is the deleted value, as returned by the Deleter (deleteFromSource only).
+	// Previous is the deleted value, as returned by the store (deleteFromSource only).
 	Previous []byte `json:"-"`
 }
 

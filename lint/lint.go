@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -13,12 +14,24 @@ import (
 
 	"github.com/flagsync/flagsync/flagset"
 	"github.com/flagsync/flagsync/lifecycle"
+	"github.com/flagsync/flagsync/sources"
 )
 
-// Input is one file to lint.
+// Input is one file to lint, or the merged flags of a daemon's sources.
 type Input struct {
 	Path string
 	Data []byte
+	// Provenance, for merged flags (lint --config), says what shaped each flag: its
+	// findings then point at where the flag was defined (file:line of the flag file,
+	// read again from disk, or the store key such as ssm:/flags/prod/x@3) instead of
+	// at Path, and a flag made only of bare store values is not asked for metadata
+	// (a bare value has nowhere to put it).
+	Provenance map[string]sources.Provenance
+	// Unusable are the values the daemon could not use when it merged (they did not
+	// parse, did not fit, or made a flag invalid) and so left out: each is an invalid
+	// finding at Path, as the merged flags alone cannot show them. Messages must name
+	// where the value is and never repeat it (the daemon's problems do both).
+	Unusable []flagset.Problem
 }
 
 // Finding is one problem. Line is 1-based, 0 when unknown.
@@ -40,10 +53,13 @@ func Lint(inputs []Input, cfg Config, now time.Time) ([]Finding, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &linter{cfg: c, now: now}
+	l := &linter{cfg: c, now: now, texts: map[string]string{}}
 	seen := map[string]string{} // flag key → first file defining it
 	for fileIdx, in := range inputs {
-		l.file, l.text, l.fileIdx = in.Path, string(in.Data), fileIdx
+		l.file, l.text, l.fileIdx, l.prov = in.Path, string(in.Data), fileIdx, in.Provenance
+		for _, p := range in.Unusable {
+			l.addAt(RuleInvalid, p.Flag, p.Path, in.Path, 0, p.Message)
+		}
 		doc, err := flagset.Parse(in.Data)
 		if err != nil {
 			l.add(RuleParse, "", "", 0, err.Error())
@@ -62,6 +78,9 @@ func Lint(inputs []Input, cfg Config, now time.Time) ([]Finding, error) {
 		a, b := l.out[i], l.out[j]
 		if a.order != b.order {
 			return a.order < b.order
+		}
+		if a.File != b.File {
+			return a.File < b.File
 		}
 		if a.Line != b.Line {
 			return a.Line < b.Line
@@ -89,18 +108,68 @@ type linter struct {
 	file    string
 	text    string
 	fileIdx int
+	prov    map[string]sources.Provenance // of the current input; nil for a file
+	texts   map[string]string             // flag files read for provenance lines
 	out     []ordered
 }
 
+// add files a finding about the current input, at the flag's place in it (or, for
+// merged flags, at its origin).
 func (l *linter) add(rule, flag, path string, line int, msg string) {
+	file := l.file
+	switch {
+	case l.prov != nil && flag != "":
+		file, line = l.origin(flag, path)
+	case line == 0 && flag != "":
+		line = pathLine(l.text, flag, path)
+	}
+	l.addAt(rule, flag, path, file, line, msg)
+}
+
+// addAt files a finding at file:line, if its rule is on.
+func (l *linter) addAt(rule, flag, path, file string, line int, msg string) {
 	sev, on := l.cfg.severity[rule]
 	if !on {
 		return
 	}
-	if line == 0 && flag != "" {
-		line = pathLine(l.text, flag, path)
+	l.out = append(l.out, ordered{Finding{Rule: rule, Severity: sev, File: file, Line: line, Flag: flag, Path: path, Message: msg}, l.fileIdx})
+}
+
+// origin is where a finding about a merged flag points: the contribution that
+// defined it (else its last overlay), as the flag file and the line of path in it,
+// or the store key (line 0). A flag without provenance points at the input.
+func (l *linter) origin(flag, path string) (string, int) {
+	p := l.prov[flag]
+	if len(p) == 0 {
+		return l.file, 0
 	}
-	l.out = append(l.out, ordered{Finding{Rule: rule, Severity: sev, File: l.file, Line: line, Flag: flag, Path: path, Message: msg}, l.fileIdx})
+	c, ok := p.Definition()
+	if !ok {
+		c = p[len(p)-1]
+	}
+	if c.Origin.Scheme != "file" {
+		return c.Origin.String(), 0
+	}
+	name := c.Origin.Location
+	text, ok := l.texts[name]
+	if !ok {
+		// The file as it is now: a finding's line is best effort, like keyLine.
+		b, _ := os.ReadFile(name)
+		text = string(b)
+		l.texts[name] = text
+	}
+	return name, pathLine(text, flag, path)
+}
+
+// bareValuesOnly tells whether flag was made from bare store values alone (no
+// definition): it has no metadata to check.
+func (l *linter) bareValuesOnly(flag string) bool {
+	p, ok := l.prov[flag]
+	if !ok {
+		return false
+	}
+	_, defined := p.Definition()
+	return !defined
 }
 
 func (l *linter) document(doc *flagset.Document) {
@@ -125,10 +194,20 @@ func (l *linter) document(doc *flagset.Document) {
 
 func (l *linter) flag(key string, f *flagset.Flag, evaluators map[string]json.RawMessage) {
 	if !l.cfg.keyPattern.MatchString(key) {
-		l.add(RuleKeyNaming, key, "flags."+key, 0, fmt.Sprintf("key %q does not match %s", key, l.cfg.keyPattern))
+		msg := fmt.Sprintf("key %q does not match %s", key, l.cfg.keyPattern)
+		if l.cfg.keyPattern.String() == DefaultKeyPattern {
+			msg = fmt.Sprintf("key %q is not snake_case (lowercase words joined by _, nested levels by /)", key)
+			if s := snakeCase(key); s != key && l.cfg.keyPattern.MatchString(s) {
+				msg += fmt.Sprintf(", e.g. %q", s)
+			}
+		}
+		l.add(RuleKeyNaming, key, "flags."+key, 0, msg)
 	}
 	var missing []string
 	for _, m := range l.cfg.required {
+		if l.bareValuesOnly(key) {
+			break
+		}
 		if v, ok := f.Metadata[m]; !ok || v == nil || v == "" {
 			missing = append(missing, m)
 		}
@@ -150,6 +229,30 @@ func (l *linter) flag(key string, f *flagset.Flag, evaluators map[string]json.Ra
 	l.targeting(key, f, evaluators)
 }
 
+// snakeCase suggests a snake_case spelling of key: newDashboard → new_dashboard,
+// Payments/New-PSP → payments/new_psp.
+func snakeCase(key string) string {
+	var b strings.Builder
+	prevLower := false
+	for _, r := range key {
+		switch {
+		case r >= 'A' && r <= 'Z':
+			if prevLower {
+				b.WriteByte('_')
+			}
+			b.WriteRune(r + 'a' - 'A')
+			prevLower = false
+		case r == '-' || r == '.' || r == ' ':
+			b.WriteByte('_')
+			prevLower = false
+		default:
+			b.WriteRune(r)
+			prevLower = (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9')
+		}
+	}
+	return b.String()
+}
+
 func roundDays(d time.Duration) string {
 	days := int(math.Round(d.Hours() / 24))
 	if days == 1 {
@@ -165,13 +268,14 @@ func (l *linter) targeting(key string, f *flagset.Flag, evaluators map[string]js
 	if f.DefaultVariant != nil {
 		used[*f.DefaultVariant] = true
 	}
-	dynamic := false
+	dynamic, targeted := false, false
 	if len(f.Targeting) > 0 {
 		var rule any
 		if err := json.Unmarshal(f.Targeting, &rule); err != nil {
 			return // flagset.Validate reports it
 		}
 		if m, ok := rule.(map[string]any); ok && len(m) > 0 {
+			targeted = true
 			w := &walker{evaluators: evaluators, seenRefs: map[string]bool{}}
 			w.results(rule, 0)
 			dynamic = w.dynamic
@@ -197,8 +301,11 @@ func (l *linter) targeting(key string, f *flagset.Flag, evaluators map[string]js
 			l.add(RuleCustomOperatorArgs, key, path, 0, msg)
 		}
 	}
-	if dynamic {
-		return // a computed result may select any variant
+	if dynamic || !targeted {
+		// A computed result may select any variant. Without targeting, the variants
+		// are the choices an operator switches between (defaultVariant, or an overlay
+		// such as a kill switch's "true" in SSM): each one is reachable.
+		return
 	}
 	for _, name := range slices.Sorted(maps.Keys(f.Variants)) {
 		if !used[name] {

@@ -60,12 +60,12 @@ func Rules() []Rule {
 		{RuleInvalid, SeverityError, "the flag set does not validate (any flagset problem not covered by a rule below)"},
 		{RuleDefaultVariant, SeverityError, "defaultVariant names no variant"},
 		{RuleVariantTypes, SeverityError, "variant values mix types (e.g. booleans and strings)"},
-		{RuleKeyNaming, SeverityWarning, "flag key does not match the naming pattern (default snake_case)"},
-		{RuleRequiredMetadata, SeverityWarning, "metadata lacks a required field (default owner, description, expiresAt)"},
+		{RuleKeyNaming, SeverityError, "flag key does not match the naming pattern (default: snake_case segments separated by /)"},
+		{RuleRequiredMetadata, SeverityWarning, "a flag definition's metadata lacks a required field (default owner, description)"},
 		{RuleExpiryInvalid, SeverityError, "metadata.expiresAt is not an RFC 3339 time"},
 		{RuleExpiryPast, SeverityWarning, "metadata.expiresAt is in the past: remove the flag"},
 		{RuleExpiryTooFar, SeverityWarning, "metadata.expiresAt is further away than the maximum lifetime (default 180d)"},
-		{RuleUnusedVariant, SeverityWarning, "a variant is neither the default nor returned by the targeting"},
+		{RuleUnusedVariant, SeverityWarning, "a flag with targeting has a variant that is neither the default nor returned by the targeting"},
 		{RuleTargetingUnknownVariant, SeverityError, "targeting returns a variant name that does not exist"},
 		{RuleTargetingTypes, SeverityError, "targeting returns a value that is not a variant name (number, boolean, object)"},
 		{RuleFractionalWeights, SeverityWarning, "fractional weights are not whole percentages summing to 100 (or an even split: all omitted or all equal)"},
@@ -78,7 +78,7 @@ func Rules() []Rule {
 //
 //	disable: [unused-variant]
 //	severity: {key-naming: error}
-//	keyPattern: '^[a-z][a-z0-9]*(_[a-z0-9]+)*$'
+//	keyPattern: '^[a-z][a-z0-9]*(_[a-z0-9]+)*(/[a-z][a-z0-9]*(_[a-z0-9]+)*)*$'
 //	maxLifetime: 180d
 //	requiredMetadata: [owner, description, expiresAt]
 type Config struct {
@@ -92,12 +92,16 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultKeyPattern  = `^[a-z][a-z0-9]*(_[a-z0-9]+)*$`
+	// DefaultKeyPattern is snake_case segments separated by "/": nested keys such as
+	// payments/new_psp are how SSM and Consul sources name flags in folders.
+	DefaultKeyPattern  = `^[a-z][a-z0-9]*(_[a-z0-9]+)*(/[a-z][a-z0-9]*(_[a-z0-9]+)*)*$`
 	DefaultMaxLifetime = 180 * 24 * time.Hour
 )
 
-// DefaultRequiredMetadata are the metadata fields every flag should carry.
-func DefaultRequiredMetadata() []string { return []string{"owner", "description", "expiresAt"} }
+// DefaultRequiredMetadata are the metadata fields every flag definition should carry.
+// expiresAt is not among them: kill switches and operational flags are meant to stay,
+// so a team whose flags are all temporary adds it in .flagsync-lint.yaml.
+func DefaultRequiredMetadata() []string { return []string{"owner", "description"} }
 
 // ParseConfig reads a .flagsync-lint.yaml.
 func ParseConfig(data []byte) (Config, error) {

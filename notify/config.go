@@ -74,9 +74,9 @@ func (f Filter) validate(field string) error {
 	}
 	for i, k := range f.Kinds {
 		switch k {
-		case KindAdded, KindRemoved, KindChanged, KindGuard, KindCleanup, KindRejected:
+		case KindAdded, KindRemoved, KindChanged, KindGuard, KindCleanup, KindRejected, KindExpiry:
 		default:
-			return fmt.Errorf("%s.kinds[%d]: unknown kind %q (want added, removed, changed, guard, cleanup or rejected)", field, i, k)
+			return fmt.Errorf("%s.kinds[%d]: unknown kind %q (want added, removed, changed, guard, cleanup, rejected or expiry)", field, i, k)
 		}
 	}
 	return nil

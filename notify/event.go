@@ -22,6 +22,9 @@ const (
 	KindChanged Kind = "changed" // a flag's definition changed (any field)
 	KindGuard   Kind = "guard"   // a guard stopped a publish
 	KindCleanup Kind = "cleanup" // the lifecycle cleanup acted on an expired flag
+	// KindExpiry: a sync saw a flag's expiry status for the first time (expiring soon,
+	// in its grace period, expired, or an invalid expiresAt); Detail says which.
+	KindExpiry Kind = "expiry"
 	// KindRejected: a source's value for a flag was rejected (the flag kept its last
 	// accepted contribution), or such a rejection cleared (Detail "cleared").
 	KindRejected Kind = "rejected"
@@ -34,6 +37,9 @@ const (
 	TypePublish Type = "publish"
 	TypeGuard   Type = "guard"
 	TypeCleanup Type = "cleanup"
+	// TypeExpiry: flags whose expiry status a sync saw for the first time (at start or
+	// at any sync, not only at the cleanup tick). Its changes have kind expiry.
+	TypeExpiry Type = "expiry"
 	// TypeGuardRelease: a held source was released (back within bounds, or by an
 	// operator); its changes publish again. Its changes have kind guard.
 	TypeGuardRelease Type = "guardRelease"
@@ -180,6 +186,37 @@ func CleanupEvent(flagSetID string, actions []lifecycle.Action, now time.Time) E
 	}
 	sortChanges(ev.Changes)
 	return ev
+}
+
+// ExpiryEvent announces expiry findings first seen at a sync. action is what the
+// environment's cleanup.action does to an expired flag (set on expired changes only).
+func ExpiryEvent(flagSetID string, findings []lifecycle.Finding, action lifecycle.ActionKind, now time.Time) Event {
+	ev := Event{Type: TypeExpiry, Time: now.UTC(), FlagSetID: flagSetID, Changes: []Change{}}
+	for _, f := range findings {
+		c := Change{Flag: f.Flag, Kind: KindExpiry, Owner: f.Owner, Source: f.Source, Detail: ExpiryDetail(f)}
+		if f.Status == lifecycle.StatusExpired {
+			c.Action = action
+		}
+		ev.Changes = append(ev.Changes, c)
+	}
+	sortChanges(ev.Changes)
+	return ev
+}
+
+// ExpiryDetail describes a finding in a few words: "expired on 2026-05-01T00:00:00Z".
+func ExpiryDetail(f lifecycle.Finding) string {
+	at := f.ExpiresAt.UTC().Format(time.RFC3339)
+	switch f.Status {
+	case lifecycle.StatusExpired:
+		return "expired on " + at
+	case lifecycle.StatusGrace:
+		return "expired on " + at + ", in its grace period"
+	case lifecycle.StatusExpiring:
+		return "expires on " + at
+	case lifecycle.StatusInvalid:
+		return "invalid expiresAt: " + f.Problem
+	}
+	return string(f.Status)
 }
 
 func sortChanges(c []Change) {

@@ -95,3 +95,33 @@ func TestRedactSecrets(t *testing.T) {
 		t.Errorf("a flag that is not secret was redacted: %+v", ev.Changes[1].New)
 	}
 }
+
+// TestExpiryEvent: one change per finding, sorted, the action only on expired flags,
+// selectable by the expiry kind, and a Slack line that says what happened.
+func TestExpiryEvent(t *testing.T) {
+	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	ev := ExpiryEvent("shop", []lifecycle.Finding{
+		{Flag: "z_soon", Status: lifecycle.StatusExpiring, ExpiresAt: at, Owner: "web"},
+		{Flag: "a_gone", Status: lifecycle.StatusExpired, ExpiresAt: at, Owner: "growth", Source: "ssm:/f/a_gone@3"},
+		{Flag: "m_typo", Status: lifecycle.StatusInvalid, Problem: "flags.m_typo.metadata.expiresAt: not a time"},
+	}, lifecycle.ActionDisable, at)
+	if ev.Type != TypeExpiry || len(ev.Changes) != 3 || ev.Changes[0].Flag != "a_gone" {
+		t.Fatalf("event %+v", ev)
+	}
+	gone, typo, soon := ev.Changes[0], ev.Changes[1], ev.Changes[2]
+	if gone.Kind != KindExpiry || gone.Action != lifecycle.ActionDisable || gone.Detail != "expired on 2026-05-01T00:00:00Z" || gone.Source != "ssm:/f/a_gone@3" {
+		t.Errorf("expired change %+v", gone)
+	}
+	if soon.Action != "" || soon.Detail != "expires on 2026-05-01T00:00:00Z" || !strings.Contains(typo.Detail, "not a time") {
+		t.Errorf("changes %+v %+v", soon, typo)
+	}
+	if _, ok := (Filter{Kinds: []Kind{KindChanged}}).Apply(ev); ok {
+		t.Error("a changed-only filter passed an expiry event")
+	}
+	if err := (Filter{Kinds: []Kind{KindExpiry}}).validate("f"); err != nil {
+		t.Errorf("expiry kind refused: %v", err)
+	}
+	if line := slackLine(gone); !strings.Contains(line, "expired on 2026-05-01") || !strings.Contains(line, "cleanup action disable") {
+		t.Errorf("slack line %q", line)
+	}
+}

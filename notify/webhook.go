@@ -204,6 +204,8 @@ func slackPayload(ev Event) slackMessage {
 		head = fmt.Sprintf("flagsync %s: guard stopped a publish: %s", set, ev.Message)
 	case TypeCleanup:
 		head = fmt.Sprintf("flagsync %s: cleanup acted on %d expired flag(s)", set, len(ev.Changes))
+	case TypeExpiry:
+		head = fmt.Sprintf("flagsync %s: %d flag(s) expired or expiring", set, len(ev.Changes))
 	default:
 		head = fmt.Sprintf("flagsync %s: %s", set, ev.Type)
 	}
@@ -235,6 +237,11 @@ func slackLine(c Change) string {
 		s += ": " + string(c.Action)
 		if c.Detail != "" {
 			s += " (" + slackEscape(c.Detail) + ")"
+		}
+	case KindExpiry:
+		s += ": " + slackEscape(c.Detail)
+		if c.Action != "" {
+			s += " (cleanup action " + string(c.Action) + ")"
 		}
 	}
 	if c.Owner != "" {

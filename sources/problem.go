@@ -26,7 +26,7 @@ func RelativeKey(prefix, name string) (string, error) {
 // per-flag problem whose message also names where the value came from (origin).
 // With redact, the message (which may quote the value) is replaced by redacted and
 // only the field path is kept.
-func ValueProblem(key, origin string, err error, redact string) flagset.Problem {
+func ValueProblem(key string, origin Origin, err error, redact string) flagset.Problem {
 	path, msg := "flags."+key, err.Error()
 	if rest, ok := strings.CutPrefix(msg, path); ok {
 		if i := strings.Index(rest, ": "); i >= 0 {

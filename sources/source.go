@@ -5,6 +5,7 @@ package sources
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/flagsync/flagsync/flagset"
 )
@@ -26,10 +27,33 @@ type Watcher interface {
 	Watch(ctx context.Context, changed func()) error
 }
 
+// Deleter is implemented by sources whose store can delete one flag's value (SSM,
+// Consul): the cleanup's deleteFromSource. origin is the flag's Origin as the source
+// read it; previous is the value before the deletion (for the audit log, so a
+// deletion can be undone by hand). A deleter refuses (ErrNotDeletable) an origin that
+// is not its own, or whose version no longer matches the store.
+type Deleter interface {
+	Delete(ctx context.Context, flagKey string, origin Origin) (previous []byte, err error)
+}
+
+// Getter is optionally implemented by a Deleter; dry runs use it to log the value that
+// would be deleted.
+type Getter interface {
+	Get(ctx context.Context, flagKey string, origin Origin) ([]byte, error)
+}
+
+// ErrNotDeletable is returned (wrapped) for a flag whose value cannot be deleted from
+// its store: a refusal by design, not a failure.
+var ErrNotDeletable = errors.New("source not deletable")
+
 // Result is what one fetch of one source produced.
 type Result struct {
 	// Definitions are full flag definitions by key.
 	Definitions map[string]*flagset.Flag
+	// Origins says where each definition was read (a file, a stored value). A
+	// definition's metadata.source may say otherwise (a file may carry its own); this
+	// is where this source found it.
+	Origins map[string]Origin
 	// Overlays change the state/default of a lower-precedence flag, or create a
 	// static flag when nothing else defines the key.
 	Overlays map[string]Overlay
@@ -62,6 +86,6 @@ type Overlay struct {
 	State *flagset.State
 	// DefaultVariant, when set, replaces the flag's defaultVariant.
 	DefaultVariant *string
-	// Origin describes where the overlay came from, for metadata.source.
-	Origin string
+	// Origin is where the overlay was read.
+	Origin Origin
 }

@@ -38,7 +38,7 @@ const maxExactInteger = 1 << 53
 //
 // Errors are "flags.<key>[.field]: message" and never repeat the value (stored
 // values may be secrets), so sources.ValueProblem can file them.
-func ParseValue(key string, raw []byte, origin string) (def *flagset.Flag, ov *Overlay, err error) {
+func ParseValue(key string, raw []byte, origin Origin) (def *flagset.Flag, ov *Overlay, err error) {
 	trimmed := bytes.TrimSpace(raw)
 	if len(trimmed) == 0 {
 		return nil, nil, fmt.Errorf("flags.%s: empty value", key)
@@ -271,7 +271,7 @@ func uniqueKeys(m *yaml.Node, path string) error {
 }
 
 // parsePatch reads a mapping without variants: state and/or defaultVariant, strings.
-func parsePatch(key string, m *yaml.Node, origin string) (*flagset.Flag, *Overlay, error) {
+func parsePatch(key string, m *yaml.Node, origin Origin) (*flagset.Flag, *Overlay, error) {
 	if err := uniqueKeys(m, "flags."+key); err != nil {
 		return nil, nil, err
 	}

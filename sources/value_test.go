@@ -94,7 +94,7 @@ func TestParseValue(t *testing.T) {
 		{raw: "[1,2]", wantErr: "must be a flag definition"},
 	}
 	for _, c := range cases {
-		def, ov, err := ParseValue("k", []byte(c.raw), "test:k")
+		def, ov, err := ParseValue("k", []byte(c.raw), Origin{Scheme: "test", Location: "k"})
 		if c.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 				t.Errorf("%q: err = %v, want %q", c.raw, err, c.wantErr)
@@ -111,7 +111,7 @@ func TestParseValue(t *testing.T) {
 			}
 			continue
 		}
-		if def != nil || ov == nil || ov.Origin != "test:k" {
+		if def != nil || ov == nil || ov.Origin.String() != "test:k" {
 			t.Errorf("%q: def=%+v ov=%+v", c.raw, def, ov)
 			continue
 		}
@@ -142,7 +142,7 @@ func BenchmarkParseValueYAMLBomb(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
-				if _, _, err := ParseValue("k", []byte(bc.raw), "o"); err == nil {
+				if _, _, err := ParseValue("k", []byte(bc.raw), Origin{Scheme: "o", Location: "k"}); err == nil {
 					b.Fatal("bomb accepted")
 				}
 			}
@@ -159,7 +159,7 @@ func FuzzParseValue(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		def, ov, err := ParseValue("k", raw, "o")
+		def, ov, err := ParseValue("k", raw, Origin{Scheme: "o", Location: "k"})
 		if err != nil {
 			if def != nil || ov != nil || !strings.HasPrefix(err.Error(), "flags.k") {
 				t.Fatalf("err %v with def=%v ov=%v", err, def, ov)

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/flagsync/flagsync/daemon"
+	"github.com/flagsync/flagsync/flagset"
 	"github.com/flagsync/flagsync/lint"
 )
 
@@ -83,11 +85,11 @@ func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var inputs []lint.Input
 	if *cfgPath != "" {
-		name, data, err := readFlagsInput(ctx, *cfgPath, nil, stderr)
+		in, err := readFlagsInput(ctx, *cfgPath, nil, stderr)
 		if err != nil {
-			return fail("%s: %v", name, err)
+			return fail("%s: %v", in.name, err)
 		}
-		inputs = append(inputs, lint.Input{Path: name, Data: data})
+		inputs = append(inputs, lint.Input{Path: in.name, Data: in.data, Provenance: in.provenance, Unusable: unusableProblems(in.unusable)})
 	}
 	for _, p := range cli.Args() {
 		data, err := readFile(p)
@@ -111,6 +113,22 @@ func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// unusableProblems turns the daemon's problems with values it left out into lint
+// problems whose message says which part refused the value: "source kv: ..." (it did
+// not parse), "merge: ..." (it did not fit), "validate: ..." (it made the flag invalid).
+// The daemon's messages already name the value's origin and never repeat the value.
+func unusableProblems(errs []daemon.FlagError) []flagset.Problem {
+	out := make([]flagset.Problem, 0, len(errs))
+	for _, fe := range errs {
+		by := fe.Source
+		if by != "merge" && by != "validate" {
+			by = "source " + by
+		}
+		out = append(out, flagset.Problem{Flag: fe.Flag, Path: fe.Path, Message: by + ": " + fe.Message})
+	}
+	return out
 }
 
 func splitIDs(s string) []string {

@@ -63,17 +63,21 @@ const lintError = `{
 `
 
 func TestLintCommand(t *testing.T) {
-	dir := writeFiles(t, map[string]string{"clean.yaml": lintClean, "warn.yaml": lintWarn, "error.json": lintError})
+	dir := writeFiles(t, map[string]string{"clean.yaml": lintClean, "warn.yaml": lintWarn, "error.json": lintError,
+		"warn-naming.yaml": "severity: {key-naming: warning}\n"})
 	now := "--now=2026-06-15T00:00:00Z"
 
 	if code, out, errOut := runCmd(t, dir, "lint", now, "clean.yaml"); code != 0 || out != "" || !strings.Contains(errOut, "0 error(s), 0 warning(s)") {
 		t.Errorf("clean: code %d out %q err %q", code, out, errOut)
 	}
 	code, out, _ := runCmd(t, dir, "lint", now, "warn.yaml")
-	if code != 0 || !strings.Contains(out, "warn.yaml:2: warning [key-naming] BetaMode") {
-		t.Errorf("warnings only: code %d out %q", code, out)
+	if code != 1 || !strings.Contains(out, "warn.yaml:2: error [key-naming] BetaMode") {
+		t.Errorf("key-naming is an error by default: code %d out %q", code, out)
 	}
-	if code, _, _ := runCmd(t, dir, "lint", now, "--max-warnings=0", "warn.yaml"); code != 1 {
+	if code, out, _ := runCmd(t, dir, "lint", now, "--lint-config=warn-naming.yaml", "warn.yaml"); code != 0 || !strings.Contains(out, "warning [key-naming]") {
+		t.Errorf("key-naming graded down to a warning: code %d out %q", code, out)
+	}
+	if code, _, _ := runCmd(t, dir, "lint", now, "--lint-config=warn-naming.yaml", "--max-warnings=0", "warn.yaml"); code != 1 {
 		t.Errorf("--max-warnings=0 with a warning: code %d, want 1", code)
 	}
 	if code, out, _ := runCmd(t, dir, "lint", now, "--disable=key-naming", "--max-warnings=0", "warn.yaml"); code != 0 || out != "" {
@@ -95,7 +99,7 @@ func TestLintCommand(t *testing.T) {
 
 	code, out, _ = runCmd(t, dir, "lint", now, "--format=json", "warn.yaml")
 	var fs []map[string]any
-	if err := json.Unmarshal([]byte(out), &fs); err != nil || code != 0 || len(fs) != 1 || fs[0]["rule"] != "key-naming" || fs[0]["line"] != 2.0 {
+	if err := json.Unmarshal([]byte(out), &fs); err != nil || code != 1 || len(fs) != 1 || fs[0]["rule"] != "key-naming" || fs[0]["line"] != 2.0 {
 		t.Errorf("json: code %d %v %q", code, err, out)
 	}
 

@@ -17,7 +17,7 @@ import (
 	"github.com/flagsync/flagsync/daemon"
 	"github.com/flagsync/flagsync/flagset"
 	"github.com/flagsync/flagsync/lifecycle"
-	"github.com/flagsync/flagsync/notify"
+	"github.com/flagsync/flagsync/sources"
 )
 
 func init() {
@@ -66,12 +66,13 @@ func runStale(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return usageErr("--now: %v", err)
 	}
-	name, data, err := readFlagsInput(ctx, *cfgPath, cli.Args(), stderr)
+	in, err := readFlagsInput(ctx, *cfgPath, cli.Args(), stderr)
+	name := in.name
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 2
 	}
-	doc, err := flagset.Parse(data)
+	doc, err := flagset.Parse(in.data)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: cannot parse: %v\n", name, err)
 		return 2
@@ -195,45 +196,57 @@ func dash(s string) string {
 	return s
 }
 
+// flagsInput is the document stale and lint inspect.
+type flagsInput struct {
+	name string // labels it in messages
+	data []byte
+	// For --config: where each merged flag came from, and the values the daemon could
+	// not use (left out of data).
+	provenance map[string]sources.Provenance
+	unusable   []daemon.FlagError
+}
+
 // readFlagsInput returns the document to inspect: the one file argument, or with
 // cfgPath the merged flags of the daemon's live sources (fetched once, published
-// nowhere). name labels it in messages.
-func readFlagsInput(ctx context.Context, cfgPath string, args []string, stderr io.Writer) (name string, data []byte, err error) {
+// nowhere).
+func readFlagsInput(ctx context.Context, cfgPath string, args []string, stderr io.Writer) (flagsInput, error) {
 	if cfgPath == "" {
 		data, err := readFile(args[0])
-		return args[0], data, err
+		return flagsInput{name: args[0], data: data}, err
 	}
-	data, err = liveSnapshot(ctx, cfgPath, stderr)
-	return "config " + cfgPath, data, err
+	in, err := liveSnapshot(ctx, cfgPath, stderr)
+	in.name = "config " + cfgPath
+	return in, err
 }
 
 // liveSnapshot runs one sync of the daemon configured in cfgPath with its outputs
-// removed, so nothing is published, and returns the merged snapshot.
-func liveSnapshot(ctx context.Context, cfgPath string, stderr io.Writer) ([]byte, error) {
-	cfg, err := daemon.LoadConfigNoHTTP(cfgPath, nil)
+// removed, so nothing is published, and returns the merged snapshot, its provenance
+// and the values left out.
+func liveSnapshot(ctx context.Context, cfgPath string, stderr io.Writer) (flagsInput, error) {
+	// Nothing is published, notified or cleaned up: expired flags stay in the snapshot
+	// (with cleanup.action disable/remove the daemon would leave them out), as listing
+	// them is the point.
+	cfg, err := daemon.LoadSourcesConfig(cfgPath, nil)
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("cannot read: %w", pe.Err)
+			return flagsInput{}, fmt.Errorf("cannot read: %w", pe.Err)
 		}
-		return nil, err
+		return flagsInput{}, err
 	}
-	// Nothing is published or notified, and expired flags stay in the snapshot (with
-	// cleanup.action disable/remove the daemon would leave them out): listing them is
-	// the point.
-	cfg.Outputs, cfg.Notify, cfg.Cleanup = daemon.OutputsConfig{}, notify.Config{}, nil
 	d, err := daemon.New(cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
-		return nil, err
+		return flagsInput{}, err
 	}
 	defer d.Close()
 	// force: report what the sources hold even if a guard would stop a publish.
-	if _, err := d.Sync(ctx, true); err != nil && d.Snapshot() == nil {
-		return nil, fmt.Errorf("sync: %w", err)
+	rep, err := d.Sync(ctx, true)
+	if err != nil && d.Snapshot() == nil {
+		return flagsInput{}, fmt.Errorf("sync: %w", err)
 	}
 	snap := d.Snapshot()
 	if snap == nil {
-		return nil, errors.New("sync produced no snapshot")
+		return flagsInput{}, errors.New("sync produced no snapshot")
 	}
-	return snap, nil
+	return flagsInput{data: snap, provenance: d.Provenance(), unusable: rep.FlagErrors}, nil
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -112,5 +114,44 @@ func TestStaleLiveConfig(t *testing.T) {
 	}
 	if n := hits.Load(); n != 0 {
 		t.Errorf("--config sent %d notifications", n)
+	}
+}
+
+// TestStaleConfigSkipsUnusedSecrets: stale and lint --config read only the sources,
+// so the variables of the sections they do not use (a notify secret, a Redis URL, the
+// http listen address, ha) need not be set where the operator runs them.
+func TestStaleConfigSkipsUnusedSecrets(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"flags.yaml": staleFlags,
+		"flagsync.yaml": "flagSetId: live\nsources:\n  - {name: git, type: file, path: \"${STALE_TEST_FLAGS_FILE:-flags.yaml}\"}\n" +
+			"outputs:\n  redis: {url: \"${STALE_TEST_UNSET_REDIS_URL}\"}\n" +
+			"http: {listen: \"${STALE_TEST_UNSET_LISTEN}\"}\n" +
+			"notify: {webhooks: [{name: h, url: \"https://hooks.example/x\", secret: \"${STALE_TEST_UNSET_WEBHOOK_SECRET}\"}]}\n",
+	})
+	code, out, errOut := runCmd(t, dir, "stale", "--now=2026-06-15T00:00:00Z", "--json", "--config", "flagsync.yaml")
+	if code != 0 || !strings.Contains(out, `"flag": "old_promo"`) {
+		t.Fatalf("stale --config: code %d, out %q, stderr %q", code, out, errOut)
+	}
+	if code, _, errOut := runCmd(t, dir, "lint", "--now=2026-06-15T00:00:00Z", "--disable=required-metadata,expiry-past,unused-variant", "--config", "flagsync.yaml"); code != 0 {
+		t.Errorf("lint --config: code %d, stderr %q", code, errOut)
+	}
+	// The one-shot read never writes the daemon's guard state (a forced sync would
+	// otherwise release its holds and reset its baselines).
+	os.WriteFile(filepath.Join(dir, "flagsync.yaml"), []byte("flagSetId: live\nsources:\n  - {name: git, type: file, path: flags.yaml}\n"+
+		"guards: {stateFile: state/guards.json}\noutputs: {file: {path: out.json}}\n"), 0o644)
+	os.Mkdir(filepath.Join(dir, "state"), 0o755)
+	for _, cmd := range []string{"stale", "lint"} {
+		if code, _, errOut := runCmd(t, dir, cmd, "--now=2026-06-15T00:00:00Z", "--config", "flagsync.yaml"); code == 2 {
+			t.Errorf("%s --config: %s", cmd, errOut)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state", "guards.json")); err == nil {
+		t.Error("stale/lint --config wrote the daemon's guard state file")
+	}
+	// A variable the sources do use is still required, by name.
+	os.WriteFile(filepath.Join(dir, "flagsync.yaml"), []byte("flagSetId: live\nsources:\n  - {name: git, type: file, path: \"${STALE_TEST_UNSET_FLAGS_PATH}\"}\n"+
+		"outputs: {file: {path: out.json}}\n"), 0o644)
+	if code, _, errOut := runCmd(t, dir, "stale", "--config", "flagsync.yaml"); code != 2 || !strings.Contains(errOut, "STALE_TEST_UNSET_FLAGS_PATH") {
+		t.Errorf("unset source variable: code %d, stderr %q", code, errOut)
 	}
 }

@@ -408,6 +408,7 @@ type parsedPair struct {
 	modifyIndex uint64
 	key         string
 	def         *flagset.Flag
+	origin      sources.Origin // where def was read
 	ov          *sources.Overlay
 	problem     *flagset.Problem
 }
@@ -441,6 +442,7 @@ func (s *Source) result(pairs api.KVPairs) *sources.Result {
 			res.Problems = append(res.Problems, *pp.problem)
 		case pp.def != nil:
 			res.Definitions[pp.key] = pp.def
+			res.SetOrigin(pp.key, pp.origin)
 		default:
 			res.Overlays[pp.key] = *pp.ov
 		}
@@ -454,7 +456,7 @@ func (s *Source) result(pairs api.KVPairs) *sources.Result {
 // parse reads one pair by the shared value rules; origin names key and ModifyIndex.
 func (s *Source) parse(p *api.KVPair) parsedPair {
 	pp := parsedPair{modifyIndex: p.ModifyIndex}
-	origin := fmt.Sprintf("consul:%s@%d", p.Key, p.ModifyIndex)
+	origin := sources.Origin{Scheme: "consul", Location: p.Key, Version: p.ModifyIndex}
 	key, err := sources.RelativeKey(s.cfg.Prefix, p.Key)
 	pp.key = key
 	if err != nil {
@@ -469,6 +471,7 @@ func (s *Source) parse(p *api.KVPair) parsedPair {
 	}
 	one := &sources.Result{Definitions: map[string]*flagset.Flag{}, Overlays: map[string]sources.Overlay{}}
 	one.AddParsed(key, origin, def, ov)
+	pp.origin = origin
 	if pp.def = one.Definitions[key]; pp.def == nil {
 		o := one.Overlays[key]
 		pp.ov = &o

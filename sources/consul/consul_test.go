@@ -97,12 +97,15 @@ func TestFetchMapsKeys(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Fetch: %v", err)
 	}
-	if ov := res.Overlays["new_dashboard"]; ov.Value != true || !strings.HasPrefix(ov.Origin, "consul:flags/prod/new_dashboard@") {
+	if ov := res.Overlays["new_dashboard"]; ov.Value != true || !strings.HasPrefix(ov.Origin.String(), "consul:flags/prod/new_dashboard@") || ov.Origin.Location != "flags/prod/new_dashboard" || ov.Origin.Version == 0 {
 		t.Fatalf("new_dashboard = %+v", ov)
 	}
 	def := res.Definitions["team/checkout"]
 	if def == nil || !strings.HasPrefix(def.Metadata[flagset.MetaSource].(string), "consul:flags/prod/team/checkout@") {
 		t.Fatalf("team/checkout = %+v", def)
+	}
+	if o := res.Origins["team/checkout"]; o.Scheme != "consul" || o.Location != "flags/prod/team/checkout" || o.Version == 0 || o.String() != def.Metadata[flagset.MetaSource] {
+		t.Fatalf("team/checkout origin = %+v, want the key and its ModifyIndex", o)
 	}
 	if len(res.Overlays)+len(res.Definitions) != 2 || len(res.Problems) != 2 {
 		t.Fatalf("overlays %v, definitions %v, problems %v; want 2 flags and 2 problems", res.Overlays, res.Definitions, res.Problems)
@@ -177,6 +180,10 @@ func TestFetchParsesOnlyChangedKeys(t *testing.T) {
 	}
 	if src := r2.Definitions["changed"].Metadata[flagset.MetaSource]; src == r1.Definitions["changed"].Metadata[flagset.MetaSource] {
 		t.Errorf("metadata.source %v does not carry the new ModifyIndex", src)
+	}
+	// A key not parsed again keeps its origin; a rewritten one has the new index.
+	if r2.Origins["same"] != r1.Origins["same"] || r2.Origins["same"].IsZero() || r2.Origins["changed"].Version <= r1.Origins["changed"].Version {
+		t.Errorf("origins %+v after %+v", r2.Origins, r1.Origins)
 	}
 }
 

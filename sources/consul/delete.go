@@ -2,22 +2,19 @@ package consul
 
 import (
 	"context"
-
 	"fmt"
-	"strconv"
 
 	"github.com/hashicorp/consul/api"
 
-	"github.com/flagsync/flagsync/lifecycle"
 	"github.com/flagsync/flagsync/sources"
 )
 
 // Delete removes the key a flag came from (lifecycle deleteFromSource) and returns
-// its previous value for the audit log. origin is the flag's metadata.source,
-// "consul:<key>@<ModifyIndex>": the key must be this source's key for flagKey, and it
+// its previous value for the audit log. origin is where the flag was read (key and
+// ModifyIndex): the key must be this source's key for flagKey, and it
 // is deleted only if its ModifyIndex is still the one the snapshot was built from
 // (check-and-set), so a value written since is never deleted by mistake.
-func (s *Source) Delete(ctx context.Context, flagKey, origin string) ([]byte, error) {
+func (s *Source) Delete(ctx context.Context, flagKey string, origin sources.Origin) ([]byte, error) {
 	key, index, err := s.originKey(flagKey, origin)
 	if err != nil {
 		return nil, err
@@ -40,7 +37,7 @@ func (s *Source) Delete(ctx context.Context, flagKey, origin string) ([]byte, er
 }
 
 // Get returns the current value of the key a flag came from (dry runs log it).
-func (s *Source) Get(ctx context.Context, flagKey, origin string) ([]byte, error) {
+func (s *Source) Get(ctx context.Context, flagKey string, origin sources.Origin) ([]byte, error) {
 	key, _, err := s.originKey(flagKey, origin)
 	if err != nil {
 		return nil, err
@@ -66,25 +63,20 @@ func (s *Source) getPair(ctx context.Context, key string) (*api.KVPair, error) {
 
 // originKey checks that origin names this source's key for flagKey and returns the
 // key and the ModifyIndex it was read at.
-func (s *Source) originKey(flagKey, origin string) (string, uint64, error) {
-	o, err := lifecycle.ParseOrigin(origin)
-	if err != nil {
-		return "", 0, err
-	}
+func (s *Source) originKey(flagKey string, o sources.Origin) (string, uint64, error) {
 	if o.Scheme != "consul" {
-		return "", 0, fmt.Errorf("%w: %q is not a consul origin", lifecycle.ErrNotDeletable, origin)
+		return "", 0, fmt.Errorf("%w: %s is not a consul origin", sources.ErrNotDeletable, o)
 	}
 	if key, err := sources.RelativeKey(s.cfg.Prefix, o.Location); err != nil || key != flagKey {
-		return "", 0, fmt.Errorf("%w: %q is not the key of flag %s under %s", lifecycle.ErrNotDeletable, origin, flagKey, s.cfg.Prefix)
+		return "", 0, fmt.Errorf("%w: %s is not the key of flag %s under %s", sources.ErrNotDeletable, o, flagKey, s.cfg.Prefix)
 	}
-	index, err := strconv.ParseUint(o.Version, 10, 64)
-	if err != nil || index == 0 {
-		return "", 0, fmt.Errorf("%w: %q has no ModifyIndex to check against", lifecycle.ErrNotDeletable, origin)
+	if o.Version == 0 {
+		return "", 0, fmt.Errorf("%w: %s has no ModifyIndex to check against", sources.ErrNotDeletable, o)
 	}
-	return o.Location, index, nil
+	return o.Location, o.Version, nil
 }
 
 var (
-	_ lifecycle.Deleter = (*Source)(nil)
-	_ lifecycle.Getter  = (*Source)(nil)
+	_ sources.Deleter = (*Source)(nil)
+	_ sources.Getter  = (*Source)(nil)
 )

@@ -3,14 +3,13 @@ package consul_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/consul/api"
 
 	"github.com/flagsync/flagsync/internal/testsvc"
-	"github.com/flagsync/flagsync/lifecycle"
+	"github.com/flagsync/flagsync/sources"
 	"github.com/flagsync/flagsync/sources/consul"
 )
 
@@ -36,25 +35,31 @@ func TestDelete(t *testing.T) {
 	idx := put("flags/prod/team/old", "true")
 	other := put("flags/staging/old", "true")
 
-	for _, tc := range []struct{ flag, origin string }{
-		{"old", fmt.Sprintf("consul:flags/staging/old@%d", other)},      // another prefix
-		{"team/old", fmt.Sprintf("consul:flags/prod/team/new@%d", idx)}, // another key
-		{"team/old", "consul:flags/prod/team/old"},                      // no index
-		{"team/old", fmt.Sprintf("ssm:/flags/prod/team/old@%d", idx)},   // another store
+	kvAt := func(key string, index uint64) sources.Origin {
+		return sources.Origin{Scheme: "consul", Location: key, Version: index}
+	}
+	for _, tc := range []struct {
+		flag   string
+		origin sources.Origin
+	}{
+		{"old", kvAt("flags/staging/old", other)},                                                   // another prefix
+		{"team/old", kvAt("flags/prod/team/new", idx)},                                              // another key
+		{"team/old", kvAt("flags/prod/team/old", 0)},                                                // no index
+		{"team/old", sources.Origin{Scheme: "ssm", Location: "/flags/prod/team/old", Version: idx}}, // another store
 	} {
-		if _, err := src.Delete(ctx, tc.flag, tc.origin); !errors.Is(err, lifecycle.ErrNotDeletable) {
+		if _, err := src.Delete(ctx, tc.flag, tc.origin); !errors.Is(err, sources.ErrNotDeletable) {
 			t.Errorf("Delete(%s, %s) = %v, want ErrNotDeletable", tc.flag, tc.origin, err)
 		}
 	}
-	if got, err := src.Get(ctx, "team/old", fmt.Sprintf("consul:flags/prod/team/old@%d", idx)); err != nil || string(got) != "true" {
+	if got, err := src.Get(ctx, "team/old", kvAt("flags/prod/team/old", idx)); err != nil || string(got) != "true" {
 		t.Errorf("Get = %q, %v", got, err)
 	}
 	// A stale index (the key was written since) is refused; the key stays.
 	newIdx := put("flags/prod/team/old", "false")
-	if _, err := src.Delete(ctx, "team/old", fmt.Sprintf("consul:flags/prod/team/old@%d", idx)); err == nil || !strings.Contains(err.Error(), "changed since the snapshot") {
+	if _, err := src.Delete(ctx, "team/old", kvAt("flags/prod/team/old", idx)); err == nil || !strings.Contains(err.Error(), "changed since the snapshot") {
 		t.Errorf("stale delete: %v", err)
 	}
-	prev, err := src.Delete(ctx, "team/old", fmt.Sprintf("consul:flags/prod/team/old@%d", newIdx))
+	prev, err := src.Delete(ctx, "team/old", kvAt("flags/prod/team/old", newIdx))
 	if err != nil || string(prev) != "false" {
 		t.Fatalf("delete = %q, %v", prev, err)
 	}
@@ -64,7 +69,7 @@ func TestDelete(t *testing.T) {
 	if p, _, _ := kv.Get("flags/staging/old", nil); p == nil {
 		t.Error("the other prefix's key was deleted")
 	}
-	if _, err := src.Delete(ctx, "team/old", fmt.Sprintf("consul:flags/prod/team/old@%d", newIdx)); err == nil {
+	if _, err := src.Delete(ctx, "team/old", kvAt("flags/prod/team/old", newIdx)); err == nil {
 		t.Error("deleting a missing key succeeded")
 	}
 }

@@ -61,7 +61,7 @@ func (s *Source) Fetch(ctx context.Context) (*sources.Result, error) {
 			continue
 		}
 		key := strings.ToLower(name[len(s.prefix):])
-		origin := "env:" + name
+		origin := sources.Origin{Scheme: "env", Location: name}
 		def, ov, err := sources.ParseValue(key, []byte(val), origin)
 		if err != nil {
 			res.Problems = append(res.Problems, sources.ValueProblem(key, origin, err, ""))

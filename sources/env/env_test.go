@@ -26,7 +26,7 @@ func TestFetch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ov := res.Overlays["beta_mode"]; !ov.HasValue || ov.Value != true || ov.Origin != "env:FLAGSYNC_FLAG_BETA_MODE" {
+	if ov := res.Overlays["beta_mode"]; !ov.HasValue || ov.Value != true || ov.Origin.String() != "env:FLAGSYNC_FLAG_BETA_MODE" {
 		t.Errorf("beta_mode = %+v", ov)
 	}
 	if ov := res.Overlays["color"]; ov.Value != "green" {

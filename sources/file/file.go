@@ -268,7 +268,8 @@ func (s *Source) parse(paths []string, contents [][]byte) (*sources.Result, erro
 			return nil, err
 		}
 		rel := s.rel(p)
-		source := "file:" + rel // one string shared by every flag of the file
+		origin := sources.Origin{Scheme: "file", Location: rel}
+		source := origin.String() // one string shared by every flag of the file
 		for _, key := range slices.Sorted(maps.Keys(doc.Flags)) {
 			f := doc.Flags[key]
 			if prev, ok := flagFile[key]; ok {
@@ -294,6 +295,7 @@ func (s *Source) parse(paths []string, contents [][]byte) (*sources.Result, erro
 				f.Metadata[flagset.MetaSource] = source
 			}
 			res.Definitions[key] = f
+			res.SetOrigin(key, origin)
 		}
 		for name, ev := range doc.Evaluators {
 			if prev, ok := evalFile[name]; ok {
@@ -309,6 +311,7 @@ func (s *Source) parse(paths []string, contents [][]byte) (*sources.Result, erro
 	}
 	for key := range dup {
 		delete(res.Definitions, key)
+		delete(res.Origins, key)
 	}
 	return res, nil
 }

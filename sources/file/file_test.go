@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flagsync/flagsync/flagset"
+	"github.com/flagsync/flagsync/sources"
 )
 
 const flagA = `flags:
@@ -53,6 +54,12 @@ func TestFetchSingleFileSetsSource(t *testing.T) {
 	if got := res.Definitions["b"].Metadata[flagset.MetaSource]; got != "team-b" {
 		t.Errorf("b keeps its own source, got %v", got)
 	}
+	// The typed origin is where the source read each definition, whatever the flag's
+	// metadata.source says.
+	want := sources.Origin{Scheme: "file", Location: filepath.ToSlash(p)}
+	if res.Origins["a"] != want || res.Origins["b"] != want {
+		t.Errorf("origins = %+v, want both %+v", res.Origins, want)
+	}
 }
 
 func TestFetchDirectoryLexicalAndDuplicates(t *testing.T) {
@@ -71,6 +78,9 @@ func TestFetchDirectoryLexicalAndDuplicates(t *testing.T) {
 	}
 	if _, ok := res.Definitions["b"]; !ok {
 		t.Error("b missing")
+	}
+	if _, ok := res.Origins["a"]; ok || res.Origins["b"].Location != filepath.ToSlash(filepath.Join(dir, "20-b.json")) {
+		t.Errorf("origins = %+v: b's file, and none for the left-out a", res.Origins)
 	}
 	if len(res.Problems) != 1 || res.Problems[0].Flag != "a" ||
 		!strings.Contains(res.Problems[0].Message, "10-a.yaml") || !strings.Contains(res.Problems[0].Message, "20-b.json") {

@@ -3,13 +3,12 @@ package ssm
 import (
 	"context"
 	"fmt"
-	"strconv"
+	"math"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
-	"github.com/flagsync/flagsync/lifecycle"
 	"github.com/flagsync/flagsync/sources"
 )
 
@@ -24,12 +23,12 @@ const redactedSecure = "<redacted SecureString>"
 
 // Delete removes the parameter a flag came from (lifecycle deleteFromSource) and
 // returns its previous value for the audit log ("<redacted SecureString>" for a
-// SecureString). origin is the flag's metadata.source, "ssm:<name>@<version>": the
+// SecureString). origin is where the flag was read (parameter name and version): the
 // name must be this source's parameter for flagKey, and it is deleted only if its
 // version is still the one the snapshot was built from. Parameter Store has no
 // conditional delete, so a write between the version check and the delete (a few
 // milliseconds) is not caught.
-func (s *Source) Delete(ctx context.Context, flagKey, origin string) ([]byte, error) {
+func (s *Source) Delete(ctx context.Context, flagKey string, origin sources.Origin) ([]byte, error) {
 	name, version, err := s.originName(flagKey, origin)
 	if err != nil {
 		return nil, err
@@ -53,7 +52,7 @@ func (s *Source) Delete(ctx context.Context, flagKey, origin string) ([]byte, er
 
 // Get returns the current value of the parameter a flag came from, for dry-run logs
 // ("<redacted SecureString>" for a SecureString).
-func (s *Source) Get(ctx context.Context, flagKey, origin string) ([]byte, error) {
+func (s *Source) Get(ctx context.Context, flagKey string, origin sources.Origin) ([]byte, error) {
 	name, _, err := s.originName(flagKey, origin)
 	if err != nil {
 		return nil, err
@@ -90,22 +89,17 @@ func (s *Source) getParameter(ctx context.Context, name string) (*types.Paramete
 
 // originName checks that origin names this source's parameter for flagKey and
 // returns the name and the version it was read at.
-func (s *Source) originName(flagKey, origin string) (string, int64, error) {
-	o, err := lifecycle.ParseOrigin(origin)
-	if err != nil {
-		return "", 0, err
-	}
+func (s *Source) originName(flagKey string, o sources.Origin) (string, int64, error) {
 	if o.Scheme != "ssm" {
-		return "", 0, fmt.Errorf("%w: %q is not an ssm origin", lifecycle.ErrNotDeletable, origin)
+		return "", 0, fmt.Errorf("%w: %s is not an ssm origin", sources.ErrNotDeletable, o)
 	}
 	if key, err := sources.RelativeKey(s.cfg.Path, o.Location); err != nil || key != flagKey {
-		return "", 0, fmt.Errorf("%w: %q is not the parameter of flag %s under %s", lifecycle.ErrNotDeletable, origin, flagKey, s.cfg.Path)
+		return "", 0, fmt.Errorf("%w: %s is not the parameter of flag %s under %s", sources.ErrNotDeletable, o, flagKey, s.cfg.Path)
 	}
-	version, err := strconv.ParseInt(o.Version, 10, 64)
-	if err != nil || version <= 0 {
-		return "", 0, fmt.Errorf("%w: %q has no parameter version to check against", lifecycle.ErrNotDeletable, origin)
+	if o.Version == 0 || o.Version > math.MaxInt64 {
+		return "", 0, fmt.Errorf("%w: %s has no parameter version to check against", sources.ErrNotDeletable, o)
 	}
-	return o.Location, version, nil
+	return o.Location, int64(o.Version), nil
 }
 
 func (s *Source) count(op string) {
@@ -115,6 +109,6 @@ func (s *Source) count(op string) {
 }
 
 var (
-	_ lifecycle.Deleter = (*Source)(nil)
-	_ lifecycle.Getter  = (*Source)(nil)
+	_ sources.Deleter = (*Source)(nil)
+	_ sources.Getter  = (*Source)(nil)
 )

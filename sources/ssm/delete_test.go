@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/flagsync/flagsync/internal/testsvc"
-	"github.com/flagsync/flagsync/lifecycle"
+	"github.com/flagsync/flagsync/sources"
 )
 
 func TestMotoDelete(t *testing.T) {
@@ -28,31 +28,37 @@ func TestMotoDelete(t *testing.T) {
 		_, err := c.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name)})
 		return err == nil
 	}
-	for _, tc := range []struct{ flag, origin string }{
-		{"old", "ssm:/flags/staging/old@1"},          // another path
-		{"team/old", "ssm:/flags/prod/team/new@1"},   // another parameter
-		{"team/old", "ssm:/flags/prod/team/old"},     // no version
-		{"team/old", "consul:flags/prod/team/old@1"}, // another store
+	ssmAt := func(name string, version uint64) sources.Origin {
+		return sources.Origin{Scheme: "ssm", Location: name, Version: version}
+	}
+	for _, tc := range []struct {
+		flag   string
+		origin sources.Origin
+	}{
+		{"old", ssmAt("/flags/staging/old", 1)},                                                     // another path
+		{"team/old", ssmAt("/flags/prod/team/new", 1)},                                              // another parameter
+		{"team/old", ssmAt("/flags/prod/team/old", 0)},                                              // no version
+		{"team/old", sources.Origin{Scheme: "consul", Location: "flags/prod/team/old", Version: 1}}, // another store
 	} {
-		if _, err := src.Delete(ctx, tc.flag, tc.origin); !errors.Is(err, lifecycle.ErrNotDeletable) {
+		if _, err := src.Delete(ctx, tc.flag, tc.origin); !errors.Is(err, sources.ErrNotDeletable) {
 			t.Errorf("Delete(%s, %s) = %v, want ErrNotDeletable", tc.flag, tc.origin, err)
 		}
 	}
-	if got, err := src.Get(ctx, "secret", "ssm:/flags/prod/secret@1"); err != nil || string(got) != "<redacted SecureString>" {
+	if got, err := src.Get(ctx, "secret", ssmAt("/flags/prod/secret", 1)); err != nil || string(got) != "<redacted SecureString>" {
 		t.Errorf("Get(secret) = %q, %v", got, err)
 	}
 	put(t, c, "/flags/prod/team/old", "false", types.ParameterTypeString) // now version 2
-	if _, err := src.Delete(ctx, "team/old", "ssm:/flags/prod/team/old@1"); err == nil || !strings.Contains(err.Error(), "changed since the snapshot") {
+	if _, err := src.Delete(ctx, "team/old", ssmAt("/flags/prod/team/old", 1)); err == nil || !strings.Contains(err.Error(), "changed since the snapshot") {
 		t.Errorf("stale delete: %v", err)
 	}
 	if !exists("/flags/prod/team/old") {
 		t.Fatal("a changed parameter was deleted")
 	}
-	prev, err := src.Delete(ctx, "team/old", "ssm:/flags/prod/team/old@2")
+	prev, err := src.Delete(ctx, "team/old", ssmAt("/flags/prod/team/old", 2))
 	if err != nil || string(prev) != "false" {
 		t.Fatalf("delete = %q, %v", prev, err)
 	}
-	prev, err = src.Delete(ctx, "secret", "ssm:/flags/prod/secret@1")
+	prev, err = src.Delete(ctx, "secret", ssmAt("/flags/prod/secret", 1))
 	if err != nil || string(prev) != "<redacted SecureString>" {
 		t.Fatalf("delete secret = %q, %v", prev, err)
 	}

@@ -41,7 +41,7 @@ func TestMotoDeleteAndRecreateIsSeenByIncrementalSync(t *testing.T) {
 	if st.Full {
 		t.Fatal("second fetch was a full sync; the test needs an incremental one")
 	}
-	if ov := res.Overlays["checkout"]; ov.Value != false || ov.Origin != "ssm:/flags/prod/checkout@1" {
+	if ov := res.Overlays["checkout"]; ov.Value != false || ov.Origin.String() != "ssm:/flags/prod/checkout@1" {
 		t.Fatalf("re-created checkout = %+v, want false (the incremental sync kept the deleted parameter's value)", ov)
 	}
 	if st.Changed != 1 || st.Calls[OpGetParameters] != 1 {

@@ -225,7 +225,7 @@ func TestMotoChangeQueue(t *testing.T) {
 	if st := src.LastStats(); !st.Named || st.Calls[OpGetParameters] != 1 || st.Changed != 1 {
 		t.Fatalf("re-create stats = %+v", st)
 	}
-	if ov := res.Overlays["b"]; ov.Value != false || ov.Origin != "ssm:/flags/prod/b@1" {
+	if ov := res.Overlays["b"]; ov.Value != false || ov.Origin.String() != "ssm:/flags/prod/b@1" {
 		t.Fatalf("re-created b = %+v", ov)
 	}
 

@@ -602,7 +602,7 @@ func (s *Source) result(params map[string]param) *sources.Result {
 		Overlays:    map[string]sources.Overlay{},
 	}
 	for name, p := range params {
-		origin := fmt.Sprintf("ssm:%s@%d", name, p.version)
+		origin := sources.Origin{Scheme: "ssm", Location: name, Version: uint64(max(p.version, 0))}
 		key, err := sources.RelativeKey(s.cfg.Path, name)
 		if err == nil && p.secure && !*s.cfg.Decrypt {
 			// Without decryption the value is ciphertext; taking it as a bare string

@@ -13,6 +13,7 @@ import (
 
 	"github.com/flagsync/flagsync/flagset"
 	"github.com/flagsync/flagsync/internal/testsvc"
+	"github.com/flagsync/flagsync/sources"
 )
 
 // motoClient is a plain SDK client for seeding moto.
@@ -146,10 +147,13 @@ func TestMotoFullThenIncremental(t *testing.T) {
 	if def == nil || def.Metadata[flagset.MetaSource] != "ssm:/flags/prod/team/checkout/new_button@1" {
 		t.Fatalf("nested JSON definition = %+v", def)
 	}
+	if o := res.Origins["team/checkout/new_button"]; o != (sources.Origin{Scheme: "ssm", Location: "/flags/prod/team/checkout/new_button", Version: 1}) {
+		t.Fatalf("nested JSON definition origin = %+v", o)
+	}
 	if def := res.Definitions["team/color"]; def == nil || *def.DefaultVariant != "blue" {
 		t.Fatalf("nested YAML definition = %+v", def)
 	}
-	if ov := res.Overlays["secret_rollout"]; ov.State == nil || *ov.State != flagset.Disabled || ov.Origin != "ssm:/flags/prod/secret_rollout@1" {
+	if ov := res.Overlays["secret_rollout"]; ov.State == nil || *ov.State != flagset.Disabled || ov.Origin.String() != "ssm:/flags/prod/secret_rollout@1" {
 		t.Fatalf("decrypted SecureString patch = %+v", ov)
 	}
 	if ov := res.Overlays["f0000"]; !ov.HasValue || ov.Value != true {
@@ -187,7 +191,7 @@ func TestMotoFullThenIncremental(t *testing.T) {
 		st.Calls[OpDescribeParameters] != motoListingCalls(999) || st.Calls[OpGetParameters] != 1 {
 		t.Fatalf("incremental stats = %+v, want 3 changed, 1 deleted, %d DescribeParameters + 1 GetParameters", st, motoListingCalls(999))
 	}
-	if ov := res.Overlays["f0001"]; ov.Value != false || ov.Origin != "ssm:/flags/prod/f0001@2" {
+	if ov := res.Overlays["f0001"]; ov.Value != false || ov.Origin.String() != "ssm:/flags/prod/f0001@2" {
 		t.Fatalf("changed f0001 = %+v", ov)
 	}
 	if _, ok := res.Overlays["f0003"]; ok {
