@@ -7,13 +7,15 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"reflect"
+	"slices"
+
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/flagsync/flagsync/internal/yamlconf"
 	"github.com/flagsync/flagsync/lifecycle"
 	"github.com/flagsync/flagsync/notify"
 	"github.com/flagsync/flagsync/transport"
@@ -242,7 +244,7 @@ func parseConfig(data []byte, lookupEnv func(string) (string, bool), mode loadMo
 		kept := *top
 		kept.Content = nil
 		for i := 0; i+1 < len(top.Content); i += 2 {
-			if !contains(unreadBySourceReaders, top.Content[i].Value) {
+			if !slices.Contains(unreadBySourceReaders, top.Content[i].Value) {
 				kept.Content = append(kept.Content, top.Content[i], top.Content[i+1])
 			}
 		}
@@ -250,14 +252,14 @@ func parseConfig(data []byte, lookupEnv func(string) (string, bool), mode loadMo
 	}
 	// Expansion happens on parsed scalars, never on the text, so a variable's value
 	// can never inject YAML structure.
-	if err := expandNode(top, "", lookupEnv); err != nil {
+	if err := yamlconf.Expand(top, lookupEnv); err != nil {
 		return nil, err
 	}
 	c := Config{sourcesOnly: mode == loadSourcesOnly}
-	if err := decodeMapping(top, &c, "", "sources"); err != nil {
+	if err := yamlconf.Decode(top, &c, "", "sources"); err != nil {
 		return nil, err
 	}
-	if src := mappingValue(top, "sources"); src != nil {
+	if src := yamlconf.Value(top, "sources"); src != nil {
 		if err := c.decodeSources(src); err != nil {
 			return nil, err
 		}
@@ -289,28 +291,28 @@ func (c *Config) decodeSources(n *yaml.Node) error {
 			return fmt.Errorf("%s: must be a mapping with name and type", p)
 		}
 		sc := SourceConfig{Node: item, index: i, Timeout: DefaultSourceTimeout}
-		if v := mappingValue(item, "name"); v != nil {
+		if v := yamlconf.Value(item, "name"); v != nil {
 			if err := v.Decode(&sc.Name); err != nil {
-				return fmt.Errorf("%s.name: %s", p, yamlErr(err))
+				return fmt.Errorf("%s.name: %s", p, yamlconf.ErrorText(err))
 			}
 		}
-		if v := mappingValue(item, "type"); v != nil {
+		if v := yamlconf.Value(item, "type"); v != nil {
 			if err := v.Decode(&sc.Type); err != nil {
-				return fmt.Errorf("%s.type: %s", p, yamlErr(err))
+				return fmt.Errorf("%s.type: %s", p, yamlconf.ErrorText(err))
 			}
 		}
-		if v := mappingValue(item, "timeout"); v != nil {
+		if v := yamlconf.Value(item, "timeout"); v != nil {
 			if err := v.Decode(&sc.Timeout); err != nil {
-				return fmt.Errorf("%s.timeout: must be a duration like 10s: %s", p, yamlErr(err))
+				return fmt.Errorf("%s.timeout: must be a duration like 10s: %s", p, yamlconf.ErrorText(err))
 			}
 			if sc.Timeout <= 0 {
 				return fmt.Errorf("%s.timeout: must be positive", p)
 			}
 		}
-		if v := mappingValue(item, "watchDebounce"); v != nil {
+		if v := yamlconf.Value(item, "watchDebounce"); v != nil {
 			var wd time.Duration
 			if err := v.Decode(&wd); err != nil {
-				return fmt.Errorf("%s.watchDebounce: must be a duration like 0s or 100ms: %s", p, yamlErr(err))
+				return fmt.Errorf("%s.watchDebounce: must be a duration like 0s or 100ms: %s", p, yamlconf.ErrorText(err))
 			}
 			if wd < 0 {
 				return fmt.Errorf("%s.watchDebounce: must not be negative", p)
@@ -474,271 +476,10 @@ func RedactedRedisURL(raw string) string {
 	return u.Redacted()
 }
 
-// expandNode replaces ${VAR} and ${VAR:-default} in every scalar value below n.
-func expandNode(n *yaml.Node, path string, lookup func(string) (string, bool)) error {
-	switch n.Kind {
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if err := expandNode(n.Content[i+1], joinPath(path, n.Content[i].Value), lookup); err != nil {
-				return err
-			}
-		}
-	case yaml.SequenceNode:
-		for i, c := range n.Content {
-			if err := expandNode(c, fmt.Sprintf("%s[%d]", path, i), lookup); err != nil {
-				return err
-			}
-		}
-	case yaml.ScalarNode:
-		if !strings.Contains(n.Value, "$") {
-			return nil
-		}
-		v, err := expand(n.Value, lookup)
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		n.Value = v
-		if n.Style == 0 {
-			// Let a plain scalar re-resolve ("${PORT}" → 8080 decodes as a number).
-			n.Tag = ""
-		}
-	case yaml.AliasNode, yaml.DocumentNode:
-		for _, c := range n.Content {
-			if err := expandNode(c, path, lookup); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// expand implements ${VAR}, ${VAR:-default} and $$ (a literal $).
-func expand(s string, lookup func(string) (string, bool)) (string, error) {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' {
-			b.WriteByte(s[i])
-			continue
-		}
-		if i+1 < len(s) && s[i+1] == '$' {
-			b.WriteByte('$')
-			i++
-			continue
-		}
-		if i+1 >= len(s) || s[i+1] != '{' {
-			b.WriteByte('$')
-			continue
-		}
-		end := strings.IndexByte(s[i:], '}')
-		if end < 0 {
-			return "", errors.New("unterminated ${ in value")
-		}
-		expr := s[i+2 : i+end]
-		name, def, hasDef := strings.Cut(expr, ":-")
-		if !validEnvName(name) {
-			return "", fmt.Errorf("invalid variable reference ${%s}", expr)
-		}
-		val, ok := lookup(name)
-		switch {
-		case hasDef && (!ok || val == ""):
-			val = def
-		case !ok:
-			return "", fmt.Errorf("environment variable %s is not set (use ${%s:-default} for an optional value)", name, name)
-		}
-		b.WriteString(val)
-		i += end
-	}
-	return b.String(), nil
-}
-
-func validEnvName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, r := range s {
-		if r == '_' || (r >= 'A' && r <= 'Z') || (r >= 'a' && r <= 'z') || (i > 0 && r >= '0' && r <= '9') {
-			continue
-		}
-		return false
-	}
-	return true
-}
-
-func joinPath(base, key string) string {
-	if base == "" {
-		return key
-	}
-	return base + "." + key
-}
-
-func mappingValue(n *yaml.Node, key string) *yaml.Node {
-	if n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
-}
-
-var durationType = reflect.TypeFor[time.Duration]()
-
-// decodeMapping decodes mapping n into the struct pointed to by v key by key, so an
-// unknown key or a wrong type is reported with its full path. Keys listed in skip are
-// handled by the caller.
-func decodeMapping(n *yaml.Node, v any, path string, skip ...string) error {
-	rv := reflect.ValueOf(v).Elem()
-	if n.Kind != yaml.MappingNode {
-		if path == "" {
-			return errors.New("configuration must be a mapping")
-		}
-		return fmt.Errorf("%s: must be a mapping", path)
-	}
-	fields := map[string]int{}
-	var known []string
-	for i := 0; i < rv.NumField(); i++ {
-		tag := strings.Split(rv.Type().Field(i).Tag.Get("yaml"), ",")[0]
-		if tag == "" || tag == "-" {
-			continue
-		}
-		fields[tag] = i
-		known = append(known, tag)
-	}
-	known = append(known, skip...)
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		key, val := n.Content[i].Value, n.Content[i+1]
-		p := joinPath(path, key)
-		if seen[key] {
-			return fmt.Errorf("%s: duplicate key", p)
-		}
-		seen[key] = true
-		if contains(skip, key) {
-			continue
-		}
-		idx, ok := fields[key]
-		if !ok {
-			return fmt.Errorf("%s: unknown key (known keys here: %s)", p, strings.Join(known, ", "))
-		}
-		fv := rv.Field(idx)
-		if err := decodeField(val, fv, p); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
-
-func decodeField(val *yaml.Node, fv reflect.Value, p string) error {
-	t := fv.Type()
-	if reflect.PointerTo(t).Implements(unmarshalerType) || (t.Kind() == reflect.Pointer && t.Implements(unmarshalerType)) {
-		// The type reads itself (e.g. lifecycle.Config, lifecycle.Duration). A struct
-		// is first decoded key by key into a scratch value, so unknown keys and bad
-		// values are reported with their full path.
-		if st := structOf(t); st != nil && val.Kind == yaml.MappingNode && hasYAMLKeys(st) {
-			if err := decodeMapping(val, reflect.New(st).Interface(), p); err != nil {
-				return err
-			}
-		}
-		if err := val.Decode(fv.Addr().Interface()); err != nil {
-			return fmt.Errorf("%s: %s", p, yamlErr(err))
-		}
-		return nil
-	}
-	if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct && val.Kind == yaml.SequenceNode {
-		// Lists of structs (notify.webhooks, ...) get the same key checks per item.
-		out := reflect.MakeSlice(t, len(val.Content), len(val.Content))
-		for i, item := range val.Content {
-			if err := decodeField(item, out.Index(i), fmt.Sprintf("%s[%d]", p, i)); err != nil {
-				return err
-			}
-		}
-		fv.Set(out)
-		return nil
-	}
-	if t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct {
-		if val.Kind == yaml.ScalarNode && val.ShortTag() == "!!null" {
-			return nil
-		}
-		nv := reflect.New(t.Elem())
-		if err := decodeMapping(val, nv.Interface(), p); err != nil {
-			return err
-		}
-		fv.Set(nv)
-		return nil
-	}
-	if t.Kind() == reflect.Struct && t != durationType {
-		return decodeMapping(val, fv.Addr().Interface(), p)
-	}
-	if err := val.Decode(fv.Addr().Interface()); err != nil {
-		if t == durationType {
-			return fmt.Errorf("%s: must be a duration like 100ms or 30s: %s", p, yamlErr(err))
-		}
-		return fmt.Errorf("%s: %s", p, yamlErr(err))
-	}
-	return nil
-}
-
 // DecodeSourceConfig decodes a source entry's type-specific keys into the struct v
 // points to (yaml tags name the keys), rejecting unknown keys. The common keys name,
 // type and timeout are skipped. Errors name the key relative to the entry
 // ("path: ..."); the daemon prefixes "sources[i].".
 func DecodeSourceConfig(node *yaml.Node, v any) error {
-	return decodeMapping(node, v, "", "name", "type", "timeout", "watchDebounce")
-}
-
-// structOf is the struct type of t or *t, or nil.
-func structOf(t reflect.Type) reflect.Type {
-	if t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t.Kind() == reflect.Struct {
-		return t
-	}
-	return nil
-}
-
-// hasYAMLKeys tells whether struct type st names its keys with yaml tags (a type
-// like lifecycle.ActionPolicy reads a free-form mapping instead).
-func hasYAMLKeys(st reflect.Type) bool {
-	for i := 0; i < st.NumField(); i++ {
-		if tag := st.Field(i).Tag.Get("yaml"); tag != "" && tag != "-" {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// yamlErr shortens yaml.v3's type errors ("yaml: unmarshal errors:\n  line 3: cannot
-// unmarshal !!str `abc` into float64") to one line without the offending value, since
-// values may be secrets.
-func yamlErr(err error) string {
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msg := te.Errors[0]
-		if i := strings.Index(msg, "cannot unmarshal "); i >= 0 {
-			rest := msg[i+len("cannot unmarshal "):]
-			tag, _, _ := strings.Cut(rest, " ")
-			into := ""
-			if j := strings.LastIndex(rest, " into "); j >= 0 {
-				into = rest[j+len(" into "):]
-			}
-			line, _, _ := strings.Cut(msg, ":")
-			return fmt.Sprintf("%s: wrong type (%s, want %s)", line, tag, into)
-		}
-		return msg
-	}
-	return err.Error()
+	return yamlconf.Decode(node, v, "", "name", "type", "timeout", "watchDebounce")
 }
