@@ -181,7 +181,7 @@ func reload(path string, old *daemon.Config, opts daemon.Options) (*daemon.Daemo
 		opts.Logger.Warn("http.listen, http.tls or http.limits changed; the listener keeps its settings until restart (maxBodyBytes follows the reload)", "listen", old.HTTP.Listen)
 		cfg.HTTP.Listen, cfg.HTTP.TLS = old.HTTP.Listen, old.HTTP.TLS
 	}
-	if cfg.HA != old.HA || (old.HA.Enabled && *cfg.Outputs.Redis != *old.Outputs.Redis) {
+	if cfg.HA != old.HA || (old.HA.Enabled && !cfg.Outputs.Redis.Same(old.Outputs.Redis)) {
 		// The elector outlives reloads (leadership must not flap on SIGHUP).
 		opts.Logger.Warn("ha or outputs.redis changed while ha is enabled; the election keeps its settings until restart")
 	}

@@ -26,6 +26,10 @@ type Redis struct {
 	Addr string // 127.0.0.1:port (the TLS port when started WithTLS)
 	// TLS holds the certificate files when started WithTLS, else nil.
 	TLS  *TLSFiles
+	// conf is a config file given first (sentinels need one they can rewrite);
+	// args are appended to the defaults (cluster mode, replicaof, --sentinel).
+	conf string
+	args []string
 	mu   sync.Mutex
 	proc *process
 }
@@ -89,8 +93,12 @@ func (r *Redis) ClientTLSConfig() *tls.Config {
 func (r *Redis) Start() {
 	r.t.Helper()
 	bin := LookPath(r.t, "redis-server", "make test installs the Debian package redis-server")
-	args := []string{"--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--protected-mode", "yes"}
+	var args []string
+	if r.conf != "" {
+		args = append(args, r.conf)
+	}
+	args = append(args, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--protected-mode", "yes")
 	if r.TLS != nil {
 		args = append(args, "--port", "0", "--tls-port", strconv.Itoa(r.Port),
 			"--tls-cert-file", r.TLS.CertFile, "--tls-key-file", r.TLS.KeyFile,
@@ -98,6 +106,7 @@ func (r *Redis) Start() {
 	} else {
 		args = append(args, "--port", strconv.Itoa(r.Port))
 	}
+	args = append(args, r.args...)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.proc = startProcess(r.t, "redis", bin, args...)
@@ -115,6 +124,13 @@ func (r *Redis) Stop() {
 	defer r.mu.Unlock()
 	r.proc.kill()
 	r.proc = nil
+}
+
+// Running tells whether the server process is started and has not exited.
+func (r *Redis) Running() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.proc != nil && !r.proc.exited()
 }
 
 // TLSFiles are PEM files of a throwaway CA and a server certificate it signed.
