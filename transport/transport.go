@@ -29,7 +29,7 @@ import (
 // too, in the same step, and the stored generation is the larger of the two, so an
 // old daemon still writing only the legacy names can never be overtaken backwards.
 //
-// It returns {code, value}: {0, ''} published, {1, fence} fenced out, {2, generation}
+// It returns {code, value}: {0, ”} published, {1, fence} fenced out, {2, generation}
 // stale (Redis holds a newer or equal generation).
 var publishScript = redis.NewScript(`
 local fence = tonumber(ARGV[5])

@@ -25,7 +25,7 @@ type Redis struct {
 	Port int
 	Addr string // 127.0.0.1:port (the TLS port when started WithTLS)
 	// TLS holds the certificate files when started WithTLS, else nil.
-	TLS  *TLSFiles
+	TLS *TLSFiles
 	// conf is a config file given first (sentinels need one they can rewrite);
 	// args are appended to the defaults (cluster mode, replicaof, --sentinel).
 	conf string
