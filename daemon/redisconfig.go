@@ -86,7 +86,11 @@ func validateAddrs(field string, addrs []string) error {
 		return fmt.Errorf("%s: at least one host:port is required", field)
 	}
 	for i, a := range addrs {
-		if _, port, err := net.SplitHostPort(a); err != nil || port == "" || strings.Contains(a, "@") {
+		if strings.Contains(a, "@") {
+			// Never echo it: user:password@host is a likely mistake here.
+			return fmt.Errorf("%s[%d]: must be host:port without credentials (set username/password instead)", field, i)
+		}
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
 			return fmt.Errorf("%s[%d]: %q is not host:port", field, i, a)
 		}
 	}

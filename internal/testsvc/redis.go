@@ -97,7 +97,9 @@ func (r *Redis) Start() {
 	if r.conf != "" {
 		args = append(args, r.conf)
 	}
-	args = append(args, "--bind", "127.0.0.1",
+	// Its own empty working directory: a replica writes the RDB it receives to
+	// dump.rdb there, and any redis-server loads a dump.rdb found in its directory.
+	args = append(args, "--dir", r.t.TempDir(), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--protected-mode", "yes")
 	if r.TLS != nil {
 		args = append(args, "--port", "0", "--tls-port", strconv.Itoa(r.Port),
