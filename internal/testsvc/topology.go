@@ -223,3 +223,23 @@ func waitFor(t testing.TB, timeout time.Duration, what string, ok func() (bool, 
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// RestartAsReplica starts r (a killed former master) again as a replica of the
+// current master, and waits until the sentinels count it, so another failover can
+// follow.
+func (s *RedisSentinel) RestartAsReplica(t testing.TB, r *Redis) {
+	t.Helper()
+	m := s.Master(t)
+	r.args = []string{"--replicaof", "127.0.0.1", strconv.Itoa(m.Port)}
+	r.Start()
+	waitFor(t, 30*time.Second, "the restarted server to sync as a replica", func() (bool, string) {
+		out, err := runCLI(s.cli, 2*time.Second, "-p", strconv.Itoa(r.Port), "info", "replication")
+		return err == nil && strings.Contains(out, "master_link_status:up"), out
+	})
+	for _, sn := range s.Sentinels {
+		waitFor(t, 30*time.Second, "sentinel "+sn.Addr+" to count the replica", func() (bool, string) {
+			out, err := runCLI(s.cli, 2*time.Second, "-p", strconv.Itoa(sn.Port), "sentinel", "replicas", s.MasterName)
+			return err == nil && strings.Contains(out, strconv.Itoa(r.Port)) && !strings.Contains(out, "s_down"), out
+		})
+	}
+}

@@ -3,6 +3,7 @@ package testsvc
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,13 +22,13 @@ func TestRedisClusterServesEverySlot(t *testing.T) {
 			t.Fatalf("set %s: %v", k, err)
 		}
 	}
-	masters := 0
+	var masters atomic.Int32 // ForEachMaster calls concurrently
 	_ = cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
-		masters++
+		masters.Add(1)
 		return nil
 	})
-	if masters != 3 {
-		t.Fatalf("%d masters, want 3", masters)
+	if masters.Load() != 3 {
+		t.Fatalf("%d masters, want 3", masters.Load())
 	}
 }
 
