@@ -195,7 +195,7 @@ func runSentinelFailover(t testing.TB, s *testsvc.RedisSentinel) failoverRun {
 		}
 	})
 	var floor atomic.Int64 // Redis must never hold less than this (set at the kill)
-	wg.Go(func() { // observers: reader every 2 ms, Redis every 10 ms
+	wg.Go(func() {         // observers: reader every 2 ms, Redis every 10 ms
 		tick := time.NewTicker(2 * time.Millisecond)
 		defer tick.Stop()
 		for i := 0; ; i++ {
