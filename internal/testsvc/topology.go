@@ -40,7 +40,7 @@ func StartRedisCluster(t testing.TB, masters int) *RedisCluster {
 	dir := t.TempDir()
 	c := &RedisCluster{}
 	for i := range masters {
-		port := FreePort(t)
+		port := clusterPort(t)
 		r := &Redis{t: t, Port: port, Addr: fmt.Sprintf("127.0.0.1:%d", port),
 			args: []string{"--cluster-enabled", "yes",
 				"--cluster-config-file", filepath.Join(dir, fmt.Sprintf("nodes-%d.conf", i)),
@@ -61,6 +61,24 @@ func StartRedisCluster(t testing.TB, masters int) *RedisCluster {
 		})
 	}
 	return c
+}
+
+// clusterPort is a free port whose cluster bus port (port + 10000) is a valid, free
+// port too; redis-server refuses cluster mode otherwise.
+func clusterPort(t testing.TB) int {
+	t.Helper()
+	for {
+		port := FreePort(t)
+		if port+10000 > 65535 {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+10000))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
+	}
 }
 
 // RedisSentinel is a master, one replica and three sentinels watching them, on
