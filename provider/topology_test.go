@@ -245,6 +245,9 @@ func runSentinelFailover(t testing.TB, s *testsvc.RedisSentinel) failoverRun {
 	close(stop)
 	wg.Wait()
 
+	if floor.Load() == 0 {
+		t.Errorf("nothing was replicated before the kill: the Redis check would be empty")
+	}
 	if caughtUp.IsZero() {
 		t.Fatalf("reader did not catch up within 60 s of the failover (serving generation %d, first published after %d)",
 			p.Snapshot().Generation(), firstAfter)

@@ -107,12 +107,22 @@ func StartRedisSentinel(t testing.TB) *RedisSentinel {
 	t.Helper()
 	s := &RedisSentinel{MasterName: "flagsync-test",
 		cli: LookPath(t, "redis-cli", "make test installs the Debian package redis-server (it ships redis-cli)")}
-	master := StartRedis(t)
-	replica := &Redis{t: t, Port: FreePort(t), args: []string{"--replicaof", "127.0.0.1", strconv.Itoa(master.Port)}}
+	// No 5 s wait before the first full sync (the default diskless-sync delay), so the
+	// replica holds the data before the test goes on.
+	master := &Redis{t: t, Port: FreePort(t), args: []string{"--repl-diskless-sync-delay", "0"}}
+	master.Addr = fmt.Sprintf("127.0.0.1:%d", master.Port)
+	master.Start()
+	t.Cleanup(master.Stop)
+	replica := &Redis{t: t, Port: FreePort(t), args: []string{"--replicaof", "127.0.0.1", strconv.Itoa(master.Port),
+		"--repl-diskless-sync-delay", "0"}}
 	replica.Addr = fmt.Sprintf("127.0.0.1:%d", replica.Port)
 	replica.Start()
 	t.Cleanup(replica.Stop)
 	s.Data = []*Redis{master, replica}
+	waitFor(t, 30*time.Second, "the replica to sync", func() (bool, string) {
+		out, err := runCLI(s.cli, 2*time.Second, "-p", strconv.Itoa(replica.Port), "info", "replication")
+		return err == nil && strings.Contains(out, "master_link_status:up"), out
+	})
 	dir := t.TempDir()
 	for i := range 3 {
 		conf := filepath.Join(dir, fmt.Sprintf("sentinel-%d.conf", i))
@@ -248,7 +258,7 @@ func waitFor(t testing.TB, timeout time.Duration, what string, ok func() (bool, 
 func (s *RedisSentinel) RestartAsReplica(t testing.TB, r *Redis) {
 	t.Helper()
 	m := s.Master(t)
-	r.args = []string{"--replicaof", "127.0.0.1", strconv.Itoa(m.Port)}
+	r.args = []string{"--replicaof", "127.0.0.1", strconv.Itoa(m.Port), "--repl-diskless-sync-delay", "0"}
 	r.Start()
 	waitFor(t, 30*time.Second, "the restarted server to sync as a replica", func() (bool, string) {
 		out, err := runCLI(s.cli, 2*time.Second, "-p", strconv.Itoa(r.Port), "info", "replication")
