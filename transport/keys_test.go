@@ -165,11 +165,26 @@ func TestPublishLegacyMirror(t *testing.T) {
 	if err != nil || string(snap) != "new" || gen != 60 {
 		t.Fatalf("ReadLegacy = %q %d %v", snap, gen, err)
 	}
+	// Fenced (a leader) and mirrored: the fence key sits between the two key sets.
+	fenceKey := KeyBase(prefix) + ":fence"
+	if err := PublishWith(ctx, c, prefix, PublishOptions{FenceKey: fenceKey, Fence: 7, Legacy: true}, []byte("led"), "r-led", 65); err != nil {
+		t.Fatal(err)
+	}
+	err = PublishWith(ctx, c, prefix, PublishOptions{FenceKey: fenceKey, Fence: 6, Legacy: true}, []byte("old-leader"), "r-x", 66)
+	if !errors.Is(err, ErrFenced) {
+		t.Fatalf("older fence: %v, want ErrFenced", err)
+	}
+	for _, k := range []Keys{KeysFor(prefix), legacy} {
+		vals, _ := c.MGet(ctx, k.Snapshot, k.Generation).Result()
+		if fmt.Sprint(vals) != "[led 65]" {
+			t.Fatalf("%s after a fenced mirrored publish: %v", k.Snapshot, vals)
+		}
+	}
 	// Without the mirror the legacy names stay where they were.
 	if err := Publish(ctx, c, prefix, []byte("newer"), "r-3", 70); err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := c.Get(ctx, legacy.Snapshot).Result(); v != "new" {
+	if v, _ := c.Get(ctx, legacy.Snapshot).Result(); v != "led" {
 		t.Fatalf("legacy snapshot = %q after a publish without the mirror", v)
 	}
 }
