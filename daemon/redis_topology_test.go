@@ -206,3 +206,26 @@ func TestRedisTopologyConfigErrors(t *testing.T) {
 		t.Fatal("unreachable")
 	}
 }
+
+// TLS as with a rediss:// URL: tls.enabled with the CA works on a TLS-only cluster, and
+// a wrong CA fails loudly in the output's status.
+func TestRedisClusterOutputOverTLS(t *testing.T) {
+	cl := testsvc.StartRedisCluster(t, 3, testsvc.WithTLS())
+	ca := cl.Nodes[0].TLS.CAFile
+	h := redisTopologyHarness(t, fmt.Sprintf("    cluster: {addresses: [%q]}\n    tls: {enabled: true, caFile: %q}\n", cl.Addrs()[0], ca))
+	if rep := h.mustSync(); rep.Result != "published" {
+		t.Fatalf("sync on a TLS cluster: %+v (status %+v)", rep, redisStatus(t, h.d))
+	}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs(), TLSConfig: cl.Nodes[0].ClientTLSConfig()})
+	t.Cleanup(func() { cc.Close() })
+	if _, err := transport.Read(context.Background(), cc, "flagsync:prod"); err != nil {
+		t.Fatalf("read from the TLS cluster: %v", err)
+	}
+
+	wrong := testsvc.WriteTLSFiles(t, t.TempDir())
+	h2 := redisTopologyHarness(t, fmt.Sprintf("    cluster: {addresses: [%q]}\n    tls: {enabled: true, caFile: %q}\n", cl.Addrs()[0], wrong.CAFile))
+	_, _ = h2.sync(false)
+	if st := redisStatus(t, h2.d); st.UpToDate || !strings.Contains(st.LastError, "certificate") {
+		t.Fatalf("wrong CA: status %+v, want an error about the certificate", st)
+	}
+}

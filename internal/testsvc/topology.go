@@ -31,32 +31,49 @@ func (c *RedisCluster) Addrs() []string {
 // StartRedisCluster starts masters (at least 3) redis-server nodes in cluster mode,
 // joins them with `redis-cli --cluster create` (slots split evenly, no replicas), and
 // waits until every node reports cluster_state:ok. The nodes stop when the test ends.
-func StartRedisCluster(t testing.TB, masters int) *RedisCluster {
+// WithTLS serves clients and the cluster bus over TLS only, every node with one
+// certificate (Nodes[i].TLS).
+func StartRedisCluster(t testing.TB, masters int, opts ...RedisOption) *RedisCluster {
 	t.Helper()
 	if masters < 3 {
 		t.Fatalf("a redis cluster needs at least 3 masters, got %d", masters)
 	}
+	var cfg redisConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	cli := LookPath(t, "redis-cli", "make test installs the Debian package redis-server (it ships redis-cli)")
 	dir := t.TempDir()
+	var files *TLSFiles
+	var cliTLS []string
+	if cfg.tls {
+		f := WriteTLSFiles(t, dir)
+		files = &f
+		cliTLS = []string{"--tls", "--cacert", f.CAFile}
+	}
 	c := &RedisCluster{}
 	for i := range masters {
 		port := clusterPort(t)
-		r := &Redis{t: t, Port: port, Addr: fmt.Sprintf("127.0.0.1:%d", port),
+		r := &Redis{t: t, Port: port, Addr: fmt.Sprintf("127.0.0.1:%d", port), TLS: files,
 			args: []string{"--cluster-enabled", "yes",
 				"--cluster-config-file", filepath.Join(dir, fmt.Sprintf("nodes-%d.conf", i)),
 				"--cluster-node-timeout", "2000"}}
+		if cfg.tls {
+			r.args = append(r.args, "--tls-cluster", "yes")
+		}
 		r.Start()
 		t.Cleanup(r.Stop)
 		c.Nodes = append(c.Nodes, r)
 	}
-	args := append([]string{"--cluster", "create"}, c.Addrs()...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args := append(append([]string{}, cliTLS...), "--cluster", "create")
+	args = append(append(args, c.Addrs()...), "--cluster-replicas", "0", "--cluster-yes")
 	if out, err := runCLI(cli, 30*time.Second, args...); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
 	for _, n := range c.Nodes {
 		waitFor(t, 20*time.Second, "cluster_state:ok on "+n.Addr, func() (bool, string) {
-			out, err := runCLI(cli, 2*time.Second, "-p", strconv.Itoa(n.Port), "cluster", "info")
+			a := append(append([]string{}, cliTLS...), "-p", strconv.Itoa(n.Port), "cluster", "info")
+			out, err := runCLI(cli, 2*time.Second, a...)
 			return err == nil && strings.Contains(out, "cluster_state:ok"), out
 		})
 	}
