@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"reflect"
 	"slices"
 
 	"strconv"
@@ -18,7 +19,6 @@ import (
 	"github.com/flagsync/flagsync/internal/yamlconf"
 	"github.com/flagsync/flagsync/lifecycle"
 	"github.com/flagsync/flagsync/notify"
-	"github.com/flagsync/flagsync/transport"
 )
 
 // Defaults for optional configuration keys (documented in docs/CONFIG.md).
@@ -97,16 +97,51 @@ type FileOutputConfig struct {
 // FileMode is the parsed mode (default 0644).
 func (f *FileOutputConfig) FileMode() os.FileMode { return f.mode }
 
-// RedisOutputConfig is the Redis output.
+// RedisOutputConfig is the Redis output: one server (url), a master found through
+// Sentinel (sentinel), or a Redis Cluster (cluster); exactly one of the three.
 type RedisOutputConfig struct {
-	URL    string         `yaml:"url"`
-	Prefix string         `yaml:"prefix"`
-	TLS    RedisTLSConfig `yaml:"tls"`
+	URL      string               `yaml:"url"`
+	Sentinel *RedisSentinelConfig `yaml:"sentinel"`
+	Cluster  *RedisClusterConfig  `yaml:"cluster"`
+	// Username, Password and DB are the data servers' credentials and database with
+	// sentinel or cluster (a url carries its own).
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	DB       int    `yaml:"db"`
+	Prefix   string `yaml:"prefix"`
+	// LegacyKeys also writes the key names without hash tag (transport.LegacyKeysFor)
+	// for readers not yet upgraded; default on for url and sentinel, off for cluster.
+	LegacyKeys *bool          `yaml:"legacyKeys"`
+	TLS        RedisTLSConfig `yaml:"tls"`
 }
+
+// RedisSentinelConfig finds the master through Redis Sentinel.
+type RedisSentinelConfig struct {
+	MasterName string   `yaml:"masterName"`
+	Addresses  []string `yaml:"addresses"` // host:port of the sentinels
+	// Username and Password authenticate to the sentinels (requirepass of the
+	// sentinels themselves), not to the data servers.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+}
+
+// RedisClusterConfig is a Redis Cluster reached through seed addresses.
+type RedisClusterConfig struct {
+	Addresses []string `yaml:"addresses"` // host:port of some of the cluster's nodes
+}
+
+// Same tells whether two Redis output configurations are equal (the struct holds
+// slices, so it cannot be compared with ==).
+func (r *RedisOutputConfig) Same(o *RedisOutputConfig) bool { return reflect.DeepEqual(r, o) }
+
+// WritesLegacyKeys tells whether the old key names are written too (after validation).
+func (r *RedisOutputConfig) WritesLegacyKeys() bool { return r.LegacyKeys != nil && *r.LegacyKeys }
 
 // RedisTLSConfig adjusts certificate checks of a rediss:// URL. It is a value of
 // comparable fields so that configurations compare with == across reloads.
 type RedisTLSConfig struct {
+	// Enabled turns TLS on with sentinel or cluster (a url says so by rediss://).
+	Enabled bool `yaml:"enabled"`
 	// CAFile is a PEM bundle of CAs trusted instead of the system roots (private CAs).
 	CAFile string `yaml:"caFile"`
 	// ServerName is the name checked in the certificate, when it differs from the
@@ -379,19 +414,8 @@ func (c *Config) validate() error {
 		}
 	}
 	if r := c.Outputs.Redis; r != nil {
-		if r.URL == "" {
-			return errors.New("outputs.redis.url: required (redis://[:password@]host:port/db or rediss://...)")
-		}
-		u, err := url.Parse(r.URL)
-		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
-			// Never echo the URL: it may carry a password.
-			return errors.New("outputs.redis.url: must be a redis://, rediss:// or unix:// URL")
-		}
-		if err := r.TLS.validate(u.Scheme); err != nil {
+		if err := r.validate(c.FlagSetID); err != nil {
 			return err
-		}
-		if r.Prefix == "" {
-			r.Prefix = transport.DefaultPrefix(c.FlagSetID)
 		}
 	}
 	if err := c.validateScale(); err != nil {
@@ -437,11 +461,11 @@ func (c *Config) validate() error {
 // validate checks the tls keys against the URL scheme and that caFile holds a CA,
 // so a bad file is reported when the configuration loads, not at the first publish.
 func (t RedisTLSConfig) validate(scheme string) error {
-	if t == (RedisTLSConfig{}) {
+	if t == (RedisTLSConfig{}) || t == (RedisTLSConfig{Enabled: true}) {
 		return nil
 	}
 	if scheme != "rediss" {
-		return errors.New("outputs.redis.tls: needs a rediss:// url (redis:// and unix:// do not use TLS)")
+		return errors.New("outputs.redis.tls: needs a rediss:// url, or tls.enabled: true with sentinel or cluster (redis:// and unix:// do not use TLS)")
 	}
 	if t.InsecureSkipVerify && t.CAFile != "" {
 		return errors.New("outputs.redis.tls.insecureSkipVerify: true turns certificate checks off, so caFile would be ignored; set one or the other")

@@ -262,7 +262,7 @@ func TestSyncPublishesFileAndRedis(t *testing.T) {
 	if err != nil || !bytes.Equal(redisBytes, fileBytes) {
 		t.Fatalf("redis snapshot differs from the file (err %v)", err)
 	}
-	if rev, _ := h.rc.Get(ctx, "flagsync:test:revision").Result(); rev != rep.Revision {
+	if rev, _ := h.rc.Get(ctx, transport.KeysFor("flagsync:test").Revision).Result(); rev != rep.Revision {
 		t.Errorf("redis revision %q", rev)
 	}
 	if gen, _ := transport.ReadGeneration(ctx, h.rc, "flagsync:test"); gen != rep.Generation {
@@ -515,7 +515,7 @@ func TestRunWatchAndRedisCatchUp(t *testing.T) {
 	h.redis.Start()
 	want := h.d.Status().Revision
 	waitFor(t, "redis caught up", func() bool {
-		rev, _ := h.rc.Get(context.Background(), "flagsync:test:revision").Result()
+		rev, _ := h.rc.Get(context.Background(), transport.KeysFor("flagsync:test").Revision).Result()
 		return rev == want
 	})
 	b, _ := transport.Read(context.Background(), h.rc, "flagsync:test")

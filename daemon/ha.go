@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/flagsync/flagsync/ha"
 	"github.com/flagsync/flagsync/sources/consul"
 )
@@ -161,11 +159,10 @@ func NewElector(cfg *Config, logger *slog.Logger) (ha.Elector, func(), error) {
 		}
 		return el, func() {}, nil
 	default:
-		opts, err := redisOptions(cfg.Outputs.Redis)
+		client, err := newRedisClient(cfg.Outputs.Redis)
 		if err != nil {
 			return nil, nil, err
 		}
-		client := redis.NewClient(opts)
 		el, err := ha.NewRedis(ha.RedisConfig{Client: client, Prefix: cfg.Outputs.Redis.Prefix, TTL: cfg.HA.TTL, Logger: logger})
 		if err != nil {
 			_ = client.Close()

@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -296,8 +294,9 @@ func watchFileOnce(ctx context.Context, dir, base string, changed func()) (watch
 // redisOutput publishes with transport.Publish (atomic, never backwards); with an
 // elector, only the leader writes, fenced (ha.PublishAsLeader).
 type redisOutput struct {
-	client   *redis.Client
+	client   redis.UniversalClient
 	prefix   string
+	legacy   bool // also write the old key names (outputs.redis.legacyKeys)
 	redacted string
 	el       ha.Elector
 
@@ -306,52 +305,11 @@ type redisOutput struct {
 }
 
 func newRedisOutput(c *RedisOutputConfig, el ha.Elector) (*redisOutput, error) {
-	opts, err := redisOptions(c)
+	client, err := newRedisClient(c)
 	if err != nil {
 		return nil, err
 	}
-	return &redisOutput{client: redis.NewClient(opts), prefix: c.Prefix, redacted: RedactedRedisURL(c.URL) + " prefix " + c.Prefix, el: el}, nil
-}
-
-// redisOptions are the client options of the Redis output (also used by the Redis
-// elector, which must talk to the same Redis).
-func redisOptions(c *RedisOutputConfig) (*redis.Options, error) {
-	opts, err := redis.ParseURL(c.URL)
-	if err != nil {
-		msg := err.Error()
-		if u, perr := url.Parse(c.URL); perr == nil {
-			if pw, ok := u.User.Password(); ok && pw != "" {
-				msg = strings.ReplaceAll(msg, pw, "xxxxx") // errors may quote the URL
-			}
-		}
-		return nil, fmt.Errorf("outputs.redis.url: %s", msg)
-	}
-	// go-redis sets TLSConfig exactly for rediss:// (ServerName = the URL's host);
-	// validate rejects tls keys for other schemes.
-	if t := c.TLS; opts.TLSConfig != nil {
-		if t.CAFile != "" {
-			// Read here, not kept from validation: the config holds only comparable
-			// values (reloads compare it with ==).
-			pool, err := loadCAPool(t.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("outputs.redis.tls.caFile: %w", err)
-			}
-			opts.TLSConfig.RootCAs = pool
-		}
-		if t.ServerName != "" {
-			opts.TLSConfig.ServerName = t.ServerName
-		}
-		if t.InsecureSkipVerify {
-			opts.TLSConfig.InsecureSkipVerify = true
-		}
-	}
-	// Fail fast when Redis is down: the file output must not wait on it, and the
-	// catch-up loop retries with backoff.
-	opts.DialTimeout = 2 * time.Second
-	opts.ReadTimeout = 3 * time.Second
-	opts.WriteTimeout = 3 * time.Second
-	opts.MaxRetries = 1
-	return opts, nil
+	return &redisOutput{client: client, prefix: c.Prefix, legacy: c.WritesLegacyKeys(), redacted: redisTarget(c), el: el}, nil
 }
 
 func (r *redisOutput) name() string   { return "redis" }
@@ -365,13 +323,26 @@ func (r *redisOutput) load(ctx context.Context) (*snapshot, error) {
 	}
 	data, err := transport.Read(ctx, r.client, r.prefix)
 	if errors.Is(err, transport.ErrNoSnapshot) {
+		data, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r.legacy {
+		// Upgraded from a daemon that wrote only the old names: continue from there.
+		old, oldGen, err := transport.ReadLegacy(ctx, r.client, r.prefix)
+		if err != nil {
+			return nil, err
+		}
+		if oldGen > gen {
+			data, gen = old, oldGen
+		}
+	}
+	if data == nil {
 		if gen > 0 {
 			return &snapshot{generation: gen}, nil
 		}
 		return nil, nil
-	}
-	if err != nil {
-		return nil, err
 	}
 	s, err := snapshotFrom(data)
 	if err != nil {
@@ -434,9 +405,9 @@ func (r *redisOutput) publish(ctx context.Context, s *snapshot) error {
 	if r.el != nil {
 		// ha.ErrNotLeader / ha.ErrFenced go back as they are: catchUp treats them as
 		// standby, not as failures.
-		err = ha.PublishAsLeader(ctx, r.el, r.client, r.prefix, s.bytes, s.revision, s.generation)
+		err = ha.PublishAsLeader(ctx, r.el, r.client, r.prefix, r.legacy, s.bytes, s.revision, s.generation)
 	} else {
-		err = transport.Publish(ctx, r.client, r.prefix, s.bytes, s.revision, s.generation)
+		err = transport.PublishWith(ctx, r.client, r.prefix, transport.PublishOptions{Legacy: r.legacy}, s.bytes, s.revision, s.generation)
 	}
 	var stale *transport.StaleError
 	if errors.As(err, &stale) {

@@ -69,7 +69,8 @@ func TestRedisOutputOverTLS(t *testing.T) {
 			prefix := "flagsync:test"
 			rc := tlsClient(t, r)
 			ctx := context.Background()
-			if err := rc.Del(ctx, prefix+":snapshot", prefix+":revision", prefix+":generation").Err(); err != nil {
+			k, old := transport.KeysFor(prefix), transport.LegacyKeysFor(prefix)
+			if err := rc.Del(ctx, k.Snapshot, k.Revision, k.Generation, old.Snapshot, old.Revision, old.Generation).Err(); err != nil {
 				t.Fatal(err)
 			}
 			rep := h.mustSync()
@@ -153,7 +154,7 @@ func TestRedisTLSConfigErrors(t *testing.T) {
 		if err != nil {
 			t.Fatalf("tls %s: %v", tls, err)
 		}
-		opts, err := redisOptions(c.Outputs.Redis)
+		opts, err := redisURLOptions(c.Outputs.Redis)
 		if err != nil {
 			t.Fatal(err)
 		}

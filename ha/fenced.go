@@ -28,11 +28,14 @@ var ErrNotLeader = errors.New("not the leader: publish left to the leader")
 // and returns ErrNotLeader otherwise. Leadership can end between the check and the
 // write; the fence makes Redis refuse the write then (ErrFenced) once a newer leader
 // has been elected.
-func PublishAsLeader(ctx context.Context, el Elector, c redis.UniversalClient, prefix string,
+//
+// legacy also writes the old key names (transport.PublishOptions.Legacy).
+func PublishAsLeader(ctx context.Context, el Elector, c redis.UniversalClient, prefix string, legacy bool,
 	snapshot []byte, revision string, generation int64) error {
 	fence := el.Fence()
 	if fence == 0 {
 		return ErrNotLeader
 	}
-	return FencedPublish(ctx, c, prefix, fence, snapshot, revision, generation)
+	return transport.PublishWith(ctx, c, prefix, transport.PublishOptions{FenceKey: KeysFor(prefix).Fence, Fence: fence, Legacy: legacy},
+		snapshot, revision, generation)
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/flagsync/flagsync/transport"
 )
 
 // Keys are the Redis names ha uses under the transport prefix of a flag set
@@ -20,9 +22,12 @@ type Keys struct {
 	Fence  string // the newest fence (decimal); only ever grows
 }
 
-// KeysFor returns the ha keys under prefix.
+// KeysFor returns the ha keys under prefix, named like the snapshot keys
+// (transport.KeyBase) so that the fence shares their Redis Cluster slot and the
+// fenced publish script can check it.
 func KeysFor(prefix string) Keys {
-	return Keys{Leader: prefix + ":leader", Fence: prefix + ":fence"}
+	base := transport.KeyBase(prefix)
+	return Keys{Leader: base + ":leader", Fence: base + ":fence"}
 }
 
 // RedisConfig configures a Redis elector. Use the Redis that snapshots are published

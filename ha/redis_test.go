@@ -292,10 +292,10 @@ func TestPublishAsLeader(t *testing.T) {
 	if leader == a {
 		standby = b
 	}
-	if err := ha.PublishAsLeader(ctx, standby.el, standby.client, prefix, []byte(`{"s":1}`), "rs", 5); !errors.Is(err, ha.ErrNotLeader) {
+	if err := ha.PublishAsLeader(ctx, standby.el, standby.client, prefix, false, []byte(`{"s":1}`), "rs", 5); !errors.Is(err, ha.ErrNotLeader) {
 		t.Fatalf("standby publish: %v, want ErrNotLeader", err)
 	}
-	if err := ha.PublishAsLeader(ctx, leader.el, leader.client, prefix, []byte(`{"l":1}`), "rl", 1); err != nil {
+	if err := ha.PublishAsLeader(ctx, leader.el, leader.client, prefix, false, []byte(`{"l":1}`), "rl", 1); err != nil {
 		t.Fatalf("leader publish: %v", err)
 	}
 	if got, _ := transport.Read(ctx, leader.client, prefix); string(got) != `{"l":1}` {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/open-feature/go-sdk/openfeature"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/flagsync/flagsync/provider"
 	"github.com/flagsync/flagsync/transport"
@@ -35,4 +36,26 @@ func ExampleNewFile() {
 	// Output:
 	// user-1 true on TARGETING_MATCH
 	// user-2 false off DEFAULT
+}
+
+// The provider reads from any go-redis UniversalClient: one server, a master found
+// through Sentinel (failovers are followed), or Redis Cluster. The prefix is the
+// daemon's: transport.DefaultPrefix(flagSetId) unless outputs.redis.prefix says
+// otherwise.
+func ExampleNewRedis() {
+	// One server:
+	single := redis.NewClient(&redis.Options{Addr: "redis:6379"})
+	// A Sentinel-managed master (same settings as the daemon's outputs.redis.sentinel):
+	sentinel := redis.NewFailoverClient(&redis.FailoverOptions{
+		MasterName:    "flagsync",
+		SentinelAddrs: []string{"sentinel-0:26379", "sentinel-1:26379", "sentinel-2:26379"},
+	})
+	// Redis Cluster from seed nodes:
+	cluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"redis-0:6379", "redis-1:6379"}})
+
+	for _, c := range []redis.UniversalClient{single, sentinel, cluster} {
+		p := provider.NewRedis(c, transport.DefaultPrefix("prod"))
+		_ = p // openfeature.SetProviderAndWait(p); close c after p.Shutdown()
+		_ = c.Close()
+	}
 }

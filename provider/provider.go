@@ -232,6 +232,21 @@ func (p *Provider) load(data []byte, origin string) error {
 		p.log.Warn("snapshot has problems; invalid flags are not served",
 			"origin", origin, "problems", len(problems), "first", problems[0].Error())
 	}
+	if cur := p.set.Load(); cur != nil && set.Generation() != 0 && set.Generation() < cur.Generation() {
+		// Never go backwards: a Redis failover can lose a publish the old master had
+		// acknowledged, leaving an older snapshot until the daemon rewrites it. The
+		// source answered, so it counts as read; the newer snapshot keeps serving.
+		p.log.Warn("source holds an older snapshot than the one served; keeping the newer",
+			"origin", origin, "generation", set.Generation(), "serving", cur.Generation())
+		p.lastRead = time.Now()
+		if p.failing {
+			p.failing = false
+			p.lastErr = nil
+			p.log.Info("source readable again")
+		}
+		p.checkHealthLocked(p.lastRead)
+		return nil
+	}
 	old := p.set.Swap(set)
 	p.lastRead = time.Now()
 	p.lastErr = nil

@@ -23,14 +23,28 @@ const (
 )
 
 // NewRedis returns a provider serving the snapshot stored in Redis under prefix
-// (see transport.KeysFor; the daemon's default is transport.DefaultPrefix(flagSetID)).
-// The caller owns client and closes it after Shutdown.
+// (see transport.KeysFor). The daemon's prefix is transport.DefaultPrefix(flagSetId),
+// "flagsync:<flagSetId>", unless its outputs.redis.prefix says otherwise; an empty
+// prefix here is transport.DefaultPrefix("") = "flagsync:default". The caller owns
+// client and closes it after Shutdown.
+//
+// client may be any go-redis UniversalClient: a *redis.Client for one server, the
+// *redis.Client of redis.NewFailoverClient for a Sentinel-managed master, or a
+// *redis.ClusterClient for Redis Cluster (key names carry a hash tag, so the
+// snapshot and its revision are read with one MGET on one node).
+//
+// When the prefix holds no snapshot, the error (logged at WARN, returned by Init)
+// lists the prefixes that do (a bounded SCAN for *:snapshot), so a reader pointed at
+// the wrong flag set says how to fix it.
 //
 // It reads the snapshot at start, subscribes to the change channel (each message is
 // a new revision), and polls the revision key every poll interval because Pub/Sub is
 // at-most-once. After every (re)subscription, e.g. following a Redis restart, it
 // re-reads the snapshot, since changes may have been published while disconnected.
 func NewRedis(client redis.UniversalClient, prefix string, opts ...Option) *Provider {
+	if prefix == "" {
+		prefix = transport.DefaultPrefix("")
+	}
 	return newProvider(&redisSource{c: client, prefix: prefix, keys: transport.KeysFor(prefix)}, opts)
 }
 
@@ -41,6 +55,9 @@ type redisSource struct {
 
 	mu  sync.Mutex // serialises refreshes from the subscriber and the poller
 	rev string     // revision of the snapshot last loaded (or rejected)
+	// missing explains the missing snapshot of the current failure streak: the
+	// listing of present prefixes is made once per streak, not at every poll.
+	missing *transport.NoSnapshotError
 }
 
 func (s *redisSource) describe() string { return "redis " + s.keys.Snapshot }
@@ -67,7 +84,9 @@ func (s *redisSource) poll(ctx context.Context, p *Provider) {
 		rev, err := transport.ReadRevision(ctx, s.c, s.prefix)
 		if err != nil {
 			if ctx.Err() == nil {
-				p.readFailed(err)
+				s.mu.Lock()
+				p.readFailed(s.explain(ctx, err))
+				s.mu.Unlock()
 			}
 			continue
 		}
@@ -130,10 +149,11 @@ func (s *redisSource) refresh(ctx context.Context, p *Provider, announced string
 	data, rev, err := transport.ReadWithRevision(ctx, s.c, s.prefix)
 	if err != nil {
 		if ctx.Err() == nil {
-			p.readFailed(err)
+			p.readFailed(s.explain(ctx, err))
 		}
 		return
 	}
+	s.missing = nil
 	if rev != "" && rev == s.rev {
 		p.readOK()
 		return
@@ -142,4 +162,16 @@ func (s *redisSource) refresh(ctx context.Context, p *Provider, announced string
 	// poll, only when a new one is published.
 	_ = p.load(data, s.describe())
 	s.rev = rev
+}
+
+// explain turns a missing snapshot into a *transport.NoSnapshotError listing the
+// prefixes present, once per failure streak (s.mu held). Other errors pass through.
+func (s *redisSource) explain(ctx context.Context, err error) error {
+	if !errors.Is(err, transport.ErrNoSnapshot) {
+		return err
+	}
+	if s.missing == nil {
+		s.missing = transport.ExplainNoSnapshot(ctx, s.c, s.prefix)
+	}
+	return s.missing
 }

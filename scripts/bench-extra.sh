@@ -48,3 +48,12 @@ echo "== daemon BenchmarkOutputRepair (p50/p99/max ms)"
 go test -run '^$' -bench '^BenchmarkOutputRepair$' -benchtime 20x ./daemon/ | tee var/bench-output-repair.txt
 echo "== scripts/measure-input-rss.sh (VmHWM of the largest accepted input)"
 scripts/measure-input-rss.sh | tee var/bench-input-rss.txt
+
+# Redis topologies (issue #17 §3): publish/read/propagation on one server, Sentinel and
+# Cluster; reader catch-up after a Sentinel failover, Go and Python (goal 5 s).
+echo "== provider BenchmarkRedisTopology"
+go test -run '^$' -bench 'BenchmarkRedisTopology' -benchtime=300x ./provider/ | tee var/bench-redis-topology.txt
+echo "== provider BenchmarkRedisFailoverCatchUp"
+go test -run '^$' -bench 'BenchmarkRedisFailoverCatchUp' -benchtime=5x ./provider/ | tee var/bench-redis-failover.txt
+echo "== python/bench/failover.py"
+.venv/bin/python python/bench/failover.py 5 | tee var/bench-python-failover.txt

@@ -15,27 +15,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Keys are the Redis names used under one prefix.
-type Keys struct {
-	Snapshot   string // the snapshot JSON, one value
-	Revision   string // the snapshot's revision (hex SHA-256)
-	Generation string // the snapshot's generation (decimal), guards against going backwards
-	Channel    string // Pub/Sub channel; each publish sends the new revision
-}
-
-// DefaultPrefix is the prefix used when none is configured.
-func DefaultPrefix(flagSetID string) string { return "flagsync:" + flagSetID }
-
-// KeysFor returns the Redis names under prefix.
-func KeysFor(prefix string) Keys {
-	return Keys{
-		Snapshot:   prefix + ":snapshot",
-		Revision:   prefix + ":revision",
-		Generation: prefix + ":generation",
-		Channel:    prefix + ":changes",
-	}
-}
-
 // publishScript sets the three keys and publishes, only when the new generation is
 // newer than the stored one. Running as one script makes the step atomic: a reader
 // never sees a snapshot whose revision key disagrees with it.
@@ -44,6 +23,11 @@ func KeysFor(prefix string) Keys {
 // fence is older than the newest one Redis has seen, and a newer fence is recorded
 // first, so a newly elected leader shuts the old one out with its first publish
 // attempt even when that attempt is itself stale.
+//
+// With ARGV[6] = "1" the last three KEYS are the legacy snapshot, revision and
+// generation keys (LegacyKeysFor) and ARGV[7] the legacy channel: they are written
+// too, in the same step, and the stored generation is the larger of the two, so an
+// old daemon still writing only the legacy names can never be overtaken backwards.
 //
 // It returns {code, value}: {0, ”} published, {1, fence} fenced out, {2, generation}
 // stale (Redis holds a newer or equal generation).
@@ -58,14 +42,30 @@ if fence > 0 then
     redis.call('SET', KEYS[4], ARGV[5])
   end
 end
+local legacy = ARGV[6] == '1'
+local lg = #KEYS - 2
 local cur = redis.call('GET', KEYS[3]) or '0'
+if legacy then
+  local old = redis.call('GET', KEYS[lg + 2]) or '0'
+  if tonumber(old) > tonumber(cur) then
+    cur = old
+  end
+end
 if tonumber(ARGV[3]) <= tonumber(cur) then
   return {2, cur}
 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('SET', KEYS[3], ARGV[3])
+if legacy then
+  redis.call('SET', KEYS[lg], ARGV[1])
+  redis.call('SET', KEYS[lg + 1], ARGV[2])
+  redis.call('SET', KEYS[lg + 2], ARGV[3])
+end
 redis.call('PUBLISH', ARGV[4], ARGV[2])
+if legacy then
+  redis.call('PUBLISH', ARGV[7], ARGV[2])
+end
 return {0, ''}
 `)
 
@@ -94,11 +94,24 @@ func (e *FencedError) Error() string {
 
 func (e *FencedError) Unwrap() error { return ErrFenced }
 
+// PublishOptions are the optional parts of a publish.
+type PublishOptions struct {
+	// FenceKey and Fence (> 0) make the publish a leader's: refused when a newer
+	// fence is stored (see PublishFenced). With Redis Cluster, FenceKey must share
+	// the prefix's slot (start with KeyBase(prefix)).
+	FenceKey string
+	Fence    int64
+	// Legacy also writes the old key names (LegacyKeysFor) in the same step, for
+	// readers not yet upgraded to hash-tagged names. Not on Redis Cluster: the old
+	// names of an untagged prefix span several slots.
+	Legacy bool
+}
+
 // Publish writes snapshot (with its revision and generation) under prefix and announces
 // the revision on the channel, unless Redis already holds generation >= generation,
 // in which case it returns a *StaleError and changes nothing.
 func Publish(ctx context.Context, c redis.UniversalClient, prefix string, snapshot []byte, revision string, generation int64) error {
-	return publish(ctx, c, prefix, "", 0, snapshot, revision, generation)
+	return PublishWith(ctx, c, prefix, PublishOptions{}, snapshot, revision, generation)
 }
 
 // PublishFenced is Publish for an elected leader: it writes only if fence (> 0) is at
@@ -111,18 +124,28 @@ func PublishFenced(ctx context.Context, c redis.UniversalClient, prefix, fenceKe
 	if fence <= 0 || fenceKey == "" {
 		return fmt.Errorf("redis fenced publish %s: fence must be positive and the fence key set", KeysFor(prefix).Snapshot)
 	}
-	return publish(ctx, c, prefix, fenceKey, fence, snapshot, revision, generation)
+	return PublishWith(ctx, c, prefix, PublishOptions{FenceKey: fenceKey, Fence: fence}, snapshot, revision, generation)
 }
 
-func publish(ctx context.Context, c redis.UniversalClient, prefix, fenceKey string, fence int64,
+// PublishWith is Publish with options (fence, legacy key names).
+func PublishWith(ctx context.Context, c redis.UniversalClient, prefix string, o PublishOptions,
 	snapshot []byte, revision string, generation int64) error {
 	k := KeysFor(prefix)
+	if (o.Fence != 0 || o.FenceKey != "") && (o.Fence <= 0 || o.FenceKey == "") {
+		return fmt.Errorf("redis fenced publish %s: fence must be positive and the fence key set", k.Snapshot)
+	}
 	keys := []string{k.Snapshot, k.Revision, k.Generation}
-	if fenceKey != "" {
-		keys = append(keys, fenceKey)
+	if o.FenceKey != "" {
+		keys = append(keys, o.FenceKey)
+	}
+	legacy := LegacyKeysFor(prefix)
+	mirror := o.Legacy && legacy.Snapshot != k.Snapshot
+	if mirror {
+		keys = append(keys, legacy.Snapshot, legacy.Revision, legacy.Generation)
 	}
 	res, err := publishScript.Run(ctx, c, keys,
-		snapshot, revision, strconv.FormatInt(generation, 10), k.Channel, strconv.FormatInt(fence, 10)).Slice()
+		snapshot, revision, strconv.FormatInt(generation, 10), k.Channel, strconv.FormatInt(o.Fence, 10),
+		boolArg(mirror), legacy.Channel).Slice()
 	if err != nil {
 		return fmt.Errorf("redis publish %s: %w", k.Snapshot, err)
 	}
@@ -136,13 +159,20 @@ func publish(ctx context.Context, c redis.UniversalClient, prefix, fenceKey stri
 		return nil
 	case 1:
 		cur, _ := strconv.ParseInt(val, 10, 64)
-		return &FencedError{Ours: fence, Current: cur}
+		return &FencedError{Ours: o.Fence, Current: cur}
 	case 2:
 		cur, _ := strconv.ParseInt(val, 10, 64)
 		return &StaleError{Current: cur}
 	default:
 		return fmt.Errorf("redis publish %s: unexpected reply code %d", k.Snapshot, code)
 	}
+}
+
+func boolArg(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 // ErrNoSnapshot is returned by Read when the snapshot key does not exist.
@@ -172,6 +202,26 @@ func ReadGeneration(ctx context.Context, c redis.UniversalClient, prefix string)
 		return 0, fmt.Errorf("redis get %s: %w", k.Generation, err)
 	}
 	return n, nil
+}
+
+// ReadLegacy returns the snapshot and generation stored under the old key names of
+// prefix (LegacyKeysFor; nil and 0 when absent): what a daemon upgraded from a
+// version without hash-tagged names continues from.
+func ReadLegacy(ctx context.Context, c redis.UniversalClient, prefix string) (snapshot []byte, generation int64, err error) {
+	k := LegacyKeysFor(prefix)
+	vals, err := c.MGet(ctx, k.Snapshot, k.Generation).Result()
+	if err != nil {
+		return nil, 0, fmt.Errorf("redis mget %s %s: %w", k.Snapshot, k.Generation, err)
+	}
+	if s, ok := vals[0].(string); ok {
+		snapshot = []byte(s)
+	}
+	if g, ok := vals[1].(string); ok {
+		if generation, err = strconv.ParseInt(g, 10, 64); err != nil {
+			return nil, 0, fmt.Errorf("redis get %s: not a generation: %w", k.Generation, err)
+		}
+	}
+	return snapshot, generation, nil
 }
 
 // WriteFileAtomic replaces path with data so that readers see either the old or the new

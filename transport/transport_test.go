@@ -25,10 +25,10 @@ func newClient(t *testing.T) redis.UniversalClient {
 func TestKeysFor(t *testing.T) {
 	k := KeysFor(DefaultPrefix("prod"))
 	want := Keys{
-		Snapshot:   "flagsync:prod:snapshot",
-		Revision:   "flagsync:prod:revision",
-		Generation: "flagsync:prod:generation",
-		Channel:    "flagsync:prod:changes",
+		Snapshot:   "{flagsync:prod}:snapshot",
+		Revision:   "{flagsync:prod}:revision",
+		Generation: "{flagsync:prod}:generation",
+		Channel:    "{flagsync:prod}:changes",
 	}
 	if k != want {
 		t.Fatalf("KeysFor = %+v, want %+v", k, want)
@@ -146,7 +146,7 @@ func TestPublishErrorNamesKey(t *testing.T) {
 	t.Cleanup(func() { c.Close() })
 	srv.Stop()
 	err := Publish(context.Background(), c, "flagsync:down", []byte("x"), "r", 1)
-	if err == nil || !strings.Contains(err.Error(), "flagsync:down:snapshot") {
+	if err == nil || !strings.Contains(err.Error(), "{flagsync:down}:snapshot") {
 		t.Fatalf("publish to a stopped server: err = %v, want an error naming the key", err)
 	}
 }

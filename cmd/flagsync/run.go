@@ -218,7 +218,7 @@ func reload(path string, old *daemon.Config, opts daemon.Options) (*daemon.Daemo
 		opts.Logger.Warn("flagdSync changed; the flagd sync port keeps its settings until restart (auth follows the reload)")
 		cfg.FlagdSync = old.FlagdSync
 	}
-	if cfg.HA != old.HA || (old.HA.Enabled && *cfg.Outputs.Redis != *old.Outputs.Redis) {
+	if cfg.HA != old.HA || (old.HA.Enabled && !cfg.Outputs.Redis.Same(old.Outputs.Redis)) {
 		// The elector outlives reloads (leadership must not flap on SIGHUP).
 		opts.Logger.Warn("ha or outputs.redis changed while ha is enabled; the election keeps its settings until restart")
 	}

@@ -25,7 +25,11 @@ type Redis struct {
 	Port int
 	Addr string // 127.0.0.1:port (the TLS port when started WithTLS)
 	// TLS holds the certificate files when started WithTLS, else nil.
-	TLS  *TLSFiles
+	TLS *TLSFiles
+	// conf is a config file given first (sentinels need one they can rewrite);
+	// args are appended to the defaults (cluster mode, replicaof, --sentinel).
+	conf string
+	args []string
 	mu   sync.Mutex
 	proc *process
 }
@@ -89,8 +93,14 @@ func (r *Redis) ClientTLSConfig() *tls.Config {
 func (r *Redis) Start() {
 	r.t.Helper()
 	bin := LookPath(r.t, "redis-server", "make test installs the Debian package redis-server")
-	args := []string{"--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--protected-mode", "yes"}
+	var args []string
+	if r.conf != "" {
+		args = append(args, r.conf)
+	}
+	// Its own empty working directory: a replica writes the RDB it receives to
+	// dump.rdb there, and any redis-server loads a dump.rdb found in its directory.
+	args = append(args, "--dir", r.t.TempDir(), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--protected-mode", "yes")
 	if r.TLS != nil {
 		args = append(args, "--port", "0", "--tls-port", strconv.Itoa(r.Port),
 			"--tls-cert-file", r.TLS.CertFile, "--tls-key-file", r.TLS.KeyFile,
@@ -98,6 +108,7 @@ func (r *Redis) Start() {
 	} else {
 		args = append(args, "--port", strconv.Itoa(r.Port))
 	}
+	args = append(args, r.args...)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.proc = startProcess(r.t, "redis", bin, args...)
@@ -115,6 +126,13 @@ func (r *Redis) Stop() {
 	defer r.mu.Unlock()
 	r.proc.kill()
 	r.proc = nil
+}
+
+// Running tells whether the server process is started and has not exited.
+func (r *Redis) Running() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.proc != nil && !r.proc.exited()
 }
 
 // TLSFiles are PEM files of a throwaway CA and a server certificate it signed.
@@ -167,9 +185,11 @@ func WriteTLSFiles(t testing.TB, dir string) TLSFiles {
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:     []string{"localhost"},
+		// ClientAuth too: cluster nodes present it on the TLS cluster bus, which always
+		// checks the peer.
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:    []string{"localhost"},
 	}
 	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
 	if err != nil {

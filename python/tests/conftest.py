@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from redis_topology import RedisClusterTopology, RedisSentinelTopology
 
 REPO = Path(__file__).resolve().parents[2]
 CONFORMANCE = REPO / "conformance"
@@ -214,3 +215,23 @@ outputs:
     )
     assert r.returncode == 0, r.stderr
     return out
+
+
+@pytest.fixture
+def redis_cluster(tmp_path: Path) -> Iterator[RedisClusterTopology]:
+    c = RedisClusterTopology(tmp_path)
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture
+def redis_sentinel(tmp_path: Path) -> Iterator[RedisSentinelTopology]:
+    s = RedisSentinelTopology(tmp_path)
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()

@@ -9,6 +9,7 @@ import redis
 from conftest import RedisServer, assert_in_fork, wait_for
 
 from flagsync import ChangeEvent, RedisStore
+from flagsync._redis import keys_for
 from flagsync.canonical import encode_document
 from flagsync.flagset import load
 
@@ -40,8 +41,8 @@ def publish(r: redis.Redis, value: str, gen: int, prefix: str = PREFIX) -> str:
         }
     )
     rev = load(data)[0].revision
-    keys = [f"{prefix}:snapshot", f"{prefix}:revision", f"{prefix}:generation"]
-    r.eval(PUBLISH, 3, *keys, data, rev, gen, f"{prefix}:changes")
+    k = keys_for(prefix)
+    r.eval(PUBLISH, 3, k.snapshot, k.revision, k.generation, data, rev, gen, k.channel)
     return rev
 
 
@@ -93,8 +94,8 @@ def test_never_goes_back_in_generation(redis_server: RedisServer) -> None:
                 "metadata": {"flagsync.generation": 3},
             }
         )
-        r.set(f"{PREFIX}:snapshot", data)
-        r.set(f"{PREFIX}:revision", "x")
+        r.set(keys_for(PREFIX).snapshot, data)
+        r.set(keys_for(PREFIX).revision, "x")
         store.refresh()
         assert store.get("color", "") == "new"
     finally:

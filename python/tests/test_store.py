@@ -188,7 +188,7 @@ def test_open_store_redis_prefix_from_query(redis_server: object) -> None:
     s = open_store(url + "?prefix=myapp:flags", start=False)
     try:
         assert isinstance(s, RedisStore)
-        assert s.snapshot_key == "myapp:flags:snapshot"
+        assert s.snapshot_key == "{myapp:flags}:snapshot"
         assert s.stale  # nothing published yet
     finally:
         s.close()

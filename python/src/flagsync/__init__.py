@@ -25,14 +25,25 @@ from .flagset import (
     parse,
     validate,
 )
-from .store import DEFAULT_PREFIX, ChangeEvent, FileStore, RedisStore, Store, open_store
+from .store import (
+    DEFAULT_FLAG_SET_ID,
+    DEFAULT_PREFIX,
+    ChangeEvent,
+    FileStore,
+    NoSnapshotError,
+    RedisStore,
+    Store,
+    open_store,
+)
 
 __all__ = [
+    "DEFAULT_FLAG_SET_ID",
     "DEFAULT_PREFIX",
     "ChangeEvent",
     "ErrorCode",
     "FileStore",
     "FlagSet",
+    "NoSnapshotError",
     "ParseError",
     "Problem",
     "Reason",

@@ -1,6 +1,6 @@
 """Flask integration.
 
-    app.config["FLAGSYNC_SOURCE"] = "redis://localhost:6379/0"   # or a path / file:// URL
+    app.config["FLAGSYNC_SOURCE"] = "redis://localhost:6379/0?flagSetId=prod"  # or a file path
     flags = FlagSync(app)            # or FlagSync() + flags.init_app(app)
 
     @app.get("/login")

@@ -22,6 +22,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 
+from ._redis import (
+    CLUSTER_SCHEMES,
+    DEFAULT_FLAG_SET_ID,
+    SENTINEL_SCHEMES,
+    NoSnapshotError,
+    connect,
+    default_prefix,
+    explain_missing,
+    keys_for,
+)
 from .flagset import (
     FlagSet,
     ParseError,
@@ -38,10 +48,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ChangeEvent",
+    "DEFAULT_FLAG_SET_ID",
     "DEFAULT_PREFIX",
     "DEFAULT_STALE_AFTER",
     "EvaluationSink",
     "FileStore",
+    "NoSnapshotError",
     "RedisStore",
     "Store",
     "open_store",
@@ -49,7 +61,7 @@ __all__ = [
 
 log = logging.getLogger("flagsync")
 
-DEFAULT_PREFIX = "flagsync:default"
+DEFAULT_PREFIX = default_prefix(DEFAULT_FLAG_SET_ID)
 DEFAULT_STALE_AFTER = 30.0
 
 # bound once: module and Enum-class attribute reads cost on every evaluation
@@ -465,10 +477,21 @@ class FileStore(Store):
 class RedisStore(Store):
     """Reads the snapshot from Redis (the daemon's transport contract).
 
-    GETs <prefix>:snapshot, then follows Pub/Sub on <prefix>:changes in a background
-    thread, polls <prefix>:revision every poll_interval as a fallback, reconnects with
+    The prefix is the prefix argument, else the prefix= URL query parameter, else
+    ``flagsync:<flag_set_id>`` (flag_set_id argument or flagSetId= query parameter),
+    else ``flagsync:default`` (the same rule as the daemon and the Go provider). Key
+    names are ``{<prefix>}:snapshot`` and so on (docs/FORMAT.md "Redis").
+
+    GETs the snapshot, then follows Pub/Sub on the changes channel in a background
+    thread, polls the revision key every poll_interval as a fallback, reconnects with
     exponential backoff and re-reads after reconnecting. Never goes back to an older
-    generation. Fork-safe: the listener thread is restarted in a forked child.
+    generation. When the prefix holds no snapshot, the error (logged at WARNING on the
+    "flagsync" logger, kept in last_error) lists the prefixes that do hold one.
+    Fork-safe: the listener thread is restarted in a forked child.
+
+    url is redis://, rediss://, unix://, redis+sentinel://host:port,host:port/<master>
+    or redis+cluster://host:port,host:port (see open_store); or pass client, a
+    redis.Redis (e.g. Sentinel(...).master_for(name)) or a redis.cluster.RedisCluster.
     """
 
     def __init__(
@@ -476,7 +499,8 @@ class RedisStore(Store):
         url: str | None = None,
         prefix: str | None = None,
         *,
-        client: redis.Redis | None = None,
+        flag_set_id: str | None = None,
+        client: redis.Redis | redis.RedisCluster | None = None,
         poll_interval: float = 5.0,
         subscribe: bool = True,
         backoff_max: float = 5.0,
@@ -492,16 +516,16 @@ class RedisStore(Store):
         if client is None:
             if url is None:
                 raise ValueError("RedisStore needs a url or a client")
-            url, q_prefix = _split_prefix(url)
+            url, q_prefix, q_set = _split_prefix(url)
             prefix = prefix or q_prefix
-            client = redis_mod.Redis.from_url(
-                url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
-            )
-        self.client: redis.Redis = client
-        self.prefix = prefix or DEFAULT_PREFIX
-        self.snapshot_key = f"{self.prefix}:snapshot"
-        self.revision_key = f"{self.prefix}:revision"
-        self.channel = f"{self.prefix}:changes"
+            flag_set_id = flag_set_id or q_set
+            client = connect(url, socket_timeout)
+        self.client: redis.Redis | redis.RedisCluster = client
+        self.prefix = prefix or default_prefix(flag_set_id)
+        keys = keys_for(self.prefix)
+        self.snapshot_key = keys.snapshot
+        self.revision_key = keys.revision
+        self.channel = keys.channel
         self.poll_interval = poll_interval
         self.subscribe = subscribe
         self.backoff_max = backoff_max
@@ -509,6 +533,9 @@ class RedisStore(Store):
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._remote_revision = ""
+        # the missing snapshot of the current failure streak, explained once (a bounded
+        # SCAN), not at every poll
+        self._missing: NoSnapshotError | None = None
         self.refresh()
         if start:
             self._start()
@@ -543,8 +570,13 @@ class RedisStore(Store):
                 self._failed(ConnectionError(f"redis {self.snapshot_key}: {e}"))
                 return False
             if data is None:
-                self._failed(LookupError(f"redis {self.snapshot_key}: no snapshot"))
+                if self._missing is None:
+                    self._missing = explain_missing(
+                        self.client, self.prefix, self._redis_mod.RedisError
+                    )
+                self._failed(self._missing)
                 return False
+            self._missing = None
             with gc_paused():
                 return self._apply(data if isinstance(data, bytes) else str(data), rev_s)
 
@@ -580,7 +612,7 @@ class RedisStore(Store):
                 # (re)connected: read what we may have missed
                 self.refresh()
                 if self._failing:
-                    raise ConnectionError(str(self.last_error))
+                    raise _ReadFailed
                 delay = 0.1
                 next_poll = time.monotonic() + self.poll_interval
                 while not self._stop.is_set():
@@ -596,7 +628,9 @@ class RedisStore(Store):
                         next_poll = time.monotonic() + self.poll_interval
                         self.refresh()
                         if self._failing:
-                            raise ConnectionError(str(self.last_error))
+                            raise _ReadFailed
+            except _ReadFailed:
+                pass  # refresh recorded the error (kept as it is: last_error is the status)
             except (self._redis_mod.RedisError, ConnectionError, OSError) as e:
                 self._failed(ConnectionError(f"redis {self.channel}: {e}"))
             finally:
@@ -617,21 +651,36 @@ class RedisStore(Store):
                 self.client.close()
 
 
-def _split_prefix(url: str) -> tuple[str, str | None]:
+class _ReadFailed(Exception):
+    """refresh failed and recorded why; the listener reconnects with backoff."""
+
+
+def _split_prefix(url: str) -> tuple[str, str | None, str | None]:
+    """url without its prefix= and flagSetId= query parameters, and their values."""
     parts = urlsplit(url)
     q = parse_qs(parts.query, keep_blank_values=True)
     prefix = q.pop("prefix", [None])[0]
+    flag_set_id = q.pop("flagSetId", [None])[0]
     query = urlencode({k: v[-1] for k, v in q.items()})
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment)), prefix
+    return (
+        urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment)),
+        prefix,
+        flag_set_id,
+    )
 
 
 def open_store(
     source: str | os.PathLike[str], *, analytics: EvaluationSink | None = None, **kwargs: Any
 ) -> Store:
-    """A store for source: "file:///path", a plain path, or "redis://…"/"rediss://…"/"unix://…".
+    """A store for source: "file:///path", a plain path, or a Redis URL.
 
-    For Redis the prefix comes from the prefix= query parameter or the prefix keyword
-    (default DEFAULT_PREFIX). analytics records every evaluation (Store.analytics). Other
+    Redis URLs: "redis://host:port/db", "rediss://…" (TLS), "unix://…", a master found
+    through Sentinel "redis+sentinel://[:password@]host:port,host:port/<master>[/db]"
+    (sentinel_password= authenticates to the sentinels), or a cluster
+    "redis+cluster://[:password@]host:port,host:port" ("rediss+…" for TLS). The prefix
+    comes from the prefix= query parameter or keyword, else flagSetId= (or the
+    flag_set_id keyword) gives "flagsync:<flagSetId>", else DEFAULT_PREFIX
+    ("flagsync:default"). analytics records every evaluation (Store.analytics). Other
     keywords go to FileStore or RedisStore.
     """
     store = _open(os.fspath(source), **kwargs)
@@ -641,7 +690,10 @@ def open_store(
 
 def _open(s: str, **kwargs: Any) -> Store:
     low = s.lower()
-    if low.startswith(("redis://", "rediss://", "unix://")):
+    redis_schemes = ("redis://", "rediss://", "unix://") + tuple(
+        f"{x}://" for x in SENTINEL_SCHEMES + CLUSTER_SCHEMES
+    )
+    if low.startswith(redis_schemes):
         return RedisStore(s, **kwargs)
     if low.startswith("file://"):
         parts = urlsplit(s)
@@ -650,6 +702,16 @@ def _open(s: str, **kwargs: Any) -> Store:
         return FileStore(unquote(parts.path), **kwargs)
     if "://" in s:
         raise ValueError(
-            f"unsupported flag source {s!r} (use a path, file://, redis:// or rediss://)"
+            f"unsupported flag source {_redact(s)!r} (use a path, file://, redis://, rediss://,"
+            " redis+sentinel:// or redis+cluster://)"
         )
     return FileStore(s, **kwargs)
+
+
+def _redact(url: str) -> str:
+    """url with the password of its user info replaced, for error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(":" + parts.password + "@", ":xxxxx@", 1)
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
