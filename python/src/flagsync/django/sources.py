@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
+from .._redis import find_snapshots
 from ..store import RedisStore, Store, open_store
 
 __all__ = ["has_snapshot", "open_probe", "redact", "scrub", "snapshot_prefixes"]
@@ -76,20 +77,11 @@ def has_snapshot(store: RedisStore) -> bool:
     return bool(store.client.exists(store.snapshot_key))
 
 
-def snapshot_prefixes(store: RedisStore, *, limit: int = 5, batches: int = 20) -> list[str]:
-    """Up to limit prefixes under which Redis holds a snapshot, from a bounded SCAN (a
-    hint for a wrong prefix; [] when unknown)."""
-    suffix = ":snapshot"
-    found: set[str] = set()
-    cursor: int = 0
+def snapshot_prefixes(store: RedisStore) -> list[str]:
+    """The prefixes under which Redis holds a snapshot, from the readers' own bounded
+    listing (a hint for a wrong prefix; [] when unknown)."""
     try:
-        for _ in range(batches):
-            cursor, keys = store.client.scan(cursor, match=f"*{suffix}", count=1000)
-            for k in keys:
-                key = k.decode() if isinstance(k, bytes) else str(k)
-                found.add(key[: -len(suffix)])
-            if cursor == 0 or len(found) >= limit:
-                break
-    except Exception:  # only a hint: a cluster or a restricted user may not allow SCAN
+        found, _ = find_snapshots(store.client)
+    except Exception:  # only a hint: a restricted user may not be allowed SCAN
         return []
-    return sorted(found)[:limit]
+    return [str(f) for f in found]
