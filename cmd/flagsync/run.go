@@ -8,17 +8,15 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/flagsync/flagsync/daemon"
-	"github.com/flagsync/flagsync/flagdsync"
+	"github.com/flagsync/flagsync/supervisor"
 )
 
 // defaultConfigPath is where run and sync look without --config.
@@ -68,168 +66,21 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	// go-redis logs dial failures through the standard logger; route them to slog at
 	// debug: the daemon already reports output errors in its own log and status.
 	redis.SetLogger(redisLog{logger})
-	metrics := daemon.NewMetrics()
-	// The elector is created once and survives reloads, so a SIGHUP never hands
-	// leadership over.
-	el, closeEl, err := daemon.NewElector(cfg, logger)
-	if err != nil {
-		fmt.Fprintf(stderr, "flagsync run: config %s: ha: %v\n", path, err)
-		return 2
-	}
-	defer closeEl()
-	opts := daemon.Options{Logger: logger, Metrics: metrics, Elector: el}
-	d, err := daemon.New(cfg, opts)
-	if err != nil {
-		fmt.Fprintf(stderr, "flagsync run: config %s: %v\n", path, err)
-		return 2
-	}
-	srv := daemon.NewServer(metrics)
-	srv.Set(d)
-	ln, err := daemon.Listen(&cfg.HTTP, logger)
-	if err != nil {
-		fmt.Fprintf(stderr, "flagsync run: http.listen: %v\n", err)
-		d.Close()
-		return 1
-	}
-	elCtx, stopEl := context.WithCancel(ctx)
-	elDone := make(chan struct{})
-	if el != nil {
-		go func() {
-			defer close(elDone)
-			_ = el.Run(elCtx, func(ctx context.Context, fence int64) {
-				logger.Info("elected leader: publishing to Redis", "backend", cfg.HA.Backend, "fence", fence)
-				if d := srv.Daemon(); d != nil {
-					d.Elected(ctx)
-				}
-			}, func() {
-				logger.Warn("no longer leader: standing by (Redis is left to the leader)")
-			})
-		}()
-	} else {
-		close(elDone)
-	}
-	// Stop campaigning only after the daemon stopped (its last publish may still need
-	// the lease), then release the lease so a standby takes over at once.
-	defer func() { stopEl(); <-elDone }()
-	httpSrv := daemon.NewHTTPServer(&cfg.HTTP, srv, logger)
-	go func() {
-		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("http server stopped", "err", err)
-		}
-	}()
-	stopSync, err := serveFlagdSync(ctx, &cfg.FlagdSync, srv, flagdsync.NewMetrics(metrics.Registry), logger)
-	if err != nil {
-		fmt.Fprintf(stderr, "flagsync run: %v\n", err)
-		_ = httpSrv.Close()
-		d.Close()
-		return 1
-	}
-	defer stopSync()
-	logger.Info("flagsync running", "config", path, "flagSetId", cfg.FlagSetID, "http", ln.Addr().String(), "tls", cfg.HTTP.TLS.On(), "schedule", cfg.Schedule)
-
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-
-	start := func(d *daemon.Daemon) (context.CancelFunc, chan error) {
-		runCtx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- d.Run(runCtx) }()
-		return cancel, done
+	err := supervisor.Run(ctx, supervisor.Options{Path: path, Config: cfg, Logger: logger, Level: level, Reload: hup})
+	var cfgErr *supervisor.ConfigError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &cfgErr):
+		fmt.Fprintf(stderr, "flagsync run: %v\n", err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "flagsync run: %v\n", err)
+		return 1
 	}
-	cancel, done := start(d)
-	for {
-		select {
-		case <-hup:
-			nd, ncfg, err := reload(path, cfg, opts)
-			if err != nil {
-				logger.Error("reload refused; the running configuration stays", "config", path, "err", err)
-				continue
-			}
-			// Stop the old pipeline (its in-flight sync finishes) before the new one
-			// starts, so there is never more than one writer.
-			cancel()
-			<-done
-			// Sources whose entry did not change keep the old pipeline's last good
-			// result, so one failing right after the reload does not hold back
-			// publishing as if it had never answered.
-			nd.InheritSources(d)
-			// The old daemon no longer writes; closing it may wait for queued change
-			// notifications, which must not delay the new configuration.
-			go d.Close()
-			d, cfg = nd, ncfg
-			level.Set(levelOf(cfg.Log.Level))
-			srv.Set(d)
-			cancel, done = start(d)
-			logger.Info("configuration reloaded", "config", path)
-		case err := <-done:
-			cancel()
-			shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = httpSrv.Shutdown(shutdownCtx)
-			stop()
-			d.Close()
-			if err != nil {
-				logger.Error("daemon stopped", "err", err)
-				return 1
-			}
-			logger.Info("flagsync stopped")
-			return 0
-		}
-	}
-}
-
-// serveFlagdSync starts the flagd sync port when flagdSync.enabled; the returned
-// function stops it and waits until it has.
-func serveFlagdSync(ctx context.Context, cfg *daemon.FlagdSyncConfig, srv *daemon.Server, m *flagdsync.Metrics, logger *slog.Logger) (func(), error) {
-	if !cfg.Enabled {
-		return func() {}, nil
-	}
-	fs, err := flagdsync.Listen(cfg, srv, m, logger)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		fs.Serve(ctx)
-	}()
-	addrs := make([]string, 0, 2)
-	for _, a := range fs.Addrs() {
-		addrs = append(addrs, a.String())
-	}
-	logger.Info("flagd sync serving (flagd.sync.v1.FlagSyncService)", "listen", addrs, "tls", cfg.TLS.On())
-	return func() { cancel(); <-done }, nil
-}
-
-// reload reads the configuration again and builds a daemon for it, without touching
-// the running one.
-func reload(path string, old *daemon.Config, opts daemon.Options) (*daemon.Daemon, *daemon.Config, error) {
-	cfg, err := daemon.LoadConfig(path, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	if cfg.HTTP.Listen != old.HTTP.Listen || cfg.HTTP.TLS != old.HTTP.TLS || cfg.HTTP.Limits != old.HTTP.Limits {
-		// Auth, allowed hosts and maxBodyBytes follow the reload; the listener does not.
-		opts.Logger.Warn("http.listen, http.tls or http.limits changed; the listener keeps its settings until restart (maxBodyBytes follows the reload)", "listen", old.HTTP.Listen)
-		cfg.HTTP.Listen, cfg.HTTP.TLS = old.HTTP.Listen, old.HTTP.TLS
-	}
-	if cfg.FlagdSync != old.FlagdSync {
-		opts.Logger.Warn("flagdSync changed; the flagd sync port keeps its settings until restart (auth follows the reload)")
-		cfg.FlagdSync = old.FlagdSync
-	}
-	if cfg.HA != old.HA || (old.HA.Enabled && !cfg.Outputs.Redis.Same(old.Outputs.Redis)) {
-		// The elector outlives reloads (leadership must not flap on SIGHUP).
-		opts.Logger.Warn("ha or outputs.redis changed while ha is enabled; the election keeps its settings until restart")
-	}
-	if cfg.Log.Format != old.Log.Format {
-		opts.Logger.Warn("log.format changed; it takes effect on restart")
-	}
-	d, err := daemon.New(cfg, opts)
-	if err != nil {
-		return nil, nil, err
-	}
-	return d, cfg, nil
 }
 
 // loadConfig finds and loads the configuration for command name. On failure it has
@@ -262,20 +113,12 @@ func loadConfig(name, flagPath string, stderr io.Writer) (string, *daemon.Config
 
 // newLogger builds the slog logger the configuration asks for.
 func newLogger(c daemon.LogConfig, level *slog.LevelVar, w io.Writer) *slog.Logger {
-	level.Set(levelOf(c.Level))
+	level.Set(supervisor.LevelOf(c.Level))
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-func levelOf(s string) slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return slog.LevelInfo
-	}
-	return l
 }
 
 // redisLog adapts go-redis's internal logging to slog.
