@@ -77,14 +77,7 @@ type Flag struct {
 	Targeting      json.RawMessage `json:"targeting,omitempty"`
 	Metadata       map[string]any  `json:"metadata,omitempty"`
 
-	decode *flagDecode // what Parse found wrong with the flag; nil: nothing
-
-	// targetingAt and targetingLen locate the canonical targeting Parse wrote:
-	// while Targeting is still that slice, Canonical copies it as is and Compile
-	// knows it is valid JSON. (A pointer and a length rather than the slice keep
-	// Flag small: a daemon holds two documents' flags and two compiled copies.)
-	targetingAt  *byte
-	targetingLen int
+	parsed *parsedFlag // what Parse knew beyond the fields above; nil: a flag built in Go
 }
 
 // Problem is one validation finding. Path is the field path, e.g.

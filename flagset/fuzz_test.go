@@ -43,7 +43,7 @@ func FuzzParse(f *testing.F) {
 		if s == nil {
 			t.Fatal("Load returned neither a Set nor an error")
 		}
-		if _, err := Canonical(s.Document()); err != nil {
+		if _, err := canonicalDocument(s.Document()); err != nil {
 			t.Fatalf("Canonical of a compiled set: %v", err)
 		}
 		if len(ps) > 0 {

@@ -118,11 +118,9 @@ func init() {
 // ruleCompiler compiles rules of one document; $evaluators are compiled once and shared.
 type ruleCompiler struct {
 	evaluators map[string]json.RawMessage
-	locate     bool              // track where in a rule each problem is (only when re-compiling a bad rule)
-	size       int               // nodes compiled so far in the current rule
-	scratch    []string          // reusable key slice for compileFlag
-	intern     map[string]string // strings shared while decoding targeting
-	boxed      map[string]any    // and their boxed values
+	locate     bool     // track where in a rule each problem is (only when re-compiling a bad rule)
+	size       int      // nodes compiled so far in the current rule
+	scratch    []string // reusable key slice for compileFlag
 	// variants holds the compiled variants of Variants maps already compiled; Parse
 	// shares identical maps between flags, and compiled variants are immutable.
 	variants map[unsafe.Pointer][]*compiledVariant
@@ -235,18 +233,8 @@ func (c *ruleCompiler) evaluator(name string) (*compiledEvaluator, bool) {
 func (c *ruleCompiler) compileTargeting(f *Flag) (node, []string) {
 	var v any
 	raw := f.Targeting
-	if f.canonicalTargeting() {
-		// Parse wrote it (valid, canonical, within MaxDepth). Decoding it again here
-		// rather than keeping Parse's decoded tree on every Flag keeps documents
-		// small: a daemon holds two while it syncs.
-		if c.intern == nil {
-			c.intern, c.boxed = make(map[string]string, 64), make(map[string]any, 64)
-		}
-		d := jsonDecoder{data: raw, intern: c.intern, boxed: c.boxed}
-		var err error
-		if v, err = d.value(); err != nil {
-			return nil, []string{"invalid JSON: " + err.Error()}
-		}
+	if rule, ok := f.parsedRule(); ok {
+		v = rule // Parse decoded it (valid, within MaxDepth): no second decode
 	} else {
 		if err := checkJSONDepth(raw); err != nil {
 			return nil, []string{err.Error()}
@@ -284,13 +272,6 @@ func (c *ruleCompiler) at(parent *rulePath, op string, idx int) *rulePath {
 		return nil
 	}
 	return &rulePath{parent, op, idx}
-}
-
-// canonicalTargeting tells whether Targeting is still the canonical slice Parse
-// produced for it.
-func (f *Flag) canonicalTargeting() bool {
-	t := f.Targeting
-	return len(t) > 0 && len(t) == f.targetingLen && &t[0] == f.targetingAt
 }
 
 // rulePath locates a sub-rule for problem messages; it is only rendered when a

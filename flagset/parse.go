@@ -438,7 +438,7 @@ func flagFromValue(v any) *Flag {
 	m, ok := v.(map[string]any)
 	if !ok {
 		f.addProblem(flagProblem{"", "must be an object, got " + typeName(v)})
-		f.decode.notObject = true
+		f.parsed.notObject = true
 		return f
 	}
 	var unknown []string
@@ -487,7 +487,8 @@ func (f *Flag) setField(k string, fv any) bool {
 			return true
 		}
 		f.Targeting = raw
-		f.targetingAt, f.targetingLen = &raw[0], len(raw)
+		p := f.parsedInfo()
+		p.targetingAt, p.targetingLen, p.rule = &raw[0], len(raw), fv
 	case "metadata":
 		mm, ok := fv.(map[string]any)
 		if !ok {
@@ -515,25 +516,59 @@ func (f *Flag) finishDecode(unknown []string) {
 	}
 }
 
-// flagDecode is what Parse found wrong with a flag.
-type flagDecode struct {
-	problems  []flagProblem
-	notObject bool // the document's value for this flag was not an object
+// parsedFlag is what Parse knows about a flag beyond its public fields. It
+// stays out of Flag's exported API and out of the Set: Compile reads it once.
+type parsedFlag struct {
+	problems  []flagProblem // what Parse found wrong with the flag, by field
+	notObject bool          // the document's value for this flag was not an object
+
+	// targetingAt and targetingLen locate the canonical targeting Parse wrote,
+	// and rule is the decoded value it wrote it from: while Targeting is still
+	// that slice, Compile compiles rule without decoding the text again, and
+	// the canonical encoding copies the text as is.
+	targetingAt  *byte
+	targetingLen int
+	rule         any
+}
+
+// parsedInfo returns f's parse information, creating it.
+func (f *Flag) parsedInfo() *parsedFlag {
+	if f.parsed == nil {
+		f.parsed = &parsedFlag{}
+	}
+	return f.parsed
 }
 
 func (f *Flag) addProblem(p flagProblem) {
-	if f.decode == nil {
-		f.decode = &flagDecode{}
-	}
-	f.decode.problems = append(f.decode.problems, p)
+	pf := f.parsedInfo()
+	pf.problems = append(pf.problems, p)
 }
 
 // decodeProblems returns the decoding problems (nil: none).
 func (f *Flag) decodeProblems() []flagProblem {
-	if f.decode == nil {
+	if f.parsed == nil {
 		return nil
 	}
-	return f.decode.problems
+	return f.parsed.problems
+}
+
+// notObject tells whether Parse found a non-object where the flag should be.
+func (f *Flag) notObject() bool { return f.parsed != nil && f.parsed.notObject }
+
+// parsedRule returns the decoded targeting Parse wrote Targeting from, while
+// Targeting is still those bytes.
+func (f *Flag) parsedRule() (any, bool) {
+	if !f.canonicalTargeting() {
+		return nil, false
+	}
+	return f.parsed.rule, true
+}
+
+// canonicalTargeting tells whether Targeting is still the canonical slice Parse
+// produced for it.
+func (f *Flag) canonicalTargeting() bool {
+	t := f.Targeting
+	return f.parsed != nil && len(t) > 0 && len(t) == f.parsed.targetingLen && &t[0] == f.parsed.targetingAt
 }
 
 // flagProblem is a decoding problem of one flag; field "" means the flag itself.
