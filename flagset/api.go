@@ -3,7 +3,10 @@
 // daemon, the OpenFeature provider and the CLI, can depend on it.
 package flagset
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"unsafe"
+)
 
 // State is a flag's on/off switch. A DISABLED flag always yields the caller's default.
 type State string
@@ -67,6 +70,10 @@ type Document struct {
 	Metadata   map[string]any             `json:"metadata,omitempty"`
 
 	problems Problems // decoding problems found by Parse (wrong types, unknown fields)
+	// sharedVariants holds the Variants maps JSON Parse gave more than one flag;
+	// nil when unknown (YAML, a document built in Go), and then Compile takes
+	// any map to be shared.
+	sharedVariants map[unsafe.Pointer]struct{}
 }
 
 // Flag is one flag definition as written in a document.

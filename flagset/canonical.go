@@ -113,7 +113,7 @@ func (s *Set) writeFlags(w io.Writer) error {
 	var enc bytes.Buffer // one entry, reused
 	for i, key := range s.keys {
 		enc.Reset()
-		if err := writeEntry(&enc, key, s.flags[key]); err != nil {
+		if err := writeEntry(&enc, key, s.flags[key], nil); err != nil {
 			return err
 		}
 		b := enc.Bytes()
@@ -126,11 +126,12 @@ func (s *Set) writeFlags(w io.Writer) error {
 }
 
 // writeEntry writes one flag's entry of the body, `,"key":{flag}`.
-func writeEntry(buf *bytes.Buffer, key string, cf *compiledFlag) error {
+// metaKeys may hold the flag's metadata keys, sorted (nil: sorted here).
+func writeEntry(buf *bytes.Buffer, key string, cf *compiledFlag, metaKeys []string) error {
 	buf.WriteByte(',')
 	writeString(buf, key)
 	buf.WriteByte(':')
-	if err := writeCanonicalFlag(buf, cf.def, cf); err != nil {
+	if err := writeCanonicalFlag(buf, cf.def(), cf, metaKeys); err != nil {
 		return fmt.Errorf("flags.%s: %w", key, err)
 	}
 	return nil
@@ -163,8 +164,10 @@ func (s *Set) Canonical() ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// writeCanonicalFlag appends the canonical encoding of f to buf (cf may be nil).
-func writeCanonicalFlag(buf *bytes.Buffer, f *Flag, cf *compiledFlag) error {
+// writeCanonicalFlag appends the canonical encoding of f to buf: defaultVariant,
+// metadata, state, targeting, variants. cf, f's compiled form, may be nil;
+// metaKeys may hold f's metadata keys, sorted (nil: sorted here).
+func writeCanonicalFlag(buf *bytes.Buffer, f *Flag, cf *compiledFlag, metaKeys []string) error {
 	if f == nil {
 		return fmt.Errorf("nil flag")
 	}
@@ -177,9 +180,9 @@ func writeCanonicalFlag(buf *bytes.Buffer, f *Flag, cf *compiledFlag) error {
 	if len(f.Metadata) > 0 {
 		buf.WriteString(`,"metadata":`)
 		var err error
-		if cf != nil && len(cf.metaKeys) == len(f.Metadata) {
+		if len(metaKeys) == len(f.Metadata) {
 			buf.WriteByte('{')
-			for i, k := range cf.metaKeys {
+			for i, k := range metaKeys {
 				if i > 0 {
 					buf.WriteByte(',')
 				}
@@ -331,6 +334,14 @@ func writeValue(buf *bytes.Buffer, v any, depth int) error {
 			}
 		}
 		buf.WriteByte(']')
+	case ruleOp:
+		buf.WriteByte('{')
+		writeString(buf, x.op)
+		buf.WriteByte(':')
+		if err := writeValue(buf, x.arg, depth+1); err != nil {
+			return err
+		}
+		buf.WriteByte('}')
 	case map[string]any:
 		keys := make([]string, 0, len(x))
 		for k := range x {

@@ -48,7 +48,7 @@ func canonicalFlags(d *Document) (keys []string, flags [][]byte, err error) {
 	flags = make([][]byte, len(keys))
 	for i, k := range keys {
 		var buf bytes.Buffer
-		if err := writeCanonicalFlag(&buf, d.Flags[k], nil); err != nil {
+		if err := writeCanonicalFlag(&buf, d.Flags[k], nil, nil); err != nil {
 			return nil, nil, fmt.Errorf("flags.%s: %w", k, err)
 		}
 		flags[i] = buf.Bytes()

@@ -13,7 +13,7 @@ import (
 // sameDefinition tells whether a and b encode to the same canonical flag
 // (defaultVariant, metadata, state, targeting, variants).
 func sameDefinition(a, b *compiledFlag) bool {
-	fa, fb := a.def, b.def
+	fa, fb := a.def(), b.def()
 	if fa.State != fb.State || (fa.DefaultVariant == nil) != (fb.DefaultVariant == nil) ||
 		(fa.DefaultVariant != nil && *fa.DefaultVariant != *fb.DefaultVariant) {
 		return false
@@ -36,7 +36,7 @@ func sameDefinition(a, b *compiledFlag) bool {
 // sameTargeting compares the rules' canonical texts: as they are when Parse
 // wrote both, else encoded now (only flags built in Go get there).
 func sameTargeting(a, b *compiledFlag) bool {
-	ta, tb := a.def.Targeting, b.def.Targeting
+	ta, tb := a.def().Targeting, b.def().Targeting
 	emptyA, emptyB := isEmptyTargeting(ta), isEmptyTargeting(tb)
 	switch {
 	case emptyA || emptyB:

@@ -123,7 +123,9 @@ type ruleCompiler struct {
 	scratch    []string // reusable key slice for compileFlag
 	// variants holds the compiled variants of Variants maps already compiled; Parse
 	// shares identical maps between flags, and compiled variants are immutable.
+	// With shared non-nil, only the maps in it are kept.
 	variants map[unsafe.Pointer][]*compiledVariant
+	shared   map[unsafe.Pointer]struct{}
 	done     map[string]*compiledEvaluator
 	active   map[string]bool // evaluators being compiled, to detect $ref cycles
 	// level is the nesting level compile is at (the rule object is 1) and deepest
@@ -178,11 +180,21 @@ func newRuleCompiler(evaluators map[string]json.RawMessage) *ruleCompiler {
 	}
 }
 
+// keepVariants tells whether the compiled variants of m are worth keeping for
+// other flags: when m is known to be shared, or nothing is known.
+func (c *ruleCompiler) keepVariants(m map[string]any) bool {
+	if c.shared == nil {
+		return true
+	}
+	_, ok := c.shared[mapIdentity(m)]
+	return ok
+}
+
 // fork returns a compiler for another goroutine. It shares the compiled
 // evaluators, which must all be compiled already (Compile does that first):
 // from then on the shared maps are only read.
 func (c *ruleCompiler) fork() *ruleCompiler {
-	return &ruleCompiler{evaluators: c.evaluators, done: c.done, active: c.active}
+	return &ruleCompiler{evaluators: c.evaluators, done: c.done, active: c.active, shared: c.shared}
 }
 
 // evaluator compiles (once) the named $evaluators entry.
@@ -243,7 +255,7 @@ func (c *ruleCompiler) compileTargeting(f *Flag) (node, []string) {
 			return nil, []string{"invalid JSON: " + err.Error()}
 		}
 	}
-	if _, ok := v.(map[string]any); !ok {
+	if typeName(v) != "object" {
 		return nil, []string{"must be a JsonLogic object, got " + typeName(v)}
 	}
 	var errs []string
@@ -324,57 +336,61 @@ func (c *ruleCompiler) compile(v any, at *rulePath, errs *[]string) node {
 			return constNode{x}
 		}
 		return arrayNode{elems}
+	case ruleOp:
+		return c.compileOp(x.op, x.arg, at, errs)
 	case map[string]any:
 		if len(x) != 1 {
 			// Like json-logic-js: an object that is not {operator: args} is data.
 			return constNode{x}
 		}
-		var op string
-		var rawArgs any
-		for k, a := range x {
-			op, rawArgs = k, a
+		for op, rawArgs := range x {
+			return c.compileOp(op, rawArgs, at, errs)
 		}
-		c.enter()
-		defer c.leave()
-		if op == "$ref" {
-			return c.compileRef(rawArgs, at, errs)
-		}
-		if op == "var" {
-			return c.compileVar(rawArgs, at, errs)
-		}
-		spec, ok := operators[op]
-		if !ok {
-			*errs = append(*errs, fmt.Sprintf("unknown operator %q%s", op, where(at)))
-			return constNode{nil}
-		}
-		argList, isList := rawArgs.([]any)
-		if !isList {
-			argList = []any{rawArgs}
-		}
-		wrongArity := len(argList) < spec.min || (spec.max >= 0 && len(argList) > spec.max)
-		if wrongArity && !spec.custom && len(argList) < spec.min {
-			*errs = append(*errs, fmt.Sprintf("operator %q takes %s, got %d%s", op, arityText(spec), len(argList), where(at)))
-		}
-		args := make([]node, len(argList))
-		for i, a := range argList {
-			args[i] = c.compile(a, c.at(at, op, i), errs)
-		}
-		if wrongArity && spec.custom {
-			return constNode{nil} // flagd: a custom operator with bad arguments is null
-		}
-		if spec.max >= 0 && len(args) > spec.max {
-			args = args[:spec.max] // extra arguments are ignored (json-logic-js)
-		}
-		if op == "sem_ver" && len(args) == 3 {
-			if n := constSemver(args); n != nil {
-				return n
-			}
-		}
-		return &callNode{fn: spec.fn, args: args}
 	case int, int64, float32: // values built in Go rather than decoded
 		return constNode{normalize(x)}
 	}
 	return constNode{v}
+}
+
+// compileOp compiles the operation {op: rawArgs}.
+func (c *ruleCompiler) compileOp(op string, rawArgs any, at *rulePath, errs *[]string) node {
+	c.enter()
+	defer c.leave()
+	if op == "$ref" {
+		return c.compileRef(rawArgs, at, errs)
+	}
+	if op == "var" {
+		return c.compileVar(rawArgs, at, errs)
+	}
+	spec, ok := operators[op]
+	if !ok {
+		*errs = append(*errs, fmt.Sprintf("unknown operator %q%s", op, where(at)))
+		return constNode{nil}
+	}
+	argList, isList := rawArgs.([]any)
+	if !isList {
+		argList = []any{rawArgs}
+	}
+	wrongArity := len(argList) < spec.min || (spec.max >= 0 && len(argList) > spec.max)
+	if wrongArity && !spec.custom && len(argList) < spec.min {
+		*errs = append(*errs, fmt.Sprintf("operator %q takes %s, got %d%s", op, arityText(spec), len(argList), where(at)))
+	}
+	args := make([]node, len(argList))
+	for i, a := range argList {
+		args[i] = c.compile(a, c.at(at, op, i), errs)
+	}
+	if wrongArity && spec.custom {
+		return constNode{nil} // flagd: a custom operator with bad arguments is null
+	}
+	if spec.max >= 0 && len(args) > spec.max {
+		args = args[:spec.max] // extra arguments are ignored (json-logic-js)
+	}
+	if op == "sem_ver" && len(args) == 3 {
+		if n := constSemver(args); n != nil {
+			return n
+		}
+	}
+	return &callNode{fn: spec.fn, args: args}
 }
 
 // isLiteral tells whether v contains no operation (an object with exactly one
@@ -392,8 +408,8 @@ func isLiteral(v any, depth int) bool {
 		}
 	case map[string]any:
 		return len(x) != 1
-	case int, int64, float32:
-		return false // normalized by compile
+	case ruleOp, int, int64, float32:
+		return false // an operation; or a number compile normalizes
 	}
 	return true
 }

@@ -443,7 +443,7 @@ func flagFromValue(v any) *Flag {
 	}
 	var unknown []string
 	for k, fv := range m {
-		if !f.setField(k, fv) {
+		if !f.setField(k, fv, 0) {
 			unknown = append(unknown, k)
 		}
 	}
@@ -452,8 +452,9 @@ func flagFromValue(v any) *Flag {
 }
 
 // setField stores one decoded field of a flag, recording a problem when its
-// type is wrong; it returns false for an unknown field name.
-func (f *Flag) setField(k string, fv any) bool {
+// type is wrong; it returns false for an unknown field name. textLen is the
+// length of the field's JSON text, 0 when unknown.
+func (f *Flag) setField(k string, fv any, textLen int) bool {
 	switch k {
 	case "state":
 		s, ok := fv.(string)
@@ -481,7 +482,10 @@ func (f *Flag) setField(k string, fv any) bool {
 		if fv == nil {
 			return true
 		}
-		raw, err := CanonicalValue(fv)
+		var buf bytes.Buffer
+		buf.Grow(max(textLen, 64)) // the canonical text is about as long as the source's
+		err := writeValue(&buf, fv, 0)
+		raw := buf.Bytes()
 		if err != nil { // cannot happen for decoded JSON/YAML values
 			f.addProblem(flagProblem{"targeting", err.Error()})
 			return true
@@ -601,7 +605,7 @@ func typeName(v any) string {
 		return "number"
 	case []any:
 		return "array"
-	case map[string]any:
+	case map[string]any, ruleOp:
 		return "object"
 	}
 	return fmt.Sprintf("%T", v)

@@ -43,20 +43,21 @@ type Set struct {
 // is immutable once compiled, so sets may share it.
 type compiledFlag struct {
 	key        string
-	own        Flag  // the definition as compiled
-	def        *Flag // &own
-	index      int   // position in the set's keys (and flagMeta)
-	disabled   bool
+	own        Flag                        // the definition as compiled: a copy, so changing the caller's Flag later does not change the Set
+	index      int                         // position in the set's keys (and flagMeta)
 	variants   []*compiledVariant          // sorted by name
 	byName     map[string]*compiledVariant // only for flags with many variants
-	metaKeys   []string                    // the flag's metadata keys, sorted (used while compiling)
 	defVariant *compiledVariant            // nil: the caller's default is used
 	rule       node                        // nil: no targeting
 	ruleErr    string                      // non-empty: targeting cannot be evaluated (PARSE_ERROR)
+	disabled   bool
 	// canonicalRule tells that own.Targeting is the canonical text Parse wrote,
 	// so encoding the flag copies it as is.
 	canonicalRule bool
 }
+
+// def is the flag's definition as compiled (shared; do not mutate).
+func (f *compiledFlag) def() *Flag { return &f.own }
 
 // lazyRevision is the revision of a reader's set without metadata.version,
 // computed on first use: readers that never ask do not encode the flags.
@@ -164,6 +165,7 @@ func compile(d *Document, strict bool) (*Set, Problems) {
 	}
 
 	rc := newRuleCompiler(d.Evaluators)
+	rc.shared = d.sharedVariants
 	goodEvaluators := map[string]json.RawMessage{}
 	for _, name := range sortedKeys(d.Evaluators) {
 		ce, _ := rc.evaluator(name)
@@ -204,7 +206,7 @@ func compile(d *Document, strict bool) (*Set, Problems) {
 		e.cf.index = len(s.keys)
 		s.flags[key] = e.cf
 		s.keys = append(s.keys, key)
-		s.doc.Flags[key] = e.cf.def
+		s.doc.Flags[key] = e.cf.def()
 	}
 
 	s.flagMeta = make([]atomic.Pointer[map[string]any], len(s.keys))
@@ -341,7 +343,6 @@ func compileRange(entries []compiledEntry, keys []string, flags map[string]*Flag
 			continue
 		}
 		if !publish {
-			e.cf.metaKeys = nil
 			e.included = true
 			continue
 		}
@@ -349,8 +350,8 @@ func compileRange(entries []compiledEntry, keys []string, flags map[string]*Flag
 			continue
 		}
 		enc.Reset()
-		e.encErr = writeEntry(&enc, key, e.cf)
-		e.cf.metaKeys = nil
+		// rc.scratch holds the flag's metadata keys, sorted, when it has any.
+		e.encErr = writeEntry(&enc, key, e.cf, rc.scratch)
 		if e.encErr != nil {
 			continue
 		}
@@ -386,7 +387,7 @@ func (s *Set) metadata(f *compiledFlag) map[string]any {
 }
 
 func (s *Set) mergeMetadata(f *compiledFlag) map[string]any {
-	m := mergeMeta(s.meta, f.def.Metadata)
+	m := mergeMeta(s.meta, f.def().Metadata)
 	s.flagMeta[f.index].CompareAndSwap(nil, &m)
 	return *s.flagMeta[f.index].Load()
 }
@@ -550,7 +551,7 @@ func compileFlag(key string, f *Flag, rc *ruleCompiler) (cf *compiledFlag, struc
 					}
 					add("variants", "values must all have one type, found "+strings.Join(parts, " and "))
 				}
-			} else if f.Variants != nil {
+			} else if f.Variants != nil && rc.keepVariants(f.Variants) {
 				if rc.variants == nil {
 					rc.variants = make(map[unsafe.Pointer][]*compiledVariant)
 				}
@@ -568,7 +569,7 @@ func compileFlag(key string, f *Flag, rc *ruleCompiler) (cf *compiledFlag, struc
 	var metaKeys []string
 	if len(f.Metadata) > 0 {
 		// Reuse one slice across flags: the keys are only needed until the
-		// flag's canonical encoding is written.
+		// flag's canonical encoding is written (compileRange passes rc.scratch).
 		metaKeys = rc.scratch[:0]
 		for k := range f.Metadata {
 			metaKeys = append(metaKeys, k)
@@ -584,7 +585,6 @@ func compileFlag(key string, f *Flag, rc *ruleCompiler) (cf *compiledFlag, struc
 
 	cf = &compiledFlag{key: key, own: *f, disabled: f.State == Disabled, canonicalRule: f.canonicalTargeting()}
 	cf.own.parsed = nil // Parse's notes (and decoded targeting) stay with the document
-	cf.def = &cf.own    // a copy: changing the caller's Flag later does not change the Set
 	if !isEmptyTargeting(f.Targeting) {
 		n, errs := rc.compileTargeting(f)
 		for _, e := range errs {
@@ -600,7 +600,6 @@ func compileFlag(key string, f *Flag, rc *ruleCompiler) (cf *compiledFlag, struc
 		return nil, structural, targeting
 	}
 	cf.variants = cvs
-	cf.metaKeys = metaKeys
 	if len(cf.variants) > smallVariantCount {
 		cf.byName = make(map[string]*compiledVariant, len(cf.variants))
 		for _, v := range cf.variants {
@@ -868,7 +867,7 @@ func (s *Set) Flag(key string) (*Flag, bool) {
 	if !ok {
 		return nil, false
 	}
-	return f.def, true
+	return f.def(), true
 }
 
 // Document returns the document of the valid flags (shared; do not mutate).
