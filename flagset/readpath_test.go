@@ -87,8 +87,12 @@ func TestDiffIsCanonicalEquality(t *testing.T) {
 		func(f *Flag) { // the same rule written differently
 			f.Targeting = json.RawMessage(` { "if" : [ {"==":[{"var":"x"},{"j":true,"k":{"in":[1.0,2e0]}}]}, "on", "off" ] } `)
 		},
-		func(f *Flag) { f.Targeting = json.RawMessage(`{"if":[{"==":[{"var":"y"},{"k":{"in":[1,2]},"j":true}]},"on","off"]}`) },
-		func(f *Flag) { f.Targeting = json.RawMessage(`{"if":[{"==":[{"var":"x"},{"k":{"in":[1,2]},"j":false}]},"on","off"]}`) },
+		func(f *Flag) {
+			f.Targeting = json.RawMessage(`{"if":[{"==":[{"var":"y"},{"k":{"in":[1,2]},"j":true}]},"on","off"]}`)
+		},
+		func(f *Flag) {
+			f.Targeting = json.RawMessage(`{"if":[{"==":[{"var":"x"},{"k":{"in":[1,2]},"j":false}]},"on","off"]}`)
+		},
 		func(f *Flag) { f.Targeting = nil },
 		func(f *Flag) { f.Targeting = json.RawMessage(`{}`) },
 	}
