@@ -29,7 +29,6 @@ from .flagset import (
     Type,
     compile_document,
     diff,
-    gc_paused,
     load,
 )
 
@@ -390,9 +389,7 @@ class FileStore(Store):
         except OSError as e:
             self._failed(OSError(e.errno, f"flag file {self.path}: {e.strerror}"))
             return False
-        # one GC pause over load and diff: collections amid a big reload cost more than it
-        with gc_paused():
-            return self._apply(data, sig)
+        return self._apply(data, sig)
 
     def _apply(self, data: bytes, sig: tuple[int, int, int, int]) -> bool:
         try:
@@ -500,8 +497,7 @@ class RedisStore(Store):
             if data is None:
                 self._failed(LookupError(f"redis {self.snapshot_key}: no snapshot"))
                 return False
-            with gc_paused():
-                return self._apply(data if isinstance(data, bytes) else str(data), rev_s)
+            return self._apply(data if isinstance(data, bytes) else str(data), rev_s)
 
     def _apply(self, data: bytes | str, rev_s: str) -> bool:
         try:
