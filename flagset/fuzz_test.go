@@ -134,7 +134,7 @@ func FuzzResolveYAMLScalar(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
-		v, err := ResolveYAMLScalar(text, "")
+		v, err := resolveYAMLScalar(text, "")
 		if err != nil {
 			return
 		}
@@ -152,7 +152,7 @@ func FuzzResolveYAMLScalar(f *testing.F) {
 			t.Fatalf("%q resolved to %T", text, v)
 		}
 		for _, kind := range []string{"null", "bool", "int", "float"} {
-			w, err := ResolveYAMLScalar(text, kind)
+			w, err := resolveYAMLScalar(text, kind)
 			if err == nil && kind != "float" && w != v {
 				t.Fatalf("%q as !!%s = %v, untagged %v", text, kind, w, v)
 			}

@@ -31,7 +31,7 @@ type ruleCompiler struct {
 type compiledEvaluator struct {
 	n      node
 	errs   []string
-	size   int // nodes after $ref expansion (saturates above MaxRuleNodes)
+	size   int // nodes after $ref expansion (saturates above maxRuleNodes)
 	height int // nesting levels with every $ref inlined
 }
 
@@ -50,21 +50,21 @@ func tooDeep() string {
 	return fmt.Sprintf("rule nests deeper than %d levels once every $ref is inlined", MaxDepth)
 }
 
-// MaxRuleNodes bounds a rule's size after $ref expansion. Evaluators can refer
+// maxRuleNodes bounds a rule's size after $ref expansion. Evaluators can refer
 // to each other many times over (e2 = [e1, e1], e3 = [e2, e2], ...), which
 // compiles to a small shared graph but would evaluate exponentially long.
-const MaxRuleNodes = 100_000
+const maxRuleNodes = 100_000
 
 // addSize adds n to the size counter without overflowing.
 func (c *ruleCompiler) addSize(n int) {
 	c.size += n
-	if c.size > MaxRuleNodes {
-		c.size = MaxRuleNodes + 1
+	if c.size > maxRuleNodes {
+		c.size = maxRuleNodes + 1
 	}
 }
 
 func tooLarge() string {
-	return fmt.Sprintf("rule is too large: more than %d operations and values after $ref expansion", MaxRuleNodes)
+	return fmt.Sprintf("rule is too large: more than %d operations and values after $ref expansion", maxRuleNodes)
 }
 
 func newRuleCompiler(evaluators map[string]json.RawMessage) *ruleCompiler {
@@ -124,7 +124,7 @@ func (c *ruleCompiler) evaluator(name string) (*compiledEvaluator, bool) {
 			c.locate = false
 		}
 		// The limits are checked after that pass, which could not find them again.
-		if ce.size > MaxRuleNodes && len(ce.errs) == 0 {
+		if ce.size > maxRuleNodes && len(ce.errs) == 0 {
 			ce.errs = append(ce.errs, tooLarge())
 		}
 		if ce.height > MaxDepth && len(ce.errs) == 0 {
@@ -156,7 +156,7 @@ func (c *ruleCompiler) compileTargeting(f *Flag) (node, []string) {
 	var errs []string
 	c.size, c.level, c.deepest = 0, 0, 0
 	n := c.compile(v, nil, &errs)
-	if c.size > MaxRuleNodes && len(errs) == 0 {
+	if c.size > maxRuleNodes && len(errs) == 0 {
 		return nil, []string{tooLarge()}
 	}
 	if c.deepest > MaxDepth && len(errs) == 0 {

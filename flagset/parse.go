@@ -257,14 +257,14 @@ func yamlScalar(n *yaml.Node) (any, error) {
 	if kind == "" && n.Style&quotedStyles != 0 {
 		return n.Value, nil
 	}
-	v, err := ResolveYAMLScalar(n.Value, kind)
+	v, err := resolveYAMLScalar(n.Value, kind)
 	if err != nil {
 		return nil, fmt.Errorf("flagset: YAML line %d: %w", n.Line, err)
 	}
 	return v, nil
 }
 
-// coreKind maps an explicit tag to the kind ResolveYAMLScalar takes; ok is false for
+// coreKind maps an explicit tag to the kind resolveYAMLScalar takes; ok is false for
 // tags outside the core schema.
 func coreKind(tag string) (kind string, ok bool) {
 	switch tag {
@@ -276,7 +276,7 @@ func coreKind(tag string) (kind string, ok bool) {
 	return "", false
 }
 
-// ResolveYAMLScalar resolves the text of a plain YAML scalar by the YAML 1.2 core
+// resolveYAMLScalar resolves the text of a plain YAML scalar by the YAML 1.2 core
 // schema (kind "") or checks it against one core tag (kind "str", "null", "bool",
 // "int" or "float"): null is ~, null, Null, NULL or empty; booleans are
 // true/True/TRUE/false/False/FALSE; integers are [-+]?[0-9]+, 0o[0-7]+ and
@@ -284,7 +284,7 @@ func coreKind(tag string) (kind string, ok bool) {
 // Numbers become float64 (correctly rounded); one beyond the double range, and
 // .inf/.nan, are errors (JSON has no such numbers). Anything else is a string.
 // The Python reader implements the same function (flagset.py).
-func ResolveYAMLScalar(text, kind string) (any, error) {
+func resolveYAMLScalar(text, kind string) (any, error) {
 	if kind == "str" {
 		return text, nil
 	}

@@ -591,7 +591,7 @@ def _join(at: str, elem: str) -> str:
     return f"{at}.{elem}" if at else elem
 
 
-# A rule's size after $ref expansion is bounded (Go: MaxRuleNodes): evaluators can refer
+# A rule's size after $ref expansion is bounded (Go: maxRuleNodes): evaluators can refer
 # to each other many times over (e2 = [e1, e1], e3 = [e2, e2], ...).
 MAX_RULE_NODES = 100_000
 # A rule with every $ref inlined nests at most this many levels (Go: MaxDepth).
