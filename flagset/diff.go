@@ -2,129 +2,154 @@ package flagset
 
 import (
 	"bytes"
-	"unicode/utf8"
+	"math"
 )
 
-// Diff tells changed flags apart without encoding them: a reader's set holds
-// no canonical encoding, and encoding 10,000 flags twice per reload to compare
-// them would cost more than compiling them. The comparison is the canonical
-// encoding's equality, field by field.
+// A reader's set holds no canonical encoding, and encoding 10,000 flags per
+// reload only to compare them would cost more than compiling them. So Compile
+// gives each flag a fingerprint: a 64-bit FNV-1a hash of what its canonical
+// encoding holds, taken by the encoding's rules (1 and 1.0 are the same, true
+// and 1 are not, object members in any order), and Diff compares those.
 
-// sameDefinition tells whether a and b encode to the same canonical flag
-// (defaultVariant, metadata, state, targeting, variants).
-func sameDefinition(a, b *compiledFlag) bool {
-	fa, fb := a.def(), b.def()
-	if fa.State != fb.State || (fa.DefaultVariant == nil) != (fb.DefaultVariant == nil) ||
-		(fa.DefaultVariant != nil && *fa.DefaultVariant != *fb.DefaultVariant) {
-		return false
+// Diff lists the flag keys added, removed and changed from old to new, sorted. A
+// flag changed when its canonical encoding did (any field).
+// old may be nil.
+func Diff(old, new *Set) (added, removed, changed []string) {
+	if new == nil {
+		new = &Set{}
 	}
-	if len(a.variants) != len(b.variants) || len(fa.Metadata) != len(fb.Metadata) {
-		return false
+	if old == nil {
+		old = &Set{}
 	}
-	for i, va := range a.variants { // sorted by name in both
-		vb := b.variants[i]
-		if !sameString(va.name, vb.name) || !sameValue(va.raw, vb.raw, 0) {
-			return false
+	for _, k := range new.keys {
+		of, ok := old.flags[k]
+		switch {
+		case !ok:
+			added = append(added, k)
+		case of.fingerprint != new.flags[k].fingerprint:
+			changed = append(changed, k)
 		}
 	}
-	if len(fa.Metadata) > 0 && !sameValue(fa.Metadata, fb.Metadata, 0) {
-		return false
+	for _, k := range old.keys {
+		if _, ok := new.flags[k]; !ok {
+			removed = append(removed, k)
+		}
 	}
-	return sameTargeting(a, b)
+	return added, removed, changed
 }
 
-// sameTargeting compares the rules' canonical texts: as they are when Parse
-// wrote both, else encoded now (only flags built in Go get there).
-func sameTargeting(a, b *compiledFlag) bool {
-	ta, tb := a.def().Targeting, b.def().Targeting
-	emptyA, emptyB := isEmptyTargeting(ta), isEmptyTargeting(tb)
+// fingerprintFlag hashes f's canonical content: state, defaultVariant,
+// variants (cvs, sorted by name), metadata (metaSum, the sum of hashMember over
+// its members) and targeting.
+func fingerprintFlag(f *Flag, cvs []*compiledVariant, metaSum uint64, canonicalRule bool) uint64 {
+	h := fnvOffset
+	h = hashString(h, string(f.State))
+	if f.DefaultVariant == nil {
+		h = hashByte(h, 'n')
+	} else {
+		h = hashString(hashByte(h, 's'), *f.DefaultVariant)
+	}
+	h = hashLen(hashByte(h, 'v'), len(cvs))
+	for _, v := range cvs {
+		h = hashValue(hashString(h, v.name), v.raw, 0)
+	}
+	h = hashObject(hashByte(h, 'm'), len(f.Metadata), metaSum)
+	t := f.Targeting
 	switch {
-	case emptyA || emptyB:
-		return emptyA == emptyB
-	case bytes.Equal(ta, tb):
-		return true
-	case a.canonicalRule && b.canonicalRule:
-		return false
-	}
-	ca, errA := canonicalRule(ta, a.canonicalRule)
-	cb, errB := canonicalRule(tb, b.canonicalRule)
-	return errA == nil && errB == nil && bytes.Equal(ca, cb)
-}
-
-// canonicalRule is the canonical text of a targeting rule.
-func canonicalRule(raw []byte, canonical bool) ([]byte, error) {
-	if canonical {
-		return raw, nil
+	case isEmptyTargeting(t):
+		return hashByte(h, 'x')
+	case canonicalRule:
+		return hashBytes(hashByte(h, 'r'), t)
 	}
 	var buf bytes.Buffer
-	err := writeRaw(&buf, raw)
-	return buf.Bytes(), err
+	if err := writeRaw(&buf, t); err != nil {
+		return hashBytes(hashByte(h, '!'), t) // a problem of the flag anyway
+	}
+	return hashBytes(hashByte(h, 'r'), buf.Bytes())
 }
 
-// sameValue tells whether two JSON-like values have the same canonical
-// encoding. Decoded values compare directly; other Go values (a flag built in
-// Go) are normalized first, and what is left compares by its encoding.
-func sameValue(a, b any, depth int) bool {
-	a, b = normalize(a), normalize(b)
-	switch x := a.(type) {
+const (
+	fnvOffset uint64 = 14695981039346656037
+	fnvPrime  uint64 = 1099511628211
+)
+
+func hashByte(h uint64, c byte) uint64 { return (h ^ uint64(c)) * fnvPrime }
+
+func hashBytes(h uint64, b []byte) uint64 {
+	for _, c := range b {
+		h = (h ^ uint64(c)) * fnvPrime
+	}
+	return h
+}
+
+// hashString hashes s with its length, so that consecutive strings cannot run together.
+func hashString(h uint64, s string) uint64 {
+	h = hashLen(h, len(s))
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * fnvPrime
+	}
+	return h
+}
+
+func hashLen(h uint64, n int) uint64 {
+	for i := 0; i < 8; i++ {
+		h = (h ^ uint64(byte(n>>(8*i)))) * fnvPrime
+	}
+	return h
+}
+
+// hashMember hashes one object member; an object's hash sums its members'.
+func hashMember(k string, v any, depth int) uint64 {
+	return hashValue(hashString(fnvOffset, k), v, depth)
+}
+
+// hashObject hashes an object of n members whose hashMember values sum to sum.
+func hashObject(h uint64, n int, sum uint64) uint64 {
+	return hashLen(hashLen(hashByte(h, 'o'), n), int(sum))
+}
+
+// hashValue hashes a JSON-like value by the canonical encoding's rules. An
+// object's members are hashed apart and summed, so their order does not count
+// and no keys are sorted.
+func hashValue(h uint64, v any, depth int) uint64 {
+	switch x := normalize(v).(type) {
 	case nil:
-		return b == nil
+		return hashByte(h, 'n')
 	case bool:
-		y, ok := b.(bool)
-		return ok && x == y
+		if x {
+			return hashByte(h, 't')
+		}
+		return hashByte(h, 'f')
 	case float64:
-		y, ok := b.(float64)
-		return ok && x == y // -0 == 0, and both encode as 0
+		if x == 0 {
+			x = 0 // -0 is written 0
+		}
+		return hashLen(hashByte(h, 'd'), int(math.Float64bits(x)))
 	case string:
-		y, ok := b.(string)
-		return ok && sameString(x, y)
+		return hashString(hashByte(h, 's'), x)
 	case []any:
-		y, ok := b.([]any)
-		if !ok || len(x) != len(y) || depth > maxEncodeDepth {
-			return ok && len(x) == len(y) && sameEncoding(a, b)
+		if depth > maxEncodeDepth {
+			break
 		}
-		for i := range x {
-			if !sameValue(x[i], y[i], depth+1) {
-				return false
-			}
+		h = hashLen(hashByte(h, 'a'), len(x))
+		for _, e := range x {
+			h = hashValue(h, e, depth+1)
 		}
-		return true
+		return h
 	case map[string]any:
-		y, ok := b.(map[string]any)
-		if !ok || len(x) != len(y) || depth > maxEncodeDepth {
-			return ok && len(x) == len(y) && sameEncoding(a, b)
+		if depth > maxEncodeDepth {
+			break
 		}
-		for k, xv := range x {
-			yv, found := y[k]
-			if !found {
-				// Keys differ, unless invalid UTF-8 makes two keys encode alike.
-				return sameEncoding(a, b)
-			}
-			if !sameValue(xv, yv, depth+1) {
-				return false
-			}
+		var sum uint64
+		for k, e := range x {
+			sum += hashMember(k, e, depth+1)
 		}
-		return true
+		return hashObject(h, len(x), sum)
 	}
-	return sameEncoding(a, b)
-}
-
-// sameString compares strings as the canonical encoding writes them: invalid
-// UTF-8 is written as U+FFFD, so only then may different strings be the same.
-func sameString(a, b string) bool {
-	if a == b {
-		return true
+	// What normalize leaves (a Go value) is hashed by its canonical encoding.
+	b, err := CanonicalValue(v)
+	if err != nil {
+		return hashString(hashByte(h, '!'), err.Error())
 	}
-	if utf8.ValidString(a) && utf8.ValidString(b) {
-		return false
-	}
-	return sameEncoding(a, b)
-}
-
-// sameEncoding compares canonical encodings; values that cannot be encoded
-// are not the same as anything.
-func sameEncoding(a, b any) bool {
-	ea, errA := CanonicalValue(a)
-	eb, errB := CanonicalValue(b)
-	return errA == nil && errB == nil && bytes.Equal(ea, eb)
+	return hashBytes(hashByte(h, 'c'), b)
 }

@@ -51,6 +51,8 @@ type compiledFlag struct {
 	rule       node                        // nil: no targeting
 	ruleErr    string                      // non-empty: targeting cannot be evaluated (PARSE_ERROR)
 	disabled   bool
+	// fingerprint identifies the canonical encoding of the flag (see Diff).
+	fingerprint uint64
 	// canonicalRule tells that own.Targeting is the canonical text Parse wrote,
 	// so encoding the flag copies it as is.
 	canonicalRule bool
@@ -567,12 +569,14 @@ func compileFlag(key string, f *Flag, rc *ruleCompiler) (cf *compiledFlag, struc
 	}
 
 	var metaKeys []string
+	var metaSum uint64 // the metadata members' hashes, for the fingerprint
 	if len(f.Metadata) > 0 {
 		// Reuse one slice across flags: the keys are only needed until the
 		// flag's canonical encoding is written (compileRange passes rc.scratch).
 		metaKeys = rc.scratch[:0]
-		for k := range f.Metadata {
+		for k, v := range f.Metadata {
 			metaKeys = append(metaKeys, k)
+			metaSum += hashMember(k, v, 1)
 		}
 		slices.Sort(metaKeys)
 		rc.scratch = metaKeys
@@ -609,6 +613,7 @@ func compileFlag(key string, f *Flag, rc *ruleCompiler) (cf *compiledFlag, struc
 	if hasDefaultVariant(f) {
 		cf.defVariant = cf.variant(*f.DefaultVariant)
 	}
+	cf.fingerprint = fingerprintFlag(f, cf.variants, metaSum, cf.canonicalRule)
 	return cf, nil, targeting
 }
 
@@ -901,30 +906,3 @@ func (s *Set) Generation() int64 { return s.generation }
 
 // GeneratedAt returns metadata["flagsync.generatedAt"] parsed, if present.
 func (s *Set) GeneratedAt() (time.Time, bool) { return s.generatedAt, s.hasGenAt }
-
-// Diff lists the flag keys added, removed and changed from old to new, sorted. A
-// flag changed when its canonical encoding did (any field, see sameDefinition).
-// old may be nil.
-func Diff(old, new *Set) (added, removed, changed []string) {
-	if new == nil {
-		new = &Set{}
-	}
-	if old == nil {
-		old = &Set{}
-	}
-	for _, k := range new.keys {
-		of, ok := old.flags[k]
-		switch {
-		case !ok:
-			added = append(added, k)
-		case !sameDefinition(of, new.flags[k]):
-			changed = append(changed, k)
-		}
-	}
-	for _, k := range old.keys {
-		if _, ok := new.flags[k]; !ok {
-			removed = append(removed, k)
-		}
-	}
-	return added, removed, changed
-}
