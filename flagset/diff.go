@@ -21,18 +21,21 @@ func Diff(old, new *Set) (added, removed, changed []string) {
 	if old == nil {
 		old = &Set{}
 	}
-	for _, k := range new.keys {
-		of, ok := old.flags[k]
+	// Both key lists are sorted: one merge walk, no lookups.
+	i, j := 0, 0
+	for i < len(old.keys) || j < len(new.keys) {
 		switch {
-		case !ok:
-			added = append(added, k)
-		case of.fingerprint != new.flags[k].fingerprint:
-			changed = append(changed, k)
-		}
-	}
-	for _, k := range old.keys {
-		if _, ok := new.flags[k]; !ok {
-			removed = append(removed, k)
+		case j == len(new.keys) || (i < len(old.keys) && old.keys[i] < new.keys[j]):
+			removed = append(removed, old.keys[i])
+			i++
+		case i == len(old.keys) || new.keys[j] < old.keys[i]:
+			added = append(added, new.keys[j])
+			j++
+		default:
+			if old.list[i].fingerprint != new.list[j].fingerprint {
+				changed = append(changed, new.keys[j])
+			}
+			i, j = i+1, j+1
 		}
 	}
 	return added, removed, changed

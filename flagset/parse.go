@@ -581,6 +581,24 @@ type flagProblem struct {
 	message string
 }
 
+// sortedFlags returns the flag keys, sorted, and their flags in the same order.
+func sortedFlags(m map[string]*Flag) ([]string, []*Flag) {
+	type entry struct {
+		key  string
+		flag *Flag
+	}
+	entries := make([]entry, 0, len(m))
+	for k, f := range m {
+		entries = append(entries, entry{k, f})
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.key, b.key) })
+	keys, flags := make([]string, len(entries)), make([]*Flag, len(entries))
+	for i, e := range entries {
+		keys[i], flags[i] = e.key, e.flag
+	}
+	return keys, flags
+}
+
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {

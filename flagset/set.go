@@ -19,6 +19,7 @@ import (
 type Set struct {
 	flags map[string]*compiledFlag // shared by the sets WithMetadata derives
 	keys  []string
+	list  []*compiledFlag // the flags in key order: list[i] is keys[i]'s; shared too
 	doc   *Document
 	meta  map[string]any
 	// flagMeta[f.index] is flag f's result metadata (this set's metadata overlaid
@@ -191,10 +192,11 @@ func compile(d *Document, strict bool) (*Set, Problems) {
 	if len(goodEvaluators) > 0 {
 		s.doc.Evaluators = goodEvaluators
 	}
-	keys := sortedKeys(d.Flags)
-	entries, body := compileFlags(keys, d.Flags, rc, strict)
+	keys, flags := sortedFlags(d.Flags)
+	entries, body := compileFlags(keys, flags, rc, strict)
 	s.body = body
 	s.keys = make([]string, 0, len(keys))
+	s.list = make([]*compiledFlag, 0, len(keys))
 	for i, key := range keys {
 		e := &entries[i]
 		problems = append(problems, e.structural...)
@@ -208,6 +210,7 @@ func compile(d *Document, strict bool) (*Set, Problems) {
 		e.cf.index = len(s.keys)
 		s.flags[key] = e.cf
 		s.keys = append(s.keys, key)
+		s.list = append(s.list, e.cf)
 		s.doc.Flags[key] = e.cf.def()
 	}
 
@@ -249,7 +252,7 @@ func (s *Set) readMetadata(m map[string]any) {
 // metadata. meta should be valid set metadata (Compile reports what is not); it
 // is copied.
 func (s *Set) WithMetadata(meta map[string]any) *Set {
-	n := &Set{flags: s.flags, keys: s.keys, body: s.body, meta: make(map[string]any, len(meta)),
+	n := &Set{flags: s.flags, keys: s.keys, list: s.list, body: s.body, meta: make(map[string]any, len(meta)),
 		flagMeta: make([]atomic.Pointer[map[string]any], len(s.keys)), revision: s.revision, lazyRev: s.lazyRev}
 	doc := *s.doc
 	doc.Metadata = nil
@@ -277,13 +280,13 @@ type compiledEntry struct {
 // large snapshots are compiled on every sync and every reader reload.
 var parallelCompileMin = 2000 // a variable so tests can compare both paths
 
-// compileFlags compiles the flags named by keys; entries[i] belongs to keys[i].
+// compileFlags compiles flags[i], named keys[i], into entries[i].
 // When publishing it also returns the body of the set's canonical encoding: the
 // entries `,"key":{flag}` of the included flags in key order, in blocks; a
 // reader's compile returns none. Flags are independent once $evaluators are
 // compiled, so big sets are split across up to 4 goroutines; the caller merges
 // the results in key order, so the outcome does not depend on the split.
-func compileFlags(keys []string, flags map[string]*Flag, rc *ruleCompiler, publish bool) ([]compiledEntry, [][]byte) {
+func compileFlags(keys []string, flags []*Flag, rc *ruleCompiler, publish bool) ([]compiledEntry, [][]byte) {
 	entries := make([]compiledEntry, len(keys))
 	workers := min(runtime.GOMAXPROCS(0), 4)
 	if len(keys) < parallelCompileMin || workers < 2 {
@@ -334,11 +337,11 @@ func (w *blockWriter) write(p []byte) {
 // compileRange compiles keys[lo:hi] into entries[lo:hi]. When publishing, it
 // returns the range's part of the canonical body, in blocks: written once, so
 // neither the revision nor a later Canonical encodes the flags again.
-func compileRange(entries []compiledEntry, keys []string, flags map[string]*Flag, rc *ruleCompiler, lo, hi int, publish bool) [][]byte {
+func compileRange(entries []compiledEntry, keys []string, flags []*Flag, rc *ruleCompiler, lo, hi int, publish bool) [][]byte {
 	var enc bytes.Buffer // one entry, reused
 	var body blockWriter
 	for i := lo; i < hi; i++ {
-		key, f := keys[i], flags[keys[i]]
+		key, f := keys[i], flags[i]
 		e := &entries[i]
 		e.cf, e.structural, e.targeting = compileFlag(key, f, rc)
 		if e.cf == nil {
