@@ -57,10 +57,13 @@ func (e *staleError) Error() string {
 }
 
 func snapshotFrom(data []byte) (*snapshot, error) {
-	set, problems, err := flagset.Load(data)
+	// The publishing compile: the daemon writes this snapshot to its outputs again,
+	// so the set keeps the flags' canonical encoding.
+	doc, err := flagset.Parse(data)
 	if err != nil {
 		return nil, err
 	}
+	set, problems := flagset.CompileStrict(doc)
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("previous snapshot is invalid: %w", problems[0])
 	}

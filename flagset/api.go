@@ -3,7 +3,10 @@
 // daemon, the OpenFeature provider and the CLI, can depend on it.
 package flagset
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"unsafe"
+)
 
 // State is a flag's on/off switch. A DISABLED flag always yields the caller's default.
 type State string
@@ -67,6 +70,10 @@ type Document struct {
 	Metadata   map[string]any             `json:"metadata,omitempty"`
 
 	problems Problems // decoding problems found by Parse (wrong types, unknown fields)
+	// sharedVariants holds the Variants maps JSON Parse gave more than one flag;
+	// nil when unknown (YAML, a document built in Go), and then Compile takes
+	// any map to be shared.
+	sharedVariants map[unsafe.Pointer]struct{}
 }
 
 // Flag is one flag definition as written in a document.
@@ -77,14 +84,7 @@ type Flag struct {
 	Targeting      json.RawMessage `json:"targeting,omitempty"`
 	Metadata       map[string]any  `json:"metadata,omitempty"`
 
-	decode *flagDecode // what Parse found wrong with the flag; nil: nothing
-
-	// targetingAt and targetingLen locate the canonical targeting Parse wrote:
-	// while Targeting is still that slice, Canonical copies it as is and Compile
-	// knows it is valid JSON. (A pointer and a length rather than the slice keep
-	// Flag small: a daemon holds two documents' flags and two compiled copies.)
-	targetingAt  *byte
-	targetingLen int
+	parsed *parsedFlag // what Parse knew beyond the fields above; nil: a flag built in Go
 }
 
 // Problem is one validation finding. Path is the field path, e.g.

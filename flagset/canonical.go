@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"reflect"
 	"sort"
@@ -13,56 +14,6 @@ import (
 	"strings"
 	"unicode/utf8"
 )
-
-// Canonical is the deterministic JSON encoding of d (see docs/FORMAT.md):
-// no insignificant whitespace, keys sorted by code point, ECMAScript number
-// formatting, minimal string escaping. Python produces the same bytes.
-func Canonical(d *Document) ([]byte, error) {
-	if d == nil {
-		return nil, fmt.Errorf("flagset: canonical: nil document")
-	}
-	keys, flags, err := canonicalFlags(d)
-	if err != nil {
-		return nil, fmt.Errorf("flagset: canonical: %w", err)
-	}
-	return assembleCanonical(d, keys, flags, d.Metadata)
-}
-
-// Revision is the hex SHA-256 of the canonical encoding of d without volatile metadata
-// ($schema, metadata.version and metadata keys prefixed "flagsync.").
-func Revision(d *Document) (string, error) {
-	if d == nil {
-		return "", fmt.Errorf("flagset: revision: nil document")
-	}
-	keys, flags, err := canonicalFlags(d)
-	if err != nil {
-		return "", fmt.Errorf("flagset: revision: %w", err)
-	}
-	return revisionOf(d, keys, flags)
-}
-
-// canonicalFlags encodes every flag of d; keys are sorted and flags[i] belongs to keys[i].
-func canonicalFlags(d *Document) (keys []string, flags [][]byte, err error) {
-	keys = sortedKeys(d.Flags)
-	flags = make([][]byte, len(keys))
-	for i, k := range keys {
-		if flags[i], err = canonicalFlag(d.Flags[k]); err != nil {
-			return nil, nil, fmt.Errorf("flags.%s: %w", k, err)
-		}
-	}
-	return keys, flags, nil
-}
-
-// revisionOf hashes the document given its flags' canonical encodings (keys sorted).
-func revisionOf(d *Document, keys []string, flags [][]byte) (string, error) {
-	stripped := &Document{Evaluators: d.Evaluators}
-	b, err := assembleCanonical(stripped, keys, flags, stableMetadata(d.Metadata))
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), nil
-}
 
 // stableMetadata drops the metadata keys that change on every publish.
 func stableMetadata(m map[string]any) map[string]any {
@@ -74,31 +25,6 @@ func stableMetadata(m map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
-}
-
-// assembleCanonical writes the document object around pre-encoded flags.
-func assembleCanonical(d *Document, keys []string, flags [][]byte, meta map[string]any) ([]byte, error) {
-	var buf bytes.Buffer
-	size := 64
-	for i, b := range flags {
-		size += len(keys[i]) + len(b) + 4
-	}
-	buf.Grow(size)
-	if err := writeDocHead(&buf, d.Evaluators, d.Schema); err != nil {
-		return nil, err
-	}
-	for i, k := range keys {
-		if i > 0 {
-			buf.WriteByte(',')
-		}
-		writeString(&buf, k)
-		buf.WriteByte(':')
-		buf.Write(flags[i])
-	}
-	if err := writeDocTail(&buf, meta); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 // writeDocHead writes the document up to the first flag: `{`, $evaluators,
@@ -143,7 +69,7 @@ func writeDocTail(buf *bytes.Buffer, meta map[string]any) error {
 
 // writeBody writes the flags' entries (chunks of `,"key":{flag}`) without the
 // leading comma.
-func writeBody(w interface{ Write([]byte) (int, error) }, body [][]byte) {
+func writeBody(w io.Writer, body [][]byte) {
 	first := true
 	for _, c := range body {
 		if len(c) == 0 {
@@ -156,8 +82,9 @@ func writeBody(w interface{ Write([]byte) (int, error) }, body [][]byte) {
 	}
 }
 
-// computeRevision is Revision for the set's document, hashing the flag encodings
-// made while compiling; meta is the set metadata (its stable part is hashed).
+// computeRevision is the revision of the set's document with set metadata meta
+// (its stable part is hashed). A published set hashes the body it wrote while
+// compiling; a reader's set encodes its flags now, straight into the hash.
 func (s *Set) computeRevision(meta map[string]any) (string, error) {
 	h := sha256.New()
 	var buf bytes.Buffer
@@ -165,7 +92,9 @@ func (s *Set) computeRevision(meta map[string]any) (string, error) {
 		return "", err
 	}
 	h.Write(buf.Bytes())
-	writeBody(h, s.body)
+	if err := s.writeFlags(h); err != nil {
+		return "", err
+	}
 	buf.Reset()
 	if err := writeDocTail(&buf, stableMetadata(meta)); err != nil {
 		return "", err
@@ -174,9 +103,46 @@ func (s *Set) computeRevision(meta map[string]any) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// Canonical is the canonical encoding of s.Document() (the bytes Canonical(s.Document())
-// returns). It reuses the flag encodings made while compiling, shared by the sets
-// WithMetadata derives, so it only assembles: one allocation of the result's size.
+// writeFlags writes the flags' entries `"key":{flag}`, comma-separated, in key
+// order: the body a published set holds, else encoded now.
+func (s *Set) writeFlags(w io.Writer) error {
+	if s.body != nil || len(s.keys) == 0 {
+		writeBody(w, s.body)
+		return nil
+	}
+	var enc bytes.Buffer // one entry, reused
+	for i, key := range s.keys {
+		enc.Reset()
+		if err := writeEntry(&enc, key, s.flags[key], nil); err != nil {
+			return err
+		}
+		b := enc.Bytes()
+		if i == 0 {
+			b = b[1:]
+		}
+		_, _ = w.Write(b)
+	}
+	return nil
+}
+
+// writeEntry writes one flag's entry of the body, `,"key":{flag}`.
+// metaKeys may hold the flag's metadata keys, sorted (nil: sorted here).
+func writeEntry(buf *bytes.Buffer, key string, cf *compiledFlag, metaKeys []string) error {
+	buf.WriteByte(',')
+	writeString(buf, key)
+	buf.WriteByte(':')
+	if err := writeCanonicalFlag(buf, cf.def(), cf, metaKeys); err != nil {
+		return fmt.Errorf("flags.%s: %w", key, err)
+	}
+	return nil
+}
+
+// Canonical is the canonical encoding of s.Document() (see docs/FORMAT.md): no
+// insignificant whitespace, keys sorted by code point, ECMAScript number
+// formatting, minimal string escaping; Python produces the same bytes. A
+// published set (CompileStrict, and the sets WithMetadata derives) reuses the
+// flag encodings made while compiling, so it only assembles: one allocation of
+// the result's size. A reader's set encodes its flags now.
 func (s *Set) Canonical() ([]byte, error) {
 	var head, tail bytes.Buffer
 	if err := writeDocHead(&head, s.doc.Evaluators, s.doc.Schema); err != nil {
@@ -191,29 +157,17 @@ func (s *Set) Canonical() ([]byte, error) {
 	}
 	out := bytes.NewBuffer(make([]byte, 0, size))
 	out.Write(head.Bytes())
-	writeBody(out, s.body)
+	if err := s.writeFlags(out); err != nil {
+		return nil, fmt.Errorf("flagset: canonical: %w", err)
+	}
 	out.Write(tail.Bytes())
 	return out.Bytes(), nil
 }
 
-// canonicalFlag encodes one flag: defaultVariant, metadata, state, targeting, variants.
-func canonicalFlag(f *Flag) ([]byte, error) {
-	return canonicalCompiledFlag(f, nil)
-}
-
-// canonicalCompiledFlag is canonicalFlag reusing what Compile already sorted
-// (cf may be nil).
-func canonicalCompiledFlag(f *Flag, cf *compiledFlag) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(128 + len(f.Targeting))
-	if err := writeCanonicalFlag(&buf, f, cf); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-// writeCanonicalFlag appends the canonical encoding of f to buf (cf may be nil).
-func writeCanonicalFlag(buf *bytes.Buffer, f *Flag, cf *compiledFlag) error {
+// writeCanonicalFlag appends the canonical encoding of f to buf: defaultVariant,
+// metadata, state, targeting, variants. cf, f's compiled form, may be nil;
+// metaKeys may hold f's metadata keys, sorted (nil: sorted here).
+func writeCanonicalFlag(buf *bytes.Buffer, f *Flag, cf *compiledFlag, metaKeys []string) error {
 	if f == nil {
 		return fmt.Errorf("nil flag")
 	}
@@ -226,9 +180,9 @@ func writeCanonicalFlag(buf *bytes.Buffer, f *Flag, cf *compiledFlag) error {
 	if len(f.Metadata) > 0 {
 		buf.WriteString(`,"metadata":`)
 		var err error
-		if cf != nil && len(cf.metaKeys) == len(f.Metadata) {
+		if len(metaKeys) == len(f.Metadata) {
 			buf.WriteByte('{')
-			for i, k := range cf.metaKeys {
+			for i, k := range metaKeys {
 				if i > 0 {
 					buf.WriteByte(',')
 				}
@@ -250,7 +204,7 @@ func writeCanonicalFlag(buf *bytes.Buffer, f *Flag, cf *compiledFlag) error {
 	writeString(buf, string(f.State))
 	if !isEmptyTargeting(f.Targeting) {
 		buf.WriteString(`,"targeting":`)
-		if f.canonicalTargeting() {
+		if (cf != nil && cf.canonicalRule) || (cf == nil && f.canonicalTargeting()) {
 			buf.Write(f.Targeting) // Parse stored it in canonical form
 		} else if err := writeRaw(buf, f.Targeting); err != nil {
 			return fmt.Errorf("targeting: %w", err)
@@ -380,6 +334,14 @@ func writeValue(buf *bytes.Buffer, v any, depth int) error {
 			}
 		}
 		buf.WriteByte(']')
+	case ruleOp:
+		buf.WriteByte('{')
+		writeString(buf, x.op)
+		buf.WriteByte(':')
+		if err := writeValue(buf, x.arg, depth+1); err != nil {
+			return err
+		}
+		buf.WriteByte('}')
 	case map[string]any:
 		keys := make([]string, 0, len(x))
 		for k := range x {

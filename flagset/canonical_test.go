@@ -41,14 +41,14 @@ func TestCanonicalKnownAnswers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := Canonical(d)
+			got, err := canonicalDocument(d)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if string(got) != c.canonical {
 				t.Fatalf("canonical:\n got %s\nwant %s", got, c.canonical)
 			}
-			rev, err := Revision(d)
+			rev, err := documentRevision(d)
 			if err != nil || rev != c.revision {
 				t.Fatalf("revision = %s, %v; want %s", rev, err, c.revision)
 			}
@@ -57,7 +57,7 @@ func TestCanonicalKnownAnswers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			again, _ := Canonical(d2)
+			again, _ := canonicalDocument(d2)
 			if string(again) != c.canonical {
 				t.Fatalf("not idempotent: %s", again)
 			}
@@ -67,7 +67,7 @@ func TestCanonicalKnownAnswers(t *testing.T) {
 
 func TestSetRevision(t *testing.T) {
 	s := mustLoad(t, `{"flags":{},"metadata":{"flagSetId":"x","flagsync.generation":7,"flagsync.generatedAt":"2026-11-26T00:00:00Z"}}`)
-	want, _ := Revision(&Document{Flags: map[string]*Flag{}, Metadata: map[string]any{"flagSetId": "x"}})
+	want, _ := documentRevision(&Document{Flags: map[string]*Flag{}, Metadata: map[string]any{"flagSetId": "x"}})
 	if s.Revision() != want {
 		t.Fatalf("Revision = %s, want %s", s.Revision(), want)
 	}
@@ -245,7 +245,9 @@ func TestStructuralProblems(t *testing.T) {
 	if !reflect.DeepEqual(s.Keys(), []string{"e"}) {
 		t.Fatalf("keys %v", s.Keys())
 	}
-	if ps := ValidateFlag("e", s.Document().Flags["e"], nil); len(ps) != 1 || ps[0].Path != "flags.e.targeting" {
-		t.Fatalf("ValidateFlag: %v", ps)
+	// Without the document's $evaluators the $ref is a targeting problem.
+	alone := &Document{Flags: map[string]*Flag{"e": s.Document().Flags["e"]}}
+	if ps := alone.Validate(); len(ps) != 1 || ps[0].Path != "flags.e.targeting" {
+		t.Fatalf("Validate without $evaluators: %v", ps)
 	}
 }

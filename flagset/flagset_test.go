@@ -2,6 +2,7 @@ package flagset
 
 import (
 	"encoding/json"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -148,8 +149,32 @@ func TestMurmur3KnownAnswers(t *testing.T) {
 		"The quick brown fox jumps over the lazy dog": 776992547,
 	}
 	for in, want := range cases {
-		if got := Murmur3([]byte(in)); got != want {
+		if got := murmur3([]byte(in)); got != want {
 			t.Errorf("Murmur3(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+// TestMurmur3Vectors checks the hash against the conformance vectors every
+// reader (Go, Python, flagd) is held to.
+func TestMurmur3Vectors(t *testing.T) {
+	data, err := os.ReadFile("../conformance/vectors/murmur3.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vecs []struct {
+		Input string `json:"input"`
+		Hash  uint32 `json:"hash"`
+	}
+	if err := json.Unmarshal(data, &vecs); err != nil {
+		t.Fatal(err)
+	}
+	if len(vecs) < 30 {
+		t.Fatalf("%d vectors, want >= 30", len(vecs))
+	}
+	for _, v := range vecs {
+		if got := murmur3([]byte(v.Input)); got != v.Hash {
+			t.Errorf("murmur3(%q) = %d, want %d", v.Input, got, v.Hash)
 		}
 	}
 }
@@ -276,7 +301,7 @@ func TestGoBuiltDocument(t *testing.T) {
 	if r := s.Evaluate("env.flag", TypeBoolean, false, nil); r.Value != true || r.Metadata["weight"] != 3.0 {
 		t.Fatalf("got %+v", r)
 	}
-	b, err := Canonical(s.Document())
+	b, err := canonicalDocument(s.Document())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,8 +312,8 @@ func TestGoBuiltDocument(t *testing.T) {
 		t.Fatalf("canonical:\n got %s\nwant %s", b, want)
 	}
 	// The revision of a Set equals Revision of its document.
-	if rev, _ := Revision(s.Document()); rev != s.Revision() {
-		t.Fatalf("Set.Revision %s != Revision(doc) %s", s.Revision(), rev)
+	if rev, _ := documentRevision(s.Document()); rev != s.Revision() {
+		t.Fatalf("Set.Revision %s != documentRevision(doc) %s", s.Revision(), rev)
 	}
 }
 
@@ -359,10 +384,10 @@ func TestSetIsImmutable(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, _ := Compile(d)
-	before, _ := Canonical(s.Document())
+	before, _ := canonicalDocument(s.Document())
 	d.Flags["a"].State = Disabled
 	d.Metadata["flagSetId"] = "changed"
-	after, _ := Canonical(s.Document())
+	after, _ := canonicalDocument(s.Document())
 	if string(before) != string(after) {
 		t.Fatalf("changing the input document changed the Set's document:\n%s\n%s", before, after)
 	}
@@ -416,8 +441,8 @@ func TestParallelCompileMatchesSequential(t *testing.T) {
 	if par.Revision() != seq.Revision() || !reflect.DeepEqual(par.Keys(), seq.Keys()) || par.Len() != 2400 {
 		t.Fatalf("sets differ: %s/%s, %d/%d flags", par.Revision(), seq.Revision(), par.Len(), seq.Len())
 	}
-	if rev, _ := Revision(par.Document()); rev != par.Revision() {
-		t.Fatalf("revision %s, Revision(doc) %s", par.Revision(), rev)
+	if rev, _ := documentRevision(par.Document()); rev != par.Revision() {
+		t.Fatalf("revision %s, documentRevision(doc) %s", par.Revision(), rev)
 	}
 	if added, removed, changed := Diff(seq, par); added != nil || removed != nil || changed != nil {
 		t.Fatalf("Diff(seq, par) = %v %v %v", added, removed, changed)

@@ -3,6 +3,7 @@ package flagset
 import (
 	"encoding/json"
 	"math"
+	"reflect"
 	"testing"
 )
 
@@ -43,18 +44,40 @@ func FuzzParse(f *testing.F) {
 		if s == nil {
 			t.Fatal("Load returned neither a Set nor an error")
 		}
-		if _, err := Canonical(s.Document()); err != nil {
+		want, err := canonicalDocument(s.Document())
+		if err != nil {
 			t.Fatalf("Canonical of a compiled set: %v", err)
+		}
+		// A reader's set encodes on demand what the reference encodes.
+		if got, err := s.Canonical(); err != nil || string(got) != string(want) {
+			t.Fatalf("Set.Canonical = %s (%v), want %s", got, err, want)
+		}
+		if _, ok := s.Metadata()[MetaVersion]; !ok {
+			if rev, _ := documentRevision(s.Document()); rev != s.Revision() {
+				t.Fatalf("Revision = %s, want %s", s.Revision(), rev)
+			}
 		}
 		if len(ps) > 0 {
 			return
 		}
+		// The rules Parse handed over evaluate like the same rules decoded from text.
+		doc, _ := Parse(data)
+		built := &Document{Evaluators: doc.Evaluators, Metadata: doc.Metadata, Flags: map[string]*Flag{}}
+		for k, fl := range doc.Flags {
+			c := *fl
+			c.parsed = nil
+			built.Flags[k] = &c
+		}
+		decoded, _ := Compile(built)
 		for _, key := range s.Keys() {
 			for typ := TypeBoolean; typ <= TypeObject; typ++ {
 				for _, ctx := range ctxs {
 					r := s.EvaluateAt(key, typ, nil, ctx, 1700000000)
 					if r.Reason == "" {
 						t.Fatalf("%s: empty reason", key)
+					}
+					if d := decoded.EvaluateAt(key, typ, nil, ctx, 1700000000); !reflect.DeepEqual(r, d) {
+						t.Fatalf("%s: parsed rule %+v, decoded rule %+v", key, r, d)
 					}
 				}
 			}
@@ -111,7 +134,7 @@ func FuzzResolveYAMLScalar(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
-		v, err := ResolveYAMLScalar(text, "")
+		v, err := resolveYAMLScalar(text, "")
 		if err != nil {
 			return
 		}
@@ -129,7 +152,7 @@ func FuzzResolveYAMLScalar(f *testing.F) {
 			t.Fatalf("%q resolved to %T", text, v)
 		}
 		for _, kind := range []string{"null", "bool", "int", "float"} {
-			w, err := ResolveYAMLScalar(text, kind)
+			w, err := resolveYAMLScalar(text, kind)
 			if err == nil && kind != "float" && w != v {
 				t.Fatalf("%q as !!%s = %v, untagged %v", text, kind, w, v)
 			}

@@ -49,7 +49,12 @@ func decodeJSONDocument(data []byte) (*Document, error) {
 	if flags != nil {
 		delete(obj, "flags") // a later duplicate "flags" of another type lost to the object
 	}
-	return documentFromMap(obj, flags), nil
+	doc := documentFromMap(obj, flags)
+	doc.sharedVariants = d.shared
+	if doc.sharedVariants == nil {
+		doc.sharedVariants = map[unsafe.Pointer]struct{}{}
+	}
+	return doc, nil
 }
 
 // flag decodes one flag value.
@@ -62,11 +67,13 @@ func (d *jsonDecoder) flag() (*Flag, error) {
 	var unknown []string
 	err := d.objectEach(func(k string) error {
 		start := d.pos
+		d.rule = k == "targeting"
 		v, err := d.value()
+		d.rule = false
 		if err == nil && k == "variants" {
 			v = d.shareVariants(d.data[start:d.pos], v)
 		}
-		if err == nil && !f.setField(k, v) {
+		if err == nil && !f.setField(k, v, d.pos-start) {
 			unknown = append(unknown, k)
 		}
 		return err
@@ -88,6 +95,10 @@ func (d *jsonDecoder) shareVariants(text []byte, v any) any {
 		return v
 	}
 	if prev, ok := d.variants[unsafe.String(unsafe.SliceData(text), len(text))]; ok {
+		if d.shared == nil {
+			d.shared = make(map[unsafe.Pointer]struct{}, 16)
+		}
+		d.shared[mapIdentity(prev)] = struct{}{}
 		return prev
 	}
 	for _, x := range m {
@@ -155,9 +166,11 @@ type jsonDecoder struct {
 	pos      int
 	depth    int
 	intern   map[string]string
-	boxed    map[string]any            // short string values already boxed in an interface
-	noIntern bool                      // the next object's keys are unique (flag keys): do not intern them
-	variants map[string]map[string]any // variants objects by their text (see shareVariants)
+	boxed    map[string]any              // short string values already boxed in an interface
+	noIntern bool                        // the next object's keys are unique (flag keys): do not intern them
+	rule     bool                        // decoding targeting: a one-key object is a ruleOp
+	variants map[string]map[string]any   // variants objects by their text (see shareVariants)
+	shared   map[unsafe.Pointer]struct{} // the variants maps shareVariants handed out more than once
 }
 
 // maxInterned bounds the intern table so unique strings (flag keys) do not fill it.
@@ -274,15 +287,37 @@ func (d *jsonDecoder) next(close byte, what string) (more bool, err error) {
 	return false, d.errorf("invalid character %q after %s", d.data[d.pos], what)
 }
 
+// ruleOp is a one-key object {op: arg} of a flag's targeting as Parse decodes
+// it: nearly every object of a JsonLogic rule is one, and a map per operation
+// would be most of a rule's memory. It never leaves the package: Compile reads
+// it, and the canonical encoding writes it as the object it was.
+type ruleOp struct {
+	op  string
+	arg any
+}
+
+// ruleData turns the ruleOps in v back into the objects they were.
+func ruleData(v any) any {
+	switch x := v.(type) {
+	case ruleOp:
+		return map[string]any{x.op: ruleData(x.arg)}
+	case []any:
+		for i, e := range x {
+			x[i] = ruleData(e)
+		}
+	}
+	return v
+}
+
 func (d *jsonDecoder) object() (any, error) {
 	empty, err := d.open('}')
 	if err != nil {
 		return nil, err
 	}
-	m := make(map[string]any)
 	if empty {
-		return m, nil
+		return make(map[string]any), nil
 	}
+	var m map[string]any // made at the first member kept in it: a ruleOp needs none
 	for {
 		d.skipSpace()
 		if d.pos >= len(d.data) {
@@ -303,11 +338,24 @@ func (d *jsonDecoder) object() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		m[k] = v
-		if more, err := d.next('}', "an object value"); !more {
-			if err != nil {
-				return nil, err
+		more, err := d.next('}', "an object value")
+		if err != nil {
+			return nil, err
+		}
+		if d.rule && len(m) == 0 {
+			if !more {
+				return ruleOp{k, v}, nil
 			}
+			// An object of more keys is data, and so is all it holds.
+			v = ruleData(v)
+			d.rule = false
+			defer func() { d.rule = true }()
+		}
+		if m == nil {
+			m = make(map[string]any)
+		}
+		m[k] = v
+		if !more {
 			return m, nil
 		}
 	}

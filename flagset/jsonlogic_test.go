@@ -230,7 +230,7 @@ func TestFractional(t *testing.T) {
 	// Known answers computed by hand from the documented algorithm:
 	// bucket key "f"+"user-1" → Murmur3, × total, >> 32.
 	key := "fuser-1"
-	h := uint64(Murmur3([]byte(key)))
+	h := uint64(murmur3([]byte(key)))
 	bucket := h * 100 >> 32
 	wantVariant := "green"
 	switch {
@@ -247,9 +247,9 @@ func TestFractional(t *testing.T) {
 		// no targetingKey → null
 		{rule, `{}`, `null`},
 		{rule, `{"targetingKey": 5}`, `null`},
-		// explicit bucketing key: Murmur3("hello") = 613153351; ×2 >> 32 = 0 → first entry
+		// explicit bucketing key: murmur3("hello") = 613153351; ×2 >> 32 = 0 → first entry
 		{`{"fractional": ["hello", ["a", 1], ["b", 1]]}`, `{}`, `"a"`},
-		// Murmur3("abc") = 3017643002; ×2 >> 32 = 1 → second entry
+		// murmur3("abc") = 3017643002; ×2 >> 32 = 1 → second entry
 		{`{"fractional": ["abc", ["a", 1], ["b", 1]]}`, `{}`, `"b"`},
 		// weight defaults to 1; computed variant names and weights
 		{`{"fractional": ["abc", ["a"], [{"cat": ["b"]}, {"+": [0, 1]}]]}`, `{}`, `"b"`},

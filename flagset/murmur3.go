@@ -5,9 +5,9 @@ import (
 	"math/bits"
 )
 
-// Murmur3 is MurmurHash3 x86 32-bit with seed 0. fractional buckets on it, so it
+// murmur3 is MurmurHash3 x86 32-bit with seed 0. fractional buckets on it, so it
 // must match every other reader bit for bit.
-func Murmur3(data []byte) uint32 {
+func murmur3(data []byte) uint32 {
 	const (
 		c1 = 0xcc9e2d51
 		c2 = 0x1b873593
@@ -50,13 +50,13 @@ func Murmur3(data []byte) uint32 {
 // murmur3Concat hashes a+b without allocating for short keys.
 func murmur3Concat(a, b string) uint32 {
 	if b == "" {
-		return Murmur3(unsafeBytes(a))
+		return murmur3(unsafeBytes(a))
 	}
 	var buf [256]byte
 	if len(a)+len(b) <= len(buf) {
 		n := copy(buf[:], a)
 		n += copy(buf[n:], b)
-		return Murmur3(buf[:n])
+		return murmur3(buf[:n])
 	}
-	return Murmur3([]byte(a + b))
+	return murmur3([]byte(a + b))
 }

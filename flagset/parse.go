@@ -257,14 +257,14 @@ func yamlScalar(n *yaml.Node) (any, error) {
 	if kind == "" && n.Style&quotedStyles != 0 {
 		return n.Value, nil
 	}
-	v, err := ResolveYAMLScalar(n.Value, kind)
+	v, err := resolveYAMLScalar(n.Value, kind)
 	if err != nil {
 		return nil, fmt.Errorf("flagset: YAML line %d: %w", n.Line, err)
 	}
 	return v, nil
 }
 
-// coreKind maps an explicit tag to the kind ResolveYAMLScalar takes; ok is false for
+// coreKind maps an explicit tag to the kind resolveYAMLScalar takes; ok is false for
 // tags outside the core schema.
 func coreKind(tag string) (kind string, ok bool) {
 	switch tag {
@@ -276,7 +276,7 @@ func coreKind(tag string) (kind string, ok bool) {
 	return "", false
 }
 
-// ResolveYAMLScalar resolves the text of a plain YAML scalar by the YAML 1.2 core
+// resolveYAMLScalar resolves the text of a plain YAML scalar by the YAML 1.2 core
 // schema (kind "") or checks it against one core tag (kind "str", "null", "bool",
 // "int" or "float"): null is ~, null, Null, NULL or empty; booleans are
 // true/True/TRUE/false/False/FALSE; integers are [-+]?[0-9]+, 0o[0-7]+ and
@@ -284,7 +284,7 @@ func coreKind(tag string) (kind string, ok bool) {
 // Numbers become float64 (correctly rounded); one beyond the double range, and
 // .inf/.nan, are errors (JSON has no such numbers). Anything else is a string.
 // The Python reader implements the same function (flagset.py).
-func ResolveYAMLScalar(text, kind string) (any, error) {
+func resolveYAMLScalar(text, kind string) (any, error) {
 	if kind == "str" {
 		return text, nil
 	}
@@ -438,12 +438,12 @@ func flagFromValue(v any) *Flag {
 	m, ok := v.(map[string]any)
 	if !ok {
 		f.addProblem(flagProblem{"", "must be an object, got " + typeName(v)})
-		f.decode.notObject = true
+		f.parsed.notObject = true
 		return f
 	}
 	var unknown []string
 	for k, fv := range m {
-		if !f.setField(k, fv) {
+		if !f.setField(k, fv, 0) {
 			unknown = append(unknown, k)
 		}
 	}
@@ -452,8 +452,9 @@ func flagFromValue(v any) *Flag {
 }
 
 // setField stores one decoded field of a flag, recording a problem when its
-// type is wrong; it returns false for an unknown field name.
-func (f *Flag) setField(k string, fv any) bool {
+// type is wrong; it returns false for an unknown field name. textLen is the
+// length of the field's JSON text, 0 when unknown.
+func (f *Flag) setField(k string, fv any, textLen int) bool {
 	switch k {
 	case "state":
 		s, ok := fv.(string)
@@ -481,13 +482,17 @@ func (f *Flag) setField(k string, fv any) bool {
 		if fv == nil {
 			return true
 		}
-		raw, err := CanonicalValue(fv)
+		var buf bytes.Buffer
+		buf.Grow(max(textLen, 64)) // the canonical text is about as long as the source's
+		err := writeValue(&buf, fv, 0)
+		raw := buf.Bytes()
 		if err != nil { // cannot happen for decoded JSON/YAML values
 			f.addProblem(flagProblem{"targeting", err.Error()})
 			return true
 		}
 		f.Targeting = raw
-		f.targetingAt, f.targetingLen = &raw[0], len(raw)
+		p := f.parsedInfo()
+		p.targetingAt, p.targetingLen, p.rule = &raw[0], len(raw), fv
 	case "metadata":
 		mm, ok := fv.(map[string]any)
 		if !ok {
@@ -515,31 +520,83 @@ func (f *Flag) finishDecode(unknown []string) {
 	}
 }
 
-// flagDecode is what Parse found wrong with a flag.
-type flagDecode struct {
-	problems  []flagProblem
-	notObject bool // the document's value for this flag was not an object
+// parsedFlag is what Parse knows about a flag beyond its public fields. It
+// stays out of Flag's exported API and out of the Set: Compile reads it once.
+type parsedFlag struct {
+	problems  []flagProblem // what Parse found wrong with the flag, by field
+	notObject bool          // the document's value for this flag was not an object
+
+	// targetingAt and targetingLen locate the canonical targeting Parse wrote,
+	// and rule is the decoded value it wrote it from: while Targeting is still
+	// that slice, Compile compiles rule without decoding the text again, and
+	// the canonical encoding copies the text as is.
+	targetingAt  *byte
+	targetingLen int
+	rule         any
+}
+
+// parsedInfo returns f's parse information, creating it.
+func (f *Flag) parsedInfo() *parsedFlag {
+	if f.parsed == nil {
+		f.parsed = &parsedFlag{}
+	}
+	return f.parsed
 }
 
 func (f *Flag) addProblem(p flagProblem) {
-	if f.decode == nil {
-		f.decode = &flagDecode{}
-	}
-	f.decode.problems = append(f.decode.problems, p)
+	pf := f.parsedInfo()
+	pf.problems = append(pf.problems, p)
 }
 
 // decodeProblems returns the decoding problems (nil: none).
 func (f *Flag) decodeProblems() []flagProblem {
-	if f.decode == nil {
+	if f.parsed == nil {
 		return nil
 	}
-	return f.decode.problems
+	return f.parsed.problems
+}
+
+// notObject tells whether Parse found a non-object where the flag should be.
+func (f *Flag) notObject() bool { return f.parsed != nil && f.parsed.notObject }
+
+// parsedRule returns the decoded targeting Parse wrote Targeting from, while
+// Targeting is still those bytes.
+func (f *Flag) parsedRule() (any, bool) {
+	if !f.canonicalTargeting() {
+		return nil, false
+	}
+	return f.parsed.rule, true
+}
+
+// canonicalTargeting tells whether Targeting is still the canonical slice Parse
+// produced for it.
+func (f *Flag) canonicalTargeting() bool {
+	t := f.Targeting
+	return f.parsed != nil && len(t) > 0 && len(t) == f.parsed.targetingLen && &t[0] == f.parsed.targetingAt
 }
 
 // flagProblem is a decoding problem of one flag; field "" means the flag itself.
 type flagProblem struct {
 	field   string
 	message string
+}
+
+// sortedFlags returns the flag keys, sorted, and their flags in the same order.
+func sortedFlags(m map[string]*Flag) ([]string, []*Flag) {
+	type entry struct {
+		key  string
+		flag *Flag
+	}
+	entries := make([]entry, 0, len(m))
+	for k, f := range m {
+		entries = append(entries, entry{k, f})
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.key, b.key) })
+	keys, flags := make([]string, len(entries)), make([]*Flag, len(entries))
+	for i, e := range entries {
+		keys[i], flags[i] = e.key, e.flag
+	}
+	return keys, flags
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -566,7 +623,7 @@ func typeName(v any) string {
 		return "number"
 	case []any:
 		return "array"
-	case map[string]any:
+	case map[string]any, ruleOp:
 		return "object"
 	}
 	return fmt.Sprintf("%T", v)

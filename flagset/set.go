@@ -2,7 +2,6 @@ package flagset
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -20,14 +19,21 @@ import (
 type Set struct {
 	flags map[string]*compiledFlag // shared by the sets WithMetadata derives
 	keys  []string
+	list  []*compiledFlag // the flags in key order: list[i] is keys[i]'s; shared too
 	doc   *Document
 	meta  map[string]any
 	// flagMeta[f.index] is flag f's result metadata (this set's metadata overlaid
 	// with the flag's own), merged on first use. It is per set, not per compiled
 	// flag, because WithMetadata shares compiled flags between sets.
-	flagMeta    []atomic.Pointer[map[string]any]
-	body        [][]byte // the canonical encoding of the flags (see compileFlags); shared
+	flagMeta []atomic.Pointer[map[string]any]
+	// body is the canonical encoding of the flags (see compileFlags), written only
+	// on the publishing path (CompileStrict) and shared by the sets WithMetadata
+	// derives; nil for a set a reader compiled.
+	body [][]byte
+	// revision is metadata.version, or the computed revision of a published set;
+	// "" leaves it to lazyRev, which a reader's set computes only when asked.
 	revision    string
+	lazyRev     *lazyRevision
 	generation  int64
 	generatedAt time.Time
 	hasGenAt    bool
@@ -38,17 +44,30 @@ type Set struct {
 // is immutable once compiled, so sets may share it.
 type compiledFlag struct {
 	key        string
-	own        Flag  // the definition as compiled
-	def        *Flag // &own
-	index      int   // position in the set's keys (and flagMeta)
-	disabled   bool
+	own        Flag                        // the definition as compiled: a copy, so changing the caller's Flag later does not change the Set
+	index      int                         // position in the set's keys (and flagMeta)
 	variants   []*compiledVariant          // sorted by name
 	byName     map[string]*compiledVariant // only for flags with many variants
-	metaKeys   []string                    // the flag's metadata keys, sorted (used while compiling)
 	defVariant *compiledVariant            // nil: the caller's default is used
 	rule       node                        // nil: no targeting
 	ruleErr    string                      // non-empty: targeting cannot be evaluated (PARSE_ERROR)
-	digest     [sha256.Size]byte
+	disabled   bool
+	// fingerprint identifies the canonical encoding of the flag (see Diff).
+	fingerprint uint64
+	// canonicalRule tells that own.Targeting is the canonical text Parse wrote,
+	// so encoding the flag copies it as is.
+	canonicalRule bool
+}
+
+// def is the flag's definition as compiled (shared; do not mutate).
+func (f *compiledFlag) def() *Flag { return &f.own }
+
+// lazyRevision is the revision of a reader's set without metadata.version,
+// computed on first use: readers that never ask do not encode the flags.
+type lazyRevision struct {
+	once  sync.Once
+	meta  map[string]any // the set metadata of the set Compile made (WithMetadata shares this)
+	value string
 }
 
 // compiledVariant holds the variant's value boxed once per Type it can be read
@@ -103,12 +122,6 @@ func (d *Document) Validate() Problems {
 	return ps
 }
 
-// ValidateFlag validates one flag given the document's $evaluators.
-func ValidateFlag(key string, f *Flag, evaluators map[string]json.RawMessage) Problems {
-	_, structural, targeting := compileFlag(key, f, newRuleCompiler(evaluators))
-	return append(structural, targeting...)
-}
-
 // Load is Parse followed by Compile.
 func Load(data []byte) (*Set, Problems, error) {
 	d, err := Parse(data)
@@ -119,8 +132,10 @@ func Load(data []byte) (*Set, Problems, error) {
 	return s, ps, nil
 }
 
-// Compile validates and compiles d. Invalid flags are left out of the Set and reported
-// in Problems; set-level problems are reported too. The Set is never nil.
+// Compile validates and compiles d: the reading path. Invalid flags are left out
+// of the Set and reported in Problems; set-level problems are reported too. The
+// Set is never nil. It does not encode the flags: Revision (without a
+// metadata.version) and Canonical encode them when first asked.
 //
 // A flag whose only problems are in its targeting (unknown operator, bad $ref,
 // wrong arity) stays in the Set and evaluates to ERROR/PARSE_ERROR, so readers
@@ -128,10 +143,12 @@ func Load(data []byte) (*Set, Problems, error) {
 // flags with problems before publishing.
 func Compile(d *Document) (*Set, Problems) { return compile(d, false) }
 
-// CompileStrict is Compile, but flags with targeting problems are left out of
-// the Set too: it holds exactly the flags without any problem, and its revision
-// is the revision of that document. A publisher (the daemon) uses it to compile,
-// validate and revise a document in one pass.
+// CompileStrict is Compile for the publishing path: flags with targeting
+// problems are left out of the Set too, so it holds exactly the flags without
+// any problem, and the flags' canonical encoding and the revision of that
+// document are computed while compiling, so the publisher (the daemon) compiles,
+// validates, revises and encodes a document in one pass. A flag that cannot be
+// encoded canonically is left out and reported.
 func CompileStrict(d *Document) (*Set, Problems) { return compile(d, true) }
 
 func compile(d *Document, strict bool) (*Set, Problems) {
@@ -139,7 +156,7 @@ func compile(d *Document, strict bool) (*Set, Problems) {
 	if d == nil {
 		s.flags = map[string]*compiledFlag{}
 		s.doc = &Document{Flags: map[string]*Flag{}}
-		s.revision, _ = Revision(s.doc)
+		s.revision, _ = s.computeRevision(nil)
 		return s, Problems{{Path: "", Message: "no document"}}
 	}
 	s.flags = make(map[string]*compiledFlag, len(d.Flags))
@@ -151,6 +168,7 @@ func compile(d *Document, strict bool) (*Set, Problems) {
 	}
 
 	rc := newRuleCompiler(d.Evaluators)
+	rc.shared = d.sharedVariants
 	goodEvaluators := map[string]json.RawMessage{}
 	for _, name := range sortedKeys(d.Evaluators) {
 		ce, _ := rc.evaluator(name)
@@ -174,10 +192,11 @@ func compile(d *Document, strict bool) (*Set, Problems) {
 	if len(goodEvaluators) > 0 {
 		s.doc.Evaluators = goodEvaluators
 	}
-	keys := sortedKeys(d.Flags)
-	entries, body := compileFlags(keys, d.Flags, rc, strict)
+	keys, flags := sortedFlags(d.Flags)
+	entries, body := compileFlags(keys, flags, rc, strict)
 	s.body = body
 	s.keys = make([]string, 0, len(keys))
+	s.list = make([]*compiledFlag, 0, len(keys))
 	for i, key := range keys {
 		e := &entries[i]
 		problems = append(problems, e.structural...)
@@ -191,12 +210,15 @@ func compile(d *Document, strict bool) (*Set, Problems) {
 		e.cf.index = len(s.keys)
 		s.flags[key] = e.cf
 		s.keys = append(s.keys, key)
-		s.doc.Flags[key] = e.cf.def
+		s.list = append(s.list, e.cf)
+		s.doc.Flags[key] = e.cf.def()
 	}
 
 	s.flagMeta = make([]atomic.Pointer[map[string]any], len(s.keys))
 	if v, _ := d.Metadata[MetaVersion].(string); v == "" {
-		if r, err := s.computeRevision(d.Metadata); err == nil {
+		if !strict {
+			s.lazyRev = &lazyRevision{meta: s.doc.Metadata}
+		} else if r, err := s.computeRevision(d.Metadata); err == nil {
 			s.revision = r
 		} else {
 			problems = append(problems, Problem{Path: "metadata", Message: err.Error()})
@@ -230,8 +252,8 @@ func (s *Set) readMetadata(m map[string]any) {
 // metadata. meta should be valid set metadata (Compile reports what is not); it
 // is copied.
 func (s *Set) WithMetadata(meta map[string]any) *Set {
-	n := &Set{flags: s.flags, keys: s.keys, body: s.body, meta: make(map[string]any, len(meta)),
-		flagMeta: make([]atomic.Pointer[map[string]any], len(s.keys)), revision: s.revision}
+	n := &Set{flags: s.flags, keys: s.keys, list: s.list, body: s.body, meta: make(map[string]any, len(meta)),
+		flagMeta: make([]atomic.Pointer[map[string]any], len(s.keys)), revision: s.revision, lazyRev: s.lazyRev}
 	doc := *s.doc
 	doc.Metadata = nil
 	if len(meta) > 0 {
@@ -250,24 +272,25 @@ func (s *Set) WithMetadata(meta map[string]any) *Set {
 type compiledEntry struct {
 	cf                    *compiledFlag
 	structural, targeting Problems
-	included              bool  // cf goes into the Set (its entry is in the body)
-	encErr                error // the flag could not be encoded canonically
+	included              bool  // cf goes into the Set (and, when publishing, its entry is in the body)
+	encErr                error // publishing: the flag could not be encoded canonically
 }
 
 // parallelCompileMin is the flag count from which Compile uses several cores:
 // large snapshots are compiled on every sync and every reader reload.
 var parallelCompileMin = 2000 // a variable so tests can compare both paths
 
-// compileFlags compiles the flags named by keys; entries[i] belongs to keys[i].
-// It returns the body of the set's canonical encoding: the entries
-// `,"key":{flag}` of the included flags in key order, in blocks. Flags are independent once $evaluators are compiled, so big sets are
-// split across up to 4 goroutines; the caller merges the results in key order,
-// so the outcome does not depend on the split.
-func compileFlags(keys []string, flags map[string]*Flag, rc *ruleCompiler, strict bool) ([]compiledEntry, [][]byte) {
+// compileFlags compiles flags[i], named keys[i], into entries[i].
+// When publishing it also returns the body of the set's canonical encoding: the
+// entries `,"key":{flag}` of the included flags in key order, in blocks; a
+// reader's compile returns none. Flags are independent once $evaluators are
+// compiled, so big sets are split across up to 4 goroutines; the caller merges
+// the results in key order, so the outcome does not depend on the split.
+func compileFlags(keys []string, flags []*Flag, rc *ruleCompiler, publish bool) ([]compiledEntry, [][]byte) {
 	entries := make([]compiledEntry, len(keys))
 	workers := min(runtime.GOMAXPROCS(0), 4)
 	if len(keys) < parallelCompileMin || workers < 2 {
-		return entries, compileRange(entries, keys, flags, rc, 0, len(keys), strict)
+		return entries, compileRange(entries, keys, flags, rc, 0, len(keys), publish)
 	}
 	var wg sync.WaitGroup
 	chunk := (len(keys) + workers - 1) / workers
@@ -279,7 +302,7 @@ func compileFlags(keys []string, flags map[string]*Flag, rc *ruleCompiler, stric
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			*part = compileRange(entries, keys, flags, wc, lo, hi, strict)
+			*part = compileRange(entries, keys, flags, wc, lo, hi, publish)
 		}()
 	}
 	wg.Wait()
@@ -311,30 +334,32 @@ func (w *blockWriter) write(p []byte) {
 	}
 }
 
-// compileRange compiles keys[lo:hi] into entries[lo:hi] and returns the range's
-// part of the canonical body, in blocks. The body is written once, so neither the
-// revision nor a later Canonical encodes the flags again.
-func compileRange(entries []compiledEntry, keys []string, flags map[string]*Flag, rc *ruleCompiler, lo, hi int, strict bool) [][]byte {
+// compileRange compiles keys[lo:hi] into entries[lo:hi]. When publishing, it
+// returns the range's part of the canonical body, in blocks: written once, so
+// neither the revision nor a later Canonical encodes the flags again.
+func compileRange(entries []compiledEntry, keys []string, flags []*Flag, rc *ruleCompiler, lo, hi int, publish bool) [][]byte {
 	var enc bytes.Buffer // one entry, reused
 	var body blockWriter
 	for i := lo; i < hi; i++ {
-		key, f := keys[i], flags[keys[i]]
+		key, f := keys[i], flags[i]
 		e := &entries[i]
 		e.cf, e.structural, e.targeting = compileFlag(key, f, rc)
-		if e.cf == nil || (strict && len(e.targeting) > 0) {
+		if e.cf == nil {
+			continue
+		}
+		if !publish {
+			e.included = true
+			continue
+		}
+		if len(e.targeting) > 0 {
 			continue
 		}
 		enc.Reset()
-		enc.WriteByte(',')
-		writeString(&enc, key)
-		enc.WriteByte(':')
-		start := enc.Len()
-		e.encErr = writeCanonicalFlag(&enc, f, e.cf)
-		e.cf.metaKeys = nil
+		// rc.scratch holds the flag's metadata keys, sorted, when it has any.
+		e.encErr = writeEntry(&enc, key, e.cf, rc.scratch)
 		if e.encErr != nil {
 			continue
 		}
-		e.cf.digest = sha256.Sum256(enc.Bytes()[start:])
 		e.included = true
 		body.write(enc.Bytes())
 	}
@@ -367,7 +392,7 @@ func (s *Set) metadata(f *compiledFlag) map[string]any {
 }
 
 func (s *Set) mergeMetadata(f *compiledFlag) map[string]any {
-	m := mergeMeta(s.meta, f.def.Metadata)
+	m := mergeMeta(s.meta, f.def().Metadata)
 	s.flagMeta[f.index].CompareAndSwap(nil, &m)
 	return *s.flagMeta[f.index].Load()
 }
@@ -464,7 +489,7 @@ func compileFlag(key string, f *Flag, rc *ruleCompiler) (cf *compiledFlag, struc
 	for _, p := range f.decodeProblems() {
 		add(p.field, p.message)
 	}
-	if f.decode != nil && f.decode.notObject {
+	if f.notObject() {
 		return nil, structural, nil
 	}
 	hasField := func(field string) bool {
@@ -531,7 +556,7 @@ func compileFlag(key string, f *Flag, rc *ruleCompiler) (cf *compiledFlag, struc
 					}
 					add("variants", "values must all have one type, found "+strings.Join(parts, " and "))
 				}
-			} else if f.Variants != nil {
+			} else if f.Variants != nil && rc.keepVariants(f.Variants) {
 				if rc.variants == nil {
 					rc.variants = make(map[unsafe.Pointer][]*compiledVariant)
 				}
@@ -547,12 +572,14 @@ func compileFlag(key string, f *Flag, rc *ruleCompiler) (cf *compiledFlag, struc
 	}
 
 	var metaKeys []string
+	var metaSum uint64 // the metadata members' hashes, for the fingerprint
 	if len(f.Metadata) > 0 {
 		// Reuse one slice across flags: the keys are only needed until the
-		// flag's canonical encoding is written.
+		// flag's canonical encoding is written (compileRange passes rc.scratch).
 		metaKeys = rc.scratch[:0]
-		for k := range f.Metadata {
+		for k, v := range f.Metadata {
 			metaKeys = append(metaKeys, k)
+			metaSum += hashMember(k, v, 1)
 		}
 		slices.Sort(metaKeys)
 		rc.scratch = metaKeys
@@ -563,8 +590,8 @@ func compileFlag(key string, f *Flag, rc *ruleCompiler) (cf *compiledFlag, struc
 		}
 	}
 
-	cf = &compiledFlag{key: key, own: *f, disabled: f.State == Disabled}
-	cf.def = &cf.own // a copy: changing the caller's Flag later does not change the Set
+	cf = &compiledFlag{key: key, own: *f, disabled: f.State == Disabled, canonicalRule: f.canonicalTargeting()}
+	cf.own.parsed = nil // Parse's notes (and decoded targeting) stay with the document
 	if !isEmptyTargeting(f.Targeting) {
 		n, errs := rc.compileTargeting(f)
 		for _, e := range errs {
@@ -580,7 +607,6 @@ func compileFlag(key string, f *Flag, rc *ruleCompiler) (cf *compiledFlag, struc
 		return nil, structural, targeting
 	}
 	cf.variants = cvs
-	cf.metaKeys = metaKeys
 	if len(cf.variants) > smallVariantCount {
 		cf.byName = make(map[string]*compiledVariant, len(cf.variants))
 		for _, v := range cf.variants {
@@ -590,6 +616,7 @@ func compileFlag(key string, f *Flag, rc *ruleCompiler) (cf *compiledFlag, struc
 	if hasDefaultVariant(f) {
 		cf.defVariant = cf.variant(*f.DefaultVariant)
 	}
+	cf.fingerprint = fingerprintFlag(f, cf.variants, metaSum, cf.canonicalRule)
 	return cf, nil, targeting
 }
 
@@ -848,7 +875,7 @@ func (s *Set) Flag(key string) (*Flag, bool) {
 	if !ok {
 		return nil, false
 	}
-	return f.def, true
+	return f.def(), true
 }
 
 // Document returns the document of the valid flags (shared; do not mutate).
@@ -863,37 +890,22 @@ func (s *Set) FlagSetID() string {
 	return id
 }
 
-// Revision returns metadata.version if present, else the computed revision.
-func (s *Set) Revision() string { return s.revision }
+// Revision returns metadata.version if present, else the computed revision: the
+// hex SHA-256 of the canonical encoding of Document() without volatile metadata
+// ($schema, metadata.version and metadata keys prefixed "flagsync."). A set
+// Compile made computes it on first call; "" means its flags cannot be encoded.
+func (s *Set) Revision() string {
+	if s.revision != "" || s.lazyRev == nil {
+		return s.revision
+	}
+	s.lazyRev.once.Do(func() {
+		s.lazyRev.value, _ = s.computeRevision(s.lazyRev.meta)
+	})
+	return s.lazyRev.value
+}
 
 // Generation returns metadata["flagsync.generation"] or 0.
 func (s *Set) Generation() int64 { return s.generation }
 
 // GeneratedAt returns metadata["flagsync.generatedAt"] parsed, if present.
 func (s *Set) GeneratedAt() (time.Time, bool) { return s.generatedAt, s.hasGenAt }
-
-// Diff lists the flag keys added, removed and changed (any field) from old to new, sorted.
-// old may be nil.
-func Diff(old, new *Set) (added, removed, changed []string) {
-	if new == nil {
-		new = &Set{}
-	}
-	if old == nil {
-		old = &Set{}
-	}
-	for _, k := range new.keys {
-		of, ok := old.flags[k]
-		switch {
-		case !ok:
-			added = append(added, k)
-		case of.digest != new.flags[k].digest:
-			changed = append(changed, k)
-		}
-	}
-	for _, k := range old.keys {
-		if _, ok := new.flags[k]; !ok {
-			removed = append(removed, k)
-		}
-	}
-	return added, removed, changed
-}

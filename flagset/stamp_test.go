@@ -56,7 +56,7 @@ func TestWithMetadataStampsWithoutRecompiling(t *testing.T) {
 		t.Errorf("unversioned stamp: %q (base %q) generation %d", again.Revision(), base.Revision(), again.Generation())
 	}
 	// A stamped set encodes like the document it stands for.
-	b, err := Canonical(st.Document())
+	b, err := canonicalDocument(st.Document())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestCompileStrictLeavesOutTargetingProblems(t *testing.T) {
 	}
 	clean := *doc
 	clean.Flags = map[string]*Flag{"plain": doc.Flags["plain"], "owned": doc.Flags["owned"]}
-	want, err := Revision(&clean)
+	want, err := documentRevision(&clean)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,15 +121,15 @@ func TestSetCanonicalReusesCompileEncodings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := Canonical(s.Document())
+			want, err := canonicalDocument(s.Document())
 			if err != nil {
 				t.Fatal(err)
 			}
 			if string(got) != string(want) {
 				t.Errorf("parallel from %d, %s:\n got %s\nwant %s", min, name, got, want)
 			}
-			if rev, _ := Revision(s.Document()); name != "stamped" && rev != s.Revision() {
-				t.Errorf("parallel from %d, %s: revision %s, Revision(document) %s", min, name, s.Revision(), rev)
+			if rev, _ := documentRevision(s.Document()); name != "stamped" && rev != s.Revision() {
+				t.Errorf("parallel from %d, %s: revision %s, documentRevision(document) %s", min, name, s.Revision(), rev)
 			}
 		}
 	}

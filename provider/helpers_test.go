@@ -56,9 +56,10 @@ func (s *testSnapshot) encode(t testing.TB) ([]byte, string) {
 		flagset.MetaGeneration:  s.generation,
 		flagset.MetaGeneratedAt: s.generatedAt.Format(time.RFC3339Nano),
 	}}
-	rev, err := flagset.Revision(doc)
-	if err != nil {
-		t.Fatalf("revision: %v", err)
+	set, problems := flagset.CompileStrict(doc)
+	rev := set.Revision()
+	if len(problems) > 0 || rev == "" {
+		t.Fatalf("revision %q: %v", rev, problems)
 	}
 	doc.Metadata[flagset.MetaVersion] = rev
 	data, err := json.Marshal(doc)

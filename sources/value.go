@@ -209,7 +209,7 @@ func parseDefinition(key string, root *yaml.Node) (*flagset.Flag, *Overlay, erro
 	// value's origin. Targeting is left to the daemon, which knows the $evaluators
 	// of every source.
 	var ps flagset.Problems
-	for _, p := range flagset.ValidateFlag(key, f, nil) {
+	for _, p := range doc.Validate() {
 		if !strings.HasPrefix(p.Path, "flags."+key+".targeting") {
 			ps = append(ps, p)
 		}

@@ -375,3 +375,95 @@ def test_structural_problems_in_go_order() -> None:
         ("flags.e.state", "required (ENABLED or DISABLED)"),
         ("flags.e.variants", "required"),
     ]
+
+
+def _many_flags(n: int) -> dict[str, Any]:
+    flags: dict[str, Any] = {}
+    for i in range(n):
+        f: dict[str, Any] = {
+            "state": "ENABLED",
+            "variants": {"on": f"v{i}", "off": "grey"},
+            "defaultVariant": "off",
+            "metadata": {"owner": f"team-{i % 7}"},
+        }
+        if i % 3 == 0:
+            f["targeting"] = {"if": [{"==": [{"var": "n"}, i]}, "on", None]}
+        flags[f"f{i:04d}"] = f
+    return {"flags": flags, "metadata": {"flagSetId": "many"}}
+
+
+def test_reload_leaves_the_garbage_collector_alone(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """load, diff and a store's reload never pause the process-wide cyclic GC: a reload
+    runs on a background thread while the application allocates."""
+    import gc
+
+    from flagsync import FileStore
+
+    def refuse() -> None:
+        raise AssertionError("the reader paused the process-wide garbage collector")
+
+    monkeypatch.setattr(gc, "disable", refuse)
+    monkeypatch.setattr(gc, "freeze", refuse)
+    data = canonical.encode_document(_many_flags(300))
+    old, _ = load(data)
+    new, problems = load(data.replace(b'"v3"', b'"changed"'))
+    assert problems == []
+    assert diff(old, new) == ([], [], ["f0003"])
+    path = tmp_path / "flags.json"
+    path.write_bytes(data)
+    store = FileStore(path, check_interval=3600)
+    assert len(store.flags) == 300
+
+
+def test_flags_compile_on_first_evaluation_and_agree() -> None:
+    """A set validates every flag when made, compiles one when it is first evaluated, and
+    evaluates like a set whose flags were all evaluated before, from any thread."""
+    import threading
+
+    data = canonical.encode_document(_many_flags(200))
+    fs, problems = load(data)
+    assert problems == [] and len(fs) == 200 and "f0001" in fs
+    assert fs._flags == {}  # nothing compiled yet
+    bad, problems = compile_document(
+        doc(broken={**BOOL, "targeting": {"no_such_op": [1]}}, fine=BOOL)
+    )
+    assert [p.path for p in problems] == ["flags.broken.targeting"]
+    assert bad.evaluate("broken", Type.BOOLEAN, True).error_code is ErrorCode.PARSE_ERROR
+    assert bad.evaluate("fine", Type.BOOLEAN, True).value is False
+    assert bad.evaluate("absent", Type.BOOLEAN, True).error_code is ErrorCode.FLAG_NOT_FOUND
+
+    warm, _ = load(data)
+    keys = warm.keys()
+    expected = {k: warm.evaluate(k, Type.STRING, "d", {"n": 3}) for k in keys}
+    results: list[dict[str, Any]] = []
+
+    def evaluate_all() -> None:
+        results.append({k: fs.evaluate(k, Type.STRING, "d", {"n": 3}) for k in keys})
+
+    threads = [threading.Thread(target=evaluate_all) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 4 and all(r == expected for r in results)
+    assert expected["f0003"].value == "v3" and expected["f0003"].reason is Reason.TARGETING_MATCH
+    assert len(fs._flags) == 200
+
+
+def test_revision_is_computed_when_asked() -> None:
+    fs, _ = compile_document(doc(a=BOOL))
+    assert fs._revision is None
+    assert fs.revision == canonical.revision(fs.document)
+    versioned, _ = compile_document({"flags": {"a": BOOL}, "metadata": {"version": "v9"}})
+    assert versioned.revision == "v9"
+
+
+def test_diff_tells_types_apart() -> None:
+    """diff is exact about types like the canonical encoding: true is not 1."""
+    one, _ = compile_document(doc(a={**BOOL, "metadata": {"rank": 1}}))
+    true, _ = compile_document(doc(a={**BOOL, "metadata": {"rank": True}}))
+    again, _ = compile_document(doc(a={**BOOL, "metadata": {"rank": 1}}))
+    assert diff(one, true) == ([], [], ["a"])
+    assert diff(one, again) == ([], [], [])

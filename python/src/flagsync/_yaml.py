@@ -45,7 +45,7 @@ def _number(n: int) -> int | float:
 
 def resolve_scalar(text: str, kind: str = "") -> Any:
     """Resolve plain scalar text by the YAML 1.2 core schema (kind "") or check it against
-    one core tag (kind "str", "null", "bool", "int", "float"). Go: ResolveYAMLScalar."""
+    one core tag (kind "str", "null", "bool", "int", "float"). Go: resolveYAMLScalar."""
     if kind == "str":
         return text
     if kind in ("", "null") and text in _NULL:

@@ -39,7 +39,6 @@ from .flagset import (
     Type,
     compile_document,
     diff,
-    gc_paused,
     load,
 )
 
@@ -447,9 +446,7 @@ class FileStore(Store):
         except OSError as e:
             self._failed(OSError(e.errno, f"flag file {self.path}: {e.strerror}"))
             return False
-        # one GC pause over load and diff: collections amid a big reload cost more than it
-        with gc_paused():
-            return self._apply(data, sig)
+        return self._apply(data, sig)
 
     def _apply(self, data: bytes, sig: tuple[int, int, int, int]) -> bool:
         try:
@@ -577,8 +574,7 @@ class RedisStore(Store):
                 self._failed(self._missing)
                 return False
             self._missing = None
-            with gc_paused():
-                return self._apply(data if isinstance(data, bytes) else str(data), rev_s)
+            return self._apply(data if isinstance(data, bytes) else str(data), rev_s)
 
     def _apply(self, data: bytes | str, rev_s: str) -> bool:
         try:
