@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -37,8 +38,9 @@ type output interface {
 	publish(ctx context.Context, s *snapshot) error
 	// watch calls changed whenever what the output holds may have changed behind the
 	// daemon's back (a file deleted or replaced, a Redis restarted empty or written by
-	// another process), until ctx ends. changed must not block.
-	watch(ctx context.Context, changed func())
+	// another process), until ctx ends. changed must not block. log hears of a watch
+	// that cannot be set up.
+	watch(ctx context.Context, log *slog.Logger, changed func())
 	close()
 }
 
@@ -232,21 +234,30 @@ func (f *fileOutput) publish(ctx context.Context, s *snapshot) error {
 
 // watch follows the file's directory with fsnotify: any event naming the file
 // (removed, replaced, written) may mean it no longer holds the daemon's snapshot.
-// Our own writes trigger it too; the check that follows is then one stat.
-func (f *fileOutput) watch(ctx context.Context, changed func()) {
+// Our own writes trigger it too; the check that follows is then one stat. Without a
+// watch (the directory missing, or inotify's instances used up by other processes)
+// it looks every second instead, so a replaced or deleted file is still noticed.
+func (f *fileOutput) watch(ctx context.Context, log *slog.Logger, changed func()) {
 	dir, base := filepath.Dir(f.path), filepath.Base(f.path)
+	polling := false
 	for {
-		watched, _ := watchFileOnce(ctx, dir, base, changed)
+		watched, err := watchFileOnce(ctx, dir, base, changed)
 		if ctx.Err() != nil {
 			return
 		}
-		wait := time.Second // the directory is missing: the next publish creates it
-		if watched {
-			// The directory went away (with the file) or the watcher broke: look now,
-			// then watch again once it is back.
-			changed()
+		wait := time.Second
+		switch {
+		case watched:
+			// The directory went away (with the file) or the watcher broke: watch
+			// again soon.
 			wait = 100 * time.Millisecond
+			polling = false
+		case !polling && !errors.Is(err, fs.ErrNotExist):
+			log.Warn("file output: cannot watch its directory; checking the file every second instead", "path", f.path, "err", err)
+			polling = true
 		}
+		// Look now whatever happened: this is the poll while there is no watch.
+		changed()
 		select {
 		case <-ctx.Done():
 			return
@@ -381,7 +392,7 @@ type redisSeen struct {
 // empty, flushed), or Redis answering again after failing (reconnected). Comparing
 // with the last look, not with the daemon's snapshot, reports a standby's leader
 // once per change instead of at every look.
-func (r *redisOutput) watch(ctx context.Context, changed func()) {
+func (r *redisOutput) watch(ctx context.Context, _ *slog.Logger, changed func()) {
 	t := time.NewTicker(redisCheckInterval)
 	defer t.Stop()
 	for {
@@ -503,7 +514,7 @@ func (d *Daemon) watchOutputs(ctx context.Context, wg *sync.WaitGroup, repair fu
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			o.out.watch(ctx, repair)
+			o.out.watch(ctx, d.log, repair)
 		}()
 	}
 }
