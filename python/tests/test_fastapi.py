@@ -91,3 +91,30 @@ def test_custom_context_builder(tmp_path: Path) -> None:
     with TestClient(app) as c:
         assert c.get("/b?email=x@example.com").json() is True
         assert c.get("/b?email=x@y.org").json() is False
+
+
+def test_flag_dependencies_run_on_the_event_loop(tmp_path: Path) -> None:
+    """Evaluation is microseconds of CPU: the dependencies are coroutine functions, so
+    FastAPI runs them on the event loop instead of hopping to a worker thread per flag."""
+    p = tmp_path / "flags.json"
+    write_atomic(p, encode_document({"flags": FLAGS}))
+    seen: list[str] = []
+
+    def ctx(request: Request) -> dict[str, Any]:
+        seen.append(threading.current_thread().name)
+        return {}
+
+    flags = FlagSync(source=str(p), context_builder=ctx, user=lambda: None)
+    app = FastAPI(lifespan=flags.lifespan)
+
+    @app.get("/both")
+    async def both(
+        on: bool = Depends(flags.dependency("beta_mode")),
+        f: RequestFlags = Depends(flags.request_flags),
+    ) -> dict[str, Any]:
+        return {"loop": threading.current_thread().name, "on": on, "search": f.get("search", {})}
+
+    with TestClient(app) as c:
+        body = c.get("/both").json()
+    assert body["on"] is False and body["search"]["engine"] == "sql"
+    assert seen and set(seen) == {body["loop"]}, (seen, body["loop"])

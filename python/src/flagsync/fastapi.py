@@ -24,7 +24,7 @@ which authenticates and sets identity headers opt in with
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -134,7 +134,7 @@ class FlagSync:
         self._user = user
         self.context_builder = context_builder
         self.store_options = store_options
-        self.request_flags: Callable[..., RequestFlags] = self._with_user(
+        self.request_flags: Callable[..., Awaitable[RequestFlags]] = self._with_user(
             lambda request: RequestFlags(self.store, self.context(request)), "request_flags"
         )
         """A dependency: the flags bound to this request."""
@@ -171,19 +171,21 @@ class FlagSync:
             request.state.flagsync_context = ctx
         return ctx
 
-    def _with_user(self, body: Callable[[Request], T], name: str) -> Callable[..., T]:
+    def _with_user(self, body: Callable[[Request], T], name: str) -> Callable[..., Awaitable[T]]:
         """body as a dependency; with a user dependency, FastAPI resolves it first and its
-        result becomes request_user()."""
+        result becomes request_user(). The dependency is a coroutine function so FastAPI
+        runs it on the event loop: evaluation takes microseconds and never blocks, and a
+        sync dependency would cost a worker-thread hop per flag."""
         dep = self._user
         if dep is None:
 
-            def plain(request: Request) -> T:
+            async def plain(request: Request) -> T:
                 return body(request)
 
-            fn: Callable[..., T] = plain
+            fn: Callable[..., Awaitable[T]] = plain
         else:
 
-            def with_user(request: Request, user: Any = Depends(dep)) -> T:
+            async def with_user(request: Request, user: Any = Depends(dep)) -> T:
                 request.state.flagsync_user = user
                 return body(request)
 
