@@ -22,8 +22,8 @@ from flagsync._redis import keys_for
 from flagsync.canonical import encode_document
 from flagsync.flagset import load
 
-# The daemon's transport.Publish script without fence or legacy names (the test
-# publishes exactly as the writer does).
+# The daemon's transport.Publish script (transport/transport.go) without fence or
+# legacy names, so tests publish exactly as the writer does.
 PUBLISH = """
 local cur = tonumber(redis.call('GET', KEYS[3]) or '0')
 local gen = tonumber(ARGV[3])

@@ -11,31 +11,10 @@ from conftest import DJANGO_FLAGS, write_atomic
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.test import Client, override_settings
+from django_daemon import FLAGS
 
 from flagsync.canonical import encode_document
 from flagsync.django import get_store, override_flag, reset
-
-FLAGS = {
-    "new_dashboard": {
-        "state": "ENABLED",
-        "variants": {"on": True, "off": False},
-        "defaultVariant": "off",
-        "targeting": {"if": [{"var": "is_staff"}, "on", "off"]},
-    },
-    "beta_mode": {
-        "state": "ENABLED",
-        "variants": {"on": True, "off": False},
-        "defaultVariant": "off",
-        "targeting": {"if": [{"ends_with": [{"var": "email"}, "@example.com"]}, "on", "off"]},
-    },
-    "color": {"state": "ENABLED", "variants": {"b": "blue"}, "defaultVariant": "b"},
-    "by_group": {
-        "state": "ENABLED",
-        "variants": {"yes": "in-beta", "no": "not"},
-        "defaultVariant": "no",
-        "targeting": {"if": [{"in": ["beta", {"var": "groups"}]}, "yes", "no"]},
-    },
-}
 
 
 @pytest.fixture(scope="module", autouse=True)

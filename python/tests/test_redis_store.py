@@ -7,6 +7,7 @@ import threading
 
 import redis
 from conftest import RedisServer, assert_in_fork, wait_for
+from redis_topology import PUBLISH
 
 from flagsync import ChangeEvent, RedisStore
 from flagsync._redis import keys_for
@@ -14,21 +15,6 @@ from flagsync.canonical import encode_document
 from flagsync.flagset import load
 
 PREFIX = "flagsync:test"
-
-# The daemon's transport.Publish script (transport/transport.go), so the test publishes
-# exactly as the writer does.
-PUBLISH = """
-local cur = tonumber(redis.call('GET', KEYS[3]) or '0')
-local gen = tonumber(ARGV[3])
-if gen <= cur then
-  return cur
-end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('SET', KEYS[2], ARGV[2])
-redis.call('SET', KEYS[3], ARGV[3])
-redis.call('PUBLISH', ARGV[4], ARGV[2])
-return 0
-"""
 
 
 def publish(r: redis.Redis, value: str, gen: int, prefix: str = PREFIX) -> str:
