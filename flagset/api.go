@@ -85,6 +85,9 @@ type Flag struct {
 	Metadata       map[string]any  `json:"metadata,omitempty"`
 
 	parsed *parsedFlag // what Parse knew beyond the fields above; nil: a flag built in Go
+	// text identifies the JSON text the flag was decoded from (see Reload); zero
+	// when it was not decoded from JSON text, or had decoding problems.
+	text textSum
 }
 
 // Problem is one validation finding. Path is the field path, e.g.

@@ -19,18 +19,43 @@ import (
 // names). The input must be valid UTF-8 (Parse checks that first).
 
 // decodeJSONDocument decodes a document whose text starts with '{'. Flags are
-// decoded straight into Flag values (no intermediate map per flag).
-func decodeJSONDocument(data []byte) (*Document, error) {
+// decoded straight into Flag values (no intermediate map per flag). A flag whose
+// text is the text prev (nil: none) compiled without problems is not decoded:
+// prev's definition stands in for it, and it is returned in reused.
+func decodeJSONDocument(data []byte, prev *Set) (doc *Document, reused map[string]*compiledFlag, err error) {
 	d := jsonDecoder{data: data, intern: make(map[string]string, 64)}
 	d.skipSpace()
 	obj := make(map[string]any, 4)
 	var flags map[string]*Flag
-	err := d.objectEach(func(k string) error {
+	err = d.objectEach(func(k string) error {
 		if k == "flags" && d.data[d.pos] == '{' {
 			flags = make(map[string]*Flag)
 			d.noIntern = true
 			return d.objectEach(func(key string) error {
+				start, end := d.pos, -1
+				var sum textSum
+				if cf := prev.reusable(key); cf != nil {
+					var ok bool
+					if end, ok = skipObject(d.data, start); ok {
+						if sum = sumText(d.data[start:end]); sum == cf.own.text {
+							if reused == nil {
+								reused = make(map[string]*compiledFlag)
+							}
+							reused[key] = cf
+							flags[key] = cf.def()
+							d.pos = end
+							return nil
+						}
+					}
+				}
+				delete(reused, key) // a later duplicate key replaces a reused flag
 				f, err := d.flag()
+				if err == nil && f != nil && !f.notObject() && len(f.decodeProblems()) == 0 {
+					if d.pos != end { // not summed above
+						sum = sumText(d.data[start:d.pos])
+					}
+					f.text = sum
+				}
 				flags[key] = f
 				return err
 			})
@@ -40,21 +65,21 @@ func decodeJSONDocument(data []byte) (*Document, error) {
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	d.skipSpace()
 	if d.pos != len(d.data) {
-		return nil, d.errorf("unexpected %q after the top-level value", d.data[d.pos])
+		return nil, nil, d.errorf("unexpected %q after the top-level value", d.data[d.pos])
 	}
 	if flags != nil {
 		delete(obj, "flags") // a later duplicate "flags" of another type lost to the object
 	}
-	doc := documentFromMap(obj, flags)
+	doc = documentFromMap(obj, flags)
 	doc.sharedVariants = d.shared
 	if doc.sharedVariants == nil {
 		doc.sharedVariants = map[unsafe.Pointer]struct{}{}
 	}
-	return doc, nil
+	return doc, reused, nil
 }
 
 // flag decodes one flag value.

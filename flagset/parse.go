@@ -38,35 +38,42 @@ const (
 // hold only booleans, strings and numbers) share one Variants map: treat a
 // parsed document's Variants as read-only.
 func Parse(data []byte) (*Document, error) {
+	doc, _, err := parse(data, nil)
+	return doc, err
+}
+
+// parse is Parse, also returning the flags a JSON document shares with prev
+// (see Reload); prev may be nil.
+func parse(data []byte, prev *Set) (*Document, map[string]*compiledFlag, error) {
 	if len(data) > MaxDocumentSize {
-		return nil, fmt.Errorf("flagset: document is %d bytes, larger than the limit of %d bytes (64 MiB)", len(data), MaxDocumentSize)
+		return nil, nil, fmt.Errorf("flagset: document is %d bytes, larger than the limit of %d bytes (64 MiB)", len(data), MaxDocumentSize)
 	}
 	if !utf8.Valid(data) {
-		return nil, errors.New("flagset: document is not valid UTF-8")
+		return nil, nil, errors.New("flagset: document is not valid UTF-8")
 	}
 	trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff")
 	var root any
 	if len(trimmed) > 0 && trimmed[0] == '{' {
-		doc, err := decodeJSONDocument(trimmed)
+		doc, reused, err := decodeJSONDocument(trimmed, prev)
 		if errors.Is(err, errTooDeep) {
-			return nil, err
+			return nil, nil, err
 		}
 		if err != nil {
-			return nil, fmt.Errorf("flagset: invalid JSON: %w", err)
+			return nil, nil, fmt.Errorf("flagset: invalid JSON: %w", err)
 		}
-		return doc, nil
+		return doc, reused, nil
 	} else {
 		v, err := decodeYAML(data)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		root = v
 	}
 	obj, ok := root.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("flagset: document must be an object, got %s", typeName(root))
+		return nil, nil, fmt.Errorf("flagset: document must be an object, got %s", typeName(root))
 	}
-	return documentFromMap(obj, nil), nil
+	return documentFromMap(obj, nil), nil, nil
 }
 
 // CheckJSONDepth reports an error when JSON text nests objects/arrays deeper than

@@ -141,7 +141,7 @@ func Load(data []byte) (*Set, Problems, error) {
 // wrong arity) stays in the Set and evaluates to ERROR/PARSE_ERROR, so readers
 // handed such a document behave like every other reader; the daemon drops
 // flags with problems before publishing.
-func Compile(d *Document) (*Set, Problems) { return compile(d, false) }
+func Compile(d *Document) (*Set, Problems) { return compile(d, false, nil) }
 
 // CompileStrict is Compile for the publishing path: flags with targeting
 // problems are left out of the Set too, so it holds exactly the flags without
@@ -149,9 +149,11 @@ func Compile(d *Document) (*Set, Problems) { return compile(d, false) }
 // document are computed while compiling, so the publisher (the daemon) compiles,
 // validates, revises and encodes a document in one pass. A flag that cannot be
 // encoded canonically is left out and reported.
-func CompileStrict(d *Document) (*Set, Problems) { return compile(d, true) }
+func CompileStrict(d *Document) (*Set, Problems) { return compile(d, true, nil) }
 
-func compile(d *Document, strict bool) (*Set, Problems) {
+// compile compiles d; a flag in reused (see Reload) takes that compiled flag
+// instead of being compiled again.
+func compile(d *Document, strict bool, reused map[string]*compiledFlag) (*Set, Problems) {
 	s := &Set{meta: map[string]any{}}
 	if d == nil {
 		s.flags = map[string]*compiledFlag{}
@@ -193,7 +195,14 @@ func compile(d *Document, strict bool) (*Set, Problems) {
 		s.doc.Evaluators = goodEvaluators
 	}
 	keys, flags := sortedFlags(d.Flags)
-	entries, body := compileFlags(keys, flags, rc, strict)
+	var shared []*compiledFlag // shared[i] is keys[i]'s flag in reused, if any
+	if len(reused) > 0 {
+		shared = make([]*compiledFlag, len(keys))
+		for i, key := range keys {
+			shared[i] = reused[key]
+		}
+	}
+	entries, body := compileFlags(keys, flags, shared, rc, strict)
 	s.body = body
 	s.keys = make([]string, 0, len(keys))
 	s.list = make([]*compiledFlag, 0, len(keys))
@@ -286,11 +295,11 @@ var parallelCompileMin = 2000 // a variable so tests can compare both paths
 // reader's compile returns none. Flags are independent once $evaluators are
 // compiled, so big sets are split across up to 4 goroutines; the caller merges
 // the results in key order, so the outcome does not depend on the split.
-func compileFlags(keys []string, flags []*Flag, rc *ruleCompiler, publish bool) ([]compiledEntry, [][]byte) {
+func compileFlags(keys []string, flags []*Flag, shared []*compiledFlag, rc *ruleCompiler, publish bool) ([]compiledEntry, [][]byte) {
 	entries := make([]compiledEntry, len(keys))
 	workers := min(runtime.GOMAXPROCS(0), 4)
 	if len(keys) < parallelCompileMin || workers < 2 {
-		return entries, compileRange(entries, keys, flags, rc, 0, len(keys), publish)
+		return entries, compileRange(entries, keys, flags, shared, rc, 0, len(keys), publish)
 	}
 	var wg sync.WaitGroup
 	chunk := (len(keys) + workers - 1) / workers
@@ -302,7 +311,7 @@ func compileFlags(keys []string, flags []*Flag, rc *ruleCompiler, publish bool) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			*part = compileRange(entries, keys, flags, wc, lo, hi, publish)
+			*part = compileRange(entries, keys, flags, shared, wc, lo, hi, publish)
 		}()
 	}
 	wg.Wait()
@@ -337,12 +346,17 @@ func (w *blockWriter) write(p []byte) {
 // compileRange compiles keys[lo:hi] into entries[lo:hi]. When publishing, it
 // returns the range's part of the canonical body, in blocks: written once, so
 // neither the revision nor a later Canonical encodes the flags again.
-func compileRange(entries []compiledEntry, keys []string, flags []*Flag, rc *ruleCompiler, lo, hi int, publish bool) [][]byte {
+func compileRange(entries []compiledEntry, keys []string, flags []*Flag, shared []*compiledFlag, rc *ruleCompiler, lo, hi int, publish bool) [][]byte {
 	var enc bytes.Buffer // one entry, reused
 	var body blockWriter
 	for i := lo; i < hi; i++ {
 		key, f := keys[i], flags[i]
 		e := &entries[i]
+		if shared != nil && shared[i] != nil && !publish {
+			cf := *shared[i] // a copy: index is this set's
+			e.cf, e.included = &cf, true
+			continue
+		}
 		e.cf, e.structural, e.targeting = compileFlag(key, f, rc)
 		if e.cf == nil {
 			continue

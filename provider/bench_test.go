@@ -141,44 +141,76 @@ func BenchmarkReload(b *testing.B) {
 // BenchmarkReload10k measures one provider reload of a realistic 10,000-flag
 // snapshot as the daemon publishes it (metadata.version set): a third of the flags
 // target (in, ends_with, sem_ver, fractional), variants of every type, flag
-// metadata (owner, description, source, expiresAt). Besides time and allocations
-// it reports the heap the served set holds after a reload, less the heap before
-// the provider existed, both after a GC: live-MB counts the live objects
-// (HeapAlloc), retained-MB the spans holding them (HeapInuse, fragmentation
-// included, so it varies more between runs).
+// metadata (owner, description, source, expiresAt). "unchanged" re-reads the
+// served file (a new publish of the same flags: the reader shares every flag
+// with the served set); "all-changed" alternates between two files in which
+// every flag's description differs, so every flag is decoded and compiled.
+// Besides time and allocations it reports the heap the served set holds after
+// a reload, less the heap before the provider existed, both after a GC: live-MB
+// counts the live objects (HeapAlloc), retained-MB the spans holding them
+// (HeapInuse, fragmentation included, so it varies more between runs).
 func BenchmarkReload10k(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "flags.json")
-	realisticSnapshot(10_000).writeFile(b, path)
-	fi, err := os.Stat(path)
+	dir := b.TempDir()
+	served := filepath.Join(dir, "served.json")
+	realisticSnapshot(10_000).writeFile(b, served)
+	// Two versions without a generation: a provider never goes back to a lower one.
+	paths := []string{filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")}
+	for i, path := range paths {
+		s := realisticSnapshot(10_000)
+		s.generation = 0
+		for _, f := range s.flags {
+			f.Metadata[flagset.MetaDescription] = fmt.Sprintf("%s (version %d)", f.Metadata[flagset.MetaDescription], i)
+		}
+		s.writeFile(b, path)
+	}
+	fi, err := os.Stat(served)
 	if err != nil {
 		b.Fatal(err)
 	}
-	baseLive, baseInuse := heapAfterGC()
-	p := NewFile(path, WithPollInterval(never))
-	drain := make(chan struct{})
-	go func() {
-		defer close(drain)
-		for range p.EventChannel() {
+	run := func(b *testing.B, reload func(p *Provider, src *fileSource, i int)) {
+		baseLive, baseInuse := heapAfterGC()
+		p := NewFile(served, WithPollInterval(never))
+		drain := make(chan struct{})
+		go func() {
+			defer close(drain)
+			for range p.EventChannel() {
+			}
+		}()
+		b.Cleanup(func() { p.Shutdown(); <-drain })
+		src := p.src.(*fileSource)
+		b.ReportAllocs()
+		b.SetBytes(fi.Size())
+		start := cpuTime()
+		for i := 0; b.Loop(); i++ {
+			reload(p, src, i)
 		}
-	}()
-	b.Cleanup(func() { p.Shutdown(); <-drain })
-	src := p.src.(*fileSource)
-	b.ReportAllocs()
-	b.SetBytes(fi.Size())
-	start := cpuTime()
-	for b.Loop() {
-		// nil: treat the file as unseen, so every iteration really reloads.
-		src.check(p, nil)
+		b.StopTimer()
+		reportCPU(b, start, "cpu-ms/op", 1e6)
+		if p.Snapshot() == nil || p.Snapshot().Len() != 10_000 {
+			b.Fatalf("reloaded set has %v flags, want 10000", p.Snapshot().Len())
+		}
+		live, inuse := heapAfterGC()
+		b.ReportMetric(float64(live-baseLive)/1e6, "live-MB")
+		b.ReportMetric(float64(inuse-baseInuse)/1e6, "retained-MB")
+		runtime.KeepAlive(p)
 	}
-	b.StopTimer()
-	reportCPU(b, start, "cpu-ms/op", 1e6)
-	if p.Snapshot() == nil || p.Snapshot().Len() != 10_000 {
-		b.Fatalf("reloaded set has %v flags, want 10000", p.Snapshot().Len())
-	}
-	live, inuse := heapAfterGC()
-	b.ReportMetric(float64(live-baseLive)/1e6, "live-MB")
-	b.ReportMetric(float64(inuse-baseInuse)/1e6, "retained-MB")
-	runtime.KeepAlive(p)
+	b.Run("unchanged", func(b *testing.B) {
+		run(b, func(p *Provider, src *fileSource, _ int) {
+			src.check(p, nil) // nil: treat the file as unseen, so every iteration really reloads
+		})
+	})
+	b.Run("all-changed", func(b *testing.B) {
+		run(b, func(p *Provider, _ *fileSource, i int) {
+			// what check does: read the file, then load it
+			data, err := os.ReadFile(paths[i%2])
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := p.load(data, "bench"); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
 }
 
 // heapAfterGC returns the live heap and the in-use heap spans after a full collection.

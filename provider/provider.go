@@ -214,8 +214,10 @@ func (p *Provider) ShutdownWithContext(ctx context.Context) error {
 
 // load parses and compiles data and, if it is good, swaps it in and emits events.
 // A bad snapshot keeps the last good one serving and is returned as an error.
+// Flags whose text the served set was compiled from are shared with it, not
+// decoded and compiled again (flagset.Reload).
 func (p *Provider) load(data []byte, origin string) error {
-	set, problems, err := flagset.Load(data)
+	set, problems, err := flagset.Reload(p.set.Load(), data)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
