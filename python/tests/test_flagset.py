@@ -42,6 +42,20 @@ def test_deep_nesting_is_rejected() -> None:
         parse("a: " + "[" * 100 + "]" * 100)
 
 
+def test_nesting_limit_counts_brackets_outside_strings_only() -> None:
+    at_limit = '{"a":' + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1) + "}"
+    assert parse(at_limit) == {"a": json.loads(at_limit)["a"]}
+    with pytest.raises(ParseError, match=f"{MAX_DEPTH}"):
+        parse('{"a":' + "[" * MAX_DEPTH + "]" * MAX_DEPTH + "}")
+    # brackets in strings, after escaped quotes and backslashes, are text
+    noisy = ", ".join(['"[[{\\\\"', '"\\"[["', '"x\\\\\\"]]"'] * 40)
+    text = '{"a":' + "[" * (MAX_DEPTH - 1) + noisy + "]" * (MAX_DEPTH - 1) + "}"
+    assert json.dumps(parse(text)) == json.dumps(json.loads(text))
+    # not JSON (a backslash outside any string) and deep: a ParseError, never a RecursionError
+    with pytest.raises(ParseError):
+        parse('{"a":\\"' + "[" * 100_000)
+
+
 def test_invalid_utf8_and_non_object() -> None:
     with pytest.raises(ParseError, match="UTF-8"):
         parse(b'{"flags": {"\xff": 1}}')
@@ -73,6 +87,23 @@ def test_cyclic_ref_is_a_problem_and_parse_error() -> None:
     assert any(p.path == "$evaluators.a" and "cyclic" in p.message for p in probs)
     r = fs.evaluate("f", "boolean", True)
     assert (r.reason, r.error_code, r.value) == (Reason.ERROR, ErrorCode.PARSE_ERROR, True)
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"nope": [1]}, 'unknown operator "nope"'),
+        ({"if": [{"and": [{"bad": 1}]}]}, 'unknown operator "bad" (at if[0].and[0])'),
+        ({"in": ["a", [1, {"bad": 1}]]}, 'unknown operator "bad" (at in[1][1])'),
+        ({"var": [{"bad": 1}, {"==": [1]}]}, 'operator "==" takes 2 arguments, got 1 (at var[1])'),
+        ({"!": [{"var": ["a", 1, 2]}]}, 'operator "var" takes 0 to 2 arguments, got 3 (at ![0])'),
+        ({"if": [True, {"$ref": "nowhere"}]}, '$ref "nowhere": no such evaluator (at if[1])'),
+    ],
+)
+def test_targeting_problems_say_where(rule: dict[str, Any], message: str) -> None:
+    """The same messages and positions as Go's TestCompileProblems."""
+    _, probs = compile_document(doc(f={**BOOL, "targeting": rule}))
+    assert message in [p.message for p in probs]
 
 
 def test_structural_problems_drop_only_that_flag() -> None:
@@ -467,3 +498,36 @@ def test_diff_tells_types_apart() -> None:
     again, _ = compile_document(doc(a={**BOOL, "metadata": {"rank": 1}}))
     assert diff(one, true) == ([], [], ["a"])
     assert diff(one, again) == ([], [], [])
+
+
+def test_reload_reuses_checks_only_for_identical_definitions() -> None:
+    """compile_document(doc, previous) skips checking a flag only when previous held it,
+    defined exactly alike, without problems, under the same $evaluators."""
+    evaluators = {"is_ch": {"==": [{"var": "country"}, "CH"]}}
+    refd = {**BOOL, "targeting": {"if": [{"$ref": "is_ch"}, "on", "off"]}}
+    broken = {**BOOL, "targeting": {"nope": [1]}}
+    first_doc = doc(plain=BOOL, refd=refd, broken=broken, typed={**BOOL, "metadata": {"n": 1}})
+    first_doc["$evaluators"] = evaluators
+    first, probs = compile_document(first_doc)
+    assert [p.flag for p in probs] == ["broken"]
+
+    # unchanged: the flawed flag is reported again, nothing else is
+    same, probs = compile_document(json.loads(json.dumps(first_doc)), first)
+    assert [p.flag for p in probs] == ["broken"]
+    assert diff(first, same) == ([], [], [])
+
+    # a value of another type (1 -> true) is a change, and is checked again
+    retyped = {
+        **first_doc,
+        "flags": {**first_doc["flags"], "typed": {**BOOL, "variants": {"on": True, "off": 1}}},
+    }
+    again, probs = compile_document(retyped, first)
+    assert "typed" not in again and [p.flag for p in probs] == ["broken", "typed"]
+
+    # an evaluator that breaks is found in the flag that refers to it, though the flag is unchanged
+    changed_ev = {**first_doc, "$evaluators": {"is_ch": {"nope": []}}}
+    again, probs = compile_document(changed_ev, first)
+    assert {p.flag for p in probs} >= {"broken", "refd"}
+    r = again.evaluate("refd", "boolean", True, {"country": "CH"})
+    assert (r.reason, r.error_code) == (Reason.ERROR, ErrorCode.PARSE_ERROR)
+    assert again.evaluate("plain", "boolean", True).value is False

@@ -61,8 +61,28 @@ def _q(s: str) -> str:
     return go_quote(s)
 
 
-def _where(at: str) -> str:
-    return f" (at {at})" if at else ""
+# Where a rule element sits: None at the rule's root, else (parent, op, index), the
+# index-th argument of op, or the index-th element of an array when op is "". Built
+# with one tuple per element and rendered only for a message (Go: rulePath).
+_At = tuple[Any, str, int] | None
+
+
+def _path(at: _At) -> str:
+    """at as the messages write it, e.g. "if[0].in[1]" or "and[0][2]"."""
+    steps: list[tuple[str, int]] = []
+    while at is not None:
+        at, op, i = at
+        steps.append((op, i))
+    out = ""
+    for op, i in reversed(steps):
+        if op:
+            out = f"{out}.{op}" if out else op
+        out = f"{out}[{i}]"
+    return out
+
+
+def _where(at: _At) -> str:
+    return f" (at {_path(at)})" if at is not None else ""
 
 
 def _because(errs: list[str]) -> str:
@@ -71,10 +91,6 @@ def _because(errs: list[str]) -> str:
     if len(errs) == 1:
         return errs[0]
     return f"{errs[0]} (and {len(errs) - 1} more)"
-
-
-def _join(at: str, elem: str) -> str:
-    return f"{at}.{elem}" if at else elem
 
 
 # A rule's size after $ref expansion is bounded (Go: maxRuleNodes): evaluators can refer
@@ -190,7 +206,7 @@ class Compiler:
             return ce
         outer = (self._size, self._level, self._deepest)
         self._size = self._level = self._deepest = 0
-        ce.node = self._compile(raw, "", ce.errs)
+        ce.node = self._compile(raw, None, ce.errs)
         ce.size, ce.height = self._size, self._deepest
         self._size, self._level, self._deepest = outer
         if ce.size > MAX_RULE_NODES and not ce.errs:
@@ -208,7 +224,7 @@ class Compiler:
             return None, ["must be a JsonLogic object, got " + type_name(raw)]
         errs: list[str] = []
         self._size = self._level = self._deepest = 0
-        node = self._compile(raw, "", errs)
+        node = self._compile(raw, None, errs)
         if self._size > MAX_RULE_NODES and not errs:
             return None, [_too_large()]
         if self._deepest > MAX_RULE_DEPTH and not errs:
@@ -217,15 +233,16 @@ class Compiler:
             return None, errs
         return node, []
 
-    def _compile(self, raw: Any, at: str, errs: list[str]) -> Node:
+    def _compile(self, raw: Any, at: _At, errs: list[str]) -> Node:
         self._size += 1
         if isinstance(raw, list):
             if _is_literal(raw):
                 return _const(raw)  # no operation inside: nothing to compile
             self._level += 1
-            self._deepest = max(self._deepest, self._level)
+            if self._level > self._deepest:
+                self._deepest = self._level
             try:
-                items = [self._compile(x, f"{at}[{i}]", errs) for i, x in enumerate(raw)]
+                items = [self._compile(x, (at, "", i), errs) for i, x in enumerate(raw)]
             finally:
                 self._level -= 1
             if all(f.__code__ is _CONST_CODE for f in items):
@@ -234,13 +251,14 @@ class Compiler:
         if not isinstance(raw, dict) or len(raw) != 1:
             return _const(raw)
         self._level += 1
-        self._deepest = max(self._deepest, self._level)
+        if self._level > self._deepest:
+            self._deepest = self._level
         try:
             return self._compile_op(raw, at, errs)
         finally:
             self._level -= 1
 
-    def _compile_op(self, raw: dict[str, Any], at: str, errs: list[str]) -> Node:
+    def _compile_op(self, raw: dict[str, Any], at: _At, errs: list[str]) -> Node:
         ((op, arg),) = raw.items()
         if op == "$ref":
             return self._ref(arg, at, errs)
@@ -260,14 +278,14 @@ class Compiler:
             errs.append(
                 f"operator {_q(op)} takes {_arity_text(lo, hi)}, got {len(args)}{_where(at)}"
             )
-        nodes = [self._compile(a, f"{_join(at, op)}[{i}]", errs) for i, a in enumerate(args)]
+        nodes = [self._compile(a, (at, op, i), errs) for i, a in enumerate(args)]
         if wrong_arity and (custom or len(args) < lo):
             return _const(None)
         if hi >= 0 and len(nodes) > hi:
             nodes = nodes[:hi]
         return builder(nodes)
 
-    def _ref(self, name: Any, at: str, errs: list[str]) -> Node:
+    def _ref(self, name: Any, at: _At, errs: list[str]) -> Node:
         if not isinstance(name, str):
             errs.append(
                 f"$ref must name an evaluator (a string), got {type_name(name)}{_where(at)}"
@@ -288,15 +306,14 @@ class Compiler:
         self._deepest = max(self._deepest, self._level - 1 + ce.height)
         return ce.node
 
-    def _var(self, arg: Any, at: str, errs: list[str]) -> Node:
+    def _var(self, arg: Any, at: _At, errs: list[str]) -> Node:
         args = arg if isinstance(arg, list) else [arg]
         if len(args) > 2:
             errs.append(f'operator "var" takes 0 to 2 arguments, got {len(args)}{_where(at)}')
-        sub = _join(at, "var")
-        def_f = self._compile(args[1], sub + "[1]", errs) if len(args) >= 2 else None
+        def_f = self._compile(args[1], (at, "var", 1), errs) if len(args) >= 2 else None
         if not args:
             return lambda st, sc: st.data() if sc is _NO_SCOPE else sc
-        path_f = self._compile(args[0], sub + "[0]", errs)
+        path_f = self._compile(args[0], (at, "var", 0), errs)
         if path_f.__code__ is _CONST_CODE:
             segs = _split_path(path_f(None, None))  # type: ignore[arg-type]
             # "$flagd" is the evaluator's, never the caller's attribute of that name

@@ -94,6 +94,8 @@ class FlagSet:
         "_compiler",
         "_lock",
         "_prints",
+        "_flawed",
+        "_evaluators_print",
         "_doc",
         "_meta",
         "_revision",
@@ -109,12 +111,18 @@ class FlagSet:
         doc: dict[str, Any],
         meta: Mapping[str, Any],
         revision: str | None,
+        prints: dict[str, bytes | str] | None = None,
+        flawed: frozenset[str] = frozenset(),
+        evaluators_print: bytes | str = b"",
     ) -> None:
         self._defs = defs  # the valid flags' definitions (doc["flags"])
         self._flags: dict[str, _Flag] = {}  # compiled on first evaluation
         self._compiler = compiler  # holds the compiled $evaluators; not thread-safe
         self._lock = threading.Lock()  # serializes compiling (the compiler's use)
-        self._prints: dict[str, bytes | str] = {}  # diff fingerprints, made on first diff
+        # fingerprints of definitions (what diff compares), made when first needed
+        self._prints: dict[str, bytes | str] = prints if prints is not None else {}
+        self._flawed = flawed  # kept flags whose targeting has problems
+        self._evaluators_print = evaluators_print  # _print of the document's $evaluators
         self._keys = sorted(defs)
         self._doc = doc
         self._meta = meta
@@ -181,17 +189,21 @@ class FlagSet:
         return None if definition is None else repr(definition)
 
     def _fingerprint(self, key: str) -> bytes | str:
-        """What diff compares: the definition marshalled (C-fast and, like repr, exact
-        about types), made once per set; repr for what marshal cannot encode."""
+        """What diff compares: key's definition by _print, made once per set."""
         p = self._prints.get(key)
         if p is None:
-            definition = self._defs[key]
-            try:
-                p = marshal.dumps(definition)
-            except ValueError:
-                p = repr(definition)
-            self._prints[key] = p
+            p = self._prints[key] = _print(self._defs[key])
         return p
+
+    def _checked_alike(self, key: str, fingerprint: bytes | str, evaluators: bytes | str) -> bool:
+        """Whether key was kept here without problems, defined as fingerprint says, with
+        the same $evaluators: then checking that definition again would find nothing."""
+        return (
+            evaluators == self._evaluators_print
+            and key in self._defs
+            and key not in self._flawed
+            and self._fingerprint(key) == fingerprint
+        )
 
     def _compiled(self, key: str) -> _Flag | None:
         """key's compiled flag, compiled now if it is the first use; None if not held."""
@@ -310,11 +322,16 @@ class FlagSet:
         return f.resolve(v, _TARGETING_MATCH, t, default)
 
 
-def compile_document(doc: Mapping[str, Any]) -> tuple[FlagSet, list[Problem]]:
+def compile_document(
+    doc: Mapping[str, Any], previous: FlagSet | None = None
+) -> tuple[FlagSet, list[Problem]]:
     """Validate and compile doc: flags with structural problems are left out of the set.
 
     A flag whose only problems are in its targeting stays in (its evaluations yield
-    PARSE_ERROR) and is reported, like in Go.
+    PARSE_ERROR) and is reported, like in Go. previous is the set this one replaces:
+    a flag it holds without problems, defined the same (same $evaluators too), is not
+    checked again and keeps previous's definition object, so a reload costs little
+    more than decoding for unchanged flags.
     """
     ev = _evaluators(doc)
     compiler = Compiler(ev)
@@ -325,14 +342,29 @@ def compile_document(doc: Mapping[str, Any]) -> tuple[FlagSet, list[Problem]]:
     )
     flags_in = doc.get("flags")
     kept: dict[str, Any] = {}
+    prints: dict[str, bytes | str] = {}
+    flawed: set[str] = set()
+    ev_print = _print(doc.get("$evaluators"))
     if isinstance(flags_in, dict):
         for key in sorted(flags_in):
             f = flags_in[key]
+            if previous is not None:
+                fp = prints[key] = _print(f)
+                if previous._checked_alike(key, fp, ev_print):
+                    # previous's objects, equal to f: the decoded document is freed
+                    # by reference counting, and the long-lived objects stay the
+                    # same ones, so a reload does not set off a full collection
+                    kept[key] = previous._defs[key]
+                    prints[key] = previous._prints[key]
+                    continue
             c = _check_flag(key, f, compiler)
             probs.extend(c.structural)
             probs.extend(c.targeting)
             if c.structural:
+                prints.pop(key, None)
                 continue
+            if c.targeting:
+                flawed.add(key)
             kept[key] = f  # compiled again, and kept, when first evaluated
     out_doc: dict[str, Any] = {"flags": kept}
     good_ev = {k: v for k, v in ev.items() if k not in bad_evaluators}
@@ -345,12 +377,23 @@ def compile_document(doc: Mapping[str, Any]) -> tuple[FlagSet, list[Problem]]:
         out_doc["$schema"] = schema
     version = meta.get("version")
     revision = version if isinstance(version, str) and version else None
-    return FlagSet(kept, compiler, out_doc, meta, revision), probs
+    fs = FlagSet(kept, compiler, out_doc, meta, revision, prints, frozenset(flawed), ev_print)
+    return fs, probs
 
 
-def load(data: bytes | str) -> tuple[FlagSet, list[Problem]]:
+def load(data: bytes | str, previous: FlagSet | None = None) -> tuple[FlagSet, list[Problem]]:
     """parse followed by compile_document; raises ParseError for undecodable input."""
-    return compile_document(parse(data))
+    return compile_document(parse(data), previous)
+
+
+def _print(definition: Any) -> bytes | str:
+    """A definition's fingerprint: marshalled (C-fast and, unlike ==, exact about types:
+    True is not 1), in format 2, which has no back-references, so equal definitions
+    always marshal alike; repr for what marshal cannot encode."""
+    try:
+        return marshal.dumps(definition, 2)
+    except ValueError:
+        return repr(definition)
 
 
 def diff(old: FlagSet | None, new: FlagSet) -> tuple[list[str], list[str], list[str]]:

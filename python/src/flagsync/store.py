@@ -450,7 +450,7 @@ class FileStore(Store):
 
     def _apply(self, data: bytes, sig: tuple[int, int, int, int]) -> bool:
         try:
-            fs, problems = load(data)
+            fs, problems = load(data, self._flags if self._loaded else None)
         except ParseError as e:
             self._failed(ParseError(f"flag file {self.path}: {e}"))
             return False
@@ -578,7 +578,7 @@ class RedisStore(Store):
 
     def _apply(self, data: bytes | str, rev_s: str) -> bool:
         try:
-            fs, problems = load(data)
+            fs, problems = load(data, self._flags if self._loaded else None)
         except ParseError as e:
             self._failed(ParseError(f"redis {self.snapshot_key}: {e}"))
             return False
