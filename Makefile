@@ -12,9 +12,13 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(TOOLS_BIN):$(PATH)
 export FLAGSYNC_CONSUL_BIN := $(TOOLS_BIN)/consul
 # Every Go module (docs/ARCHITECTURE.md "Modules"); each target below runs in each.
 GO_MODULES := $(shell scripts/go-modules.sh)
+# The modules whose tests start Consul or run helm; the others need neither.
+GO_MODULES_SERVICES := . internal/testsvc
+GO_MODULES_LEAN := $(filter-out $(GO_MODULES_SERVICES),$(GO_MODULES))
 in_modules = for m in $(GO_MODULES); do (cd $$m && $(1)) || exit 1; done
+in_these_modules = for m in $(1); do (cd $$m && $(2)) || exit 1; done
 
-.PHONY: all build run test test-go test-fuzz test-python test-notebook test-diff fuzz-diff bench lint fmt deps clean generate check-generate
+.PHONY: all build run test check-static test-go test-go-lean test-go-services test-fuzz test-python test-notebook test-diff fuzz-diff bench lint fmt deps clean generate check-generate
 
 all: build
 
@@ -28,19 +32,24 @@ run: build
 deps:
 	@scripts/deps.sh
 
-test: deps build
+## test: every check and suite (scripts/test.sh: deps, then the targets below; Consul and
+## helm build meanwhile)
+test:
+	@scripts/test.sh
+
+## check-static: no build outputs in git, tidy modules, go vet, gofmt
+check-static:
 	@scripts/check-repo.sh
 	@$(call in_modules,$(GO) mod tidy -diff >/dev/null || { echo "$$m: go.mod/go.sum are not tidy: run go mod tidy there"; $(GO) mod tidy -diff; exit 1; })
 	$(call in_modules,$(GO) vet ./...)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^tools/'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
-	$(MAKE) test-go
-	$(MAKE) test-fuzz
-	$(MAKE) test-python
-	$(MAKE) test-notebook
-	$(MAKE) test-diff
 
-test-go:
-	$(call in_modules,$(GO) test -race -count=1 -timeout 20m ./...)
+GO_TEST := $(GO) test -race -count=1 -timeout 20m ./...
+test-go: test-go-lean test-go-services
+test-go-lean:
+	$(call in_these_modules,$(GO_MODULES_LEAN),$(GO_TEST))
+test-go-services:
+	$(call in_these_modules,$(GO_MODULES_SERVICES),$(GO_TEST))
 
 ## test-fuzz: every fuzz target for a short, bounded time
 test-fuzz:
