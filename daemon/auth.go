@@ -1,20 +1,20 @@
 package daemon
 
 import (
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/flagsync/flagsync/internal/apitoken"
 )
 
 // MinTokenLength is the shortest token http.auth accepts: tokens are compared, not
 // rate limited, so they must be long enough not to be guessed.
-const MinTokenLength = 16
+const MinTokenLength = apitoken.MinLength
 
 // AuthConfig is http.auth: who may call which route (docs/SECURITY.md).
 type AuthConfig struct {
@@ -43,14 +43,10 @@ type TokenConfig struct {
 
 func (t TokenConfig) empty() bool { return len(t.Env) == 0 && len(t.Files) == 0 }
 
-// tokenDigest is a token's SHA-256: tokens are compared as digests, so comparing
-// takes the same time whatever the lengths and contents.
-type tokenDigest [sha256.Size]byte
-
 // tokenSet is one kind of token (read or admin) from env and files.
 type tokenSet struct {
-	env   []tokenDigest
-	files []*watchedFiles[[]tokenDigest]
+	env   []apitoken.Digest
+	files []*watchedFiles[[]apitoken.Digest]
 }
 
 // newTokenSet reads the tokens of c; field names the key in errors ("http.auth.read").
@@ -66,10 +62,10 @@ func newTokenSet(c TokenConfig, field string, lookupEnv func(string) (string, bo
 		if len(v) < MinTokenLength {
 			return nil, fmt.Errorf("%s.env[%d]: the token in %s is shorter than %d characters", field, i, name, MinTokenLength)
 		}
-		s.env = append(s.env, sha256.Sum256([]byte(v)))
+		s.env = append(s.env, apitoken.Sum(v))
 	}
 	for i, path := range c.Files {
-		w, err := newWatchedFiles(func(b [][]byte) ([]tokenDigest, error) { return parseTokenFile(b[0]) }, path)
+		w, err := newWatchedFiles(func(b [][]byte) ([]apitoken.Digest, error) { return apitoken.ParseFile(b[0]) }, path)
 		if err != nil {
 			return nil, fmt.Errorf("%s.files[%d]: %w", field, i, err)
 		}
@@ -78,29 +74,10 @@ func newTokenSet(c TokenConfig, field string, lookupEnv func(string) (string, bo
 	return s, nil
 }
 
-// parseTokenFile reads one token per line; an error never quotes the content.
-func parseTokenFile(b []byte) ([]tokenDigest, error) {
-	var out []tokenDigest
-	for n, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if len(line) < MinTokenLength {
-			return nil, fmt.Errorf("line %d: token shorter than %d characters", n+1, MinTokenLength)
-		}
-		out = append(out, sha256.Sum256([]byte(line)))
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("holds no token")
-	}
-	return out, nil
-}
-
 // match tells whether presented is one of the set's tokens. Every token is compared
 // (no early return), each in constant time. reloadErrs are token files that changed
 // but could not be read (their previous tokens stay valid).
-func (s *tokenSet) match(presented tokenDigest, now time.Time) (ok bool, reloadErrs []error) {
+func (s *tokenSet) match(presented apitoken.Digest, now time.Time) (ok bool, reloadErrs []error) {
 	if s == nil {
 		return false, nil
 	}
@@ -157,7 +134,7 @@ func (a access) String() string {
 type authPolicy struct {
 	closed       bool // the tokens could not be read: refuse all but open routes
 	read, admin  *tokenSet
-	ofrep        []tokenDigest // http.ofrep.apiKeys and bearerTokens: OFREP only
+	ofrep        []apitoken.Digest // http.ofrep.apiKeys and bearerTokens: OFREP only
 	openMetrics  bool
 	allowedHosts []string // lower case, without port; "*" allows any
 	// loopback: the listener only accepts local connections. Routes left open there
@@ -184,7 +161,7 @@ func newAuthPolicy(h *HTTPConfig, lookupEnv func(string) (string, bool)) (*authP
 		return nil, err
 	}
 	for _, k := range append(append([]string{}, h.OFREP.APIKeys...), h.OFREP.BearerTokens...) {
-		p.ofrep = append(p.ofrep, sha256.Sum256([]byte(k)))
+		p.ofrep = append(p.ofrep, apitoken.Sum(k))
 	}
 	hosts := h.AllowedHosts
 	if len(hosts) == 0 {
@@ -236,7 +213,7 @@ func (p *authPolicy) authorize(r *http.Request, a access, now time.Time) (decisi
 			return p.openRoute(r), nil
 		}
 	}
-	tok, presented := credential(r)
+	tok, presented := apitoken.Credential(r)
 	return p.checkToken(tok, presented, a, now)
 }
 
@@ -246,7 +223,7 @@ func (p *authPolicy) checkToken(tok string, presented bool, a access, now time.T
 	if !presented {
 		return decision{http.StatusUnauthorized, "credentials required"}, nil
 	}
-	digest := sha256.Sum256([]byte(tok))
+	digest := apitoken.Sum(tok)
 	var errs []error
 	ok, e := p.admin.match(digest, now)
 	errs = append(errs, e...)
@@ -278,28 +255,6 @@ func (p *authPolicy) openRoute(r *http.Request) decision {
 	return decision{}
 }
 
-// credential is the token a request presents: "Authorization: Bearer <token>",
-// "Authorization: Basic" with the token as password (browsers), or "X-API-Key".
-func credential(r *http.Request) (string, bool) {
-	if a := r.Header.Get("Authorization"); a != "" {
-		scheme, rest, _ := strings.Cut(a, " ")
-		switch {
-		case strings.EqualFold(scheme, "Bearer"):
-			return strings.TrimSpace(rest), true
-		case strings.EqualFold(scheme, "Basic"):
-			if b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(rest)); err == nil {
-				_, pass, _ := strings.Cut(string(b), ":")
-				return pass, true
-			}
-		}
-		return "", true
-	}
-	if k := r.Header.Get("X-API-Key"); k != "" {
-		return k, true
-	}
-	return "", false
-}
-
 // Errors of AuthorizeRead.
 var (
 	// ErrAuthUnavailable: the http.auth tokens could not be read; nothing is served.
@@ -329,7 +284,7 @@ func (s *Server) AuthorizeRead(authorization string) error {
 	if authorization != "" {
 		r.Header.Set("Authorization", authorization)
 	}
-	tok, presented := credential(r)
+	tok, presented := apitoken.Credential(r)
 	dec, reloadErrs := p.checkToken(tok, presented, accessRead, time.Now())
 	for _, err := range reloadErrs {
 		s.logger().Warn("http auth: a token file changed but cannot be read; its previous tokens stay valid", "err", err)

@@ -3,7 +3,6 @@ package daemon
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -194,24 +193,10 @@ func readSnapshotFile(fh *os.File, fi os.FileInfo) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-// holdingOf reads the revision and generation a snapshot document declares in its
-// metadata, without decoding its flags ("" and 0 when it is not a JSON object).
+// holdingOf reads the revision and generation a snapshot document declares.
 func holdingOf(data []byte) holding {
-	var doc struct {
-		Metadata struct {
-			Version    string      `json:"version"`
-			Generation json.Number `json:"flagsync.generation"`
-		} `json:"metadata"`
-	}
-	if json.Unmarshal(data, &doc) != nil {
-		return holding{}
-	}
-	gen, _ := doc.Metadata.Generation.Int64()
-	if gen == 0 { // written as a float by a non-canonical writer
-		g, _ := doc.Metadata.Generation.Float64()
-		gen = int64(g)
-	}
-	return holding{revision: doc.Metadata.Version, generation: gen}
+	rev, gen := flagset.DeclaredVersion(data)
+	return holding{revision: rev, generation: gen}
 }
 
 // publish refuses to put a file behind the generation it holds (readers reject a

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flagsync/flagsync/flagset"
 	"github.com/flagsync/flagsync/transport"
 )
 
@@ -212,23 +211,4 @@ func TestOneFailedOutputIsPartial(t *testing.T) {
 	if st.LastSync.Result != "partial" || !st.Outputs[0].UpToDate || st.Outputs[1].UpToDate {
 		t.Errorf("status %+v %+v", st.LastSync, st.Outputs)
 	}
-}
-
-// FuzzHoldingOf: reading only a file's metadata never panics, and for a document
-// every reader accepts it finds the revision and generation the full parse finds.
-func FuzzHoldingOf(f *testing.F) {
-	f.Add([]byte(`{"flags":{},"metadata":{"version":"abc","flagsync.generation":1796325789645}}`))
-	f.Add([]byte(`{"metadata":{"flagsync.generation":1.5e3,"version":""}}`))
-	f.Add([]byte(`{"metadata":{"flagsync.generation":"7"}}`))
-	f.Add([]byte(`flags: {}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		h := holdingOf(data)
-		set, probs, err := flagset.Load(data)
-		if err != nil || len(probs) > 0 || len(data) == 0 || data[0] != '{' {
-			return
-		}
-		if h.generation != set.Generation() {
-			t.Errorf("generation %d, the full parse says %d", h.generation, set.Generation())
-		}
-	})
 }

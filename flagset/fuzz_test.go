@@ -159,3 +159,22 @@ func FuzzResolveYAMLScalar(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDeclaredVersion: reading only a document's metadata never panics, and for a document
+// every reader accepts it finds the revision and generation the full parse finds.
+func FuzzDeclaredVersion(f *testing.F) {
+	f.Add([]byte(`{"flags":{},"metadata":{"version":"abc","flagsync.generation":1796325789645}}`))
+	f.Add([]byte(`{"metadata":{"flagsync.generation":1.5e3,"version":""}}`))
+	f.Add([]byte(`{"metadata":{"flagsync.generation":"7"}}`))
+	f.Add([]byte(`flags: {}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, gen := DeclaredVersion(data)
+		set, probs, err := Load(data)
+		if err != nil || len(probs) > 0 || len(data) == 0 || data[0] != '{' {
+			return
+		}
+		if gen != set.Generation() {
+			t.Errorf("generation %d, the full parse says %d", gen, set.Generation())
+		}
+	})
+}

@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
-# make test: every check and every suite, on a fresh machine too. Consul and helm are
-# built from the Go module proxy and take minutes of CPU the first time, so they build
-# in the background while the checks and the suites that need neither run; the Go
-# modules whose tests start Consul or run helm (the daemon module and internal/testsvc)
-# are tested last. A failed tool build prints its log.
+# make test: every check and every suite, on a fresh machine too. What the suites need
+# is installed in the background (scripts/deps.sh) while the steps that need none of
+# it run: the build, the static checks and the fuzz targets. Consul and helm, built
+# from the Go module proxy, take minutes of CPU the first time, so the Go modules whose
+# tests start Consul or run helm (the daemon module and internal/testsvc) come last.
+# A failed install prints its log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools_log=$(mktemp)
-# setsid: the build gets its own process group, so an early failure stops all of it.
-setsid scripts/deps.sh consul helm >"$tools_log" 2>&1 &
+logs=$(mktemp -d)
+# setsid: each install gets its own process group, so an early failure stops all of it.
+setsid scripts/deps.sh consul helm >"$logs/tools" 2>&1 &
 tools=$!
-trap 'kill -- -"$tools" 2>/dev/null || true; rm -f "$tools_log"' EXIT
-scripts/deps.sh debian python flagd-clients ofrep-node
-make --no-print-directory build check-static test-fuzz test-python test-notebook test-diff test-go-lean
-echo "test: waiting for the Consul and helm builds" >&2
-if ! wait "$tools"; then
-	cat "$tools_log" >&2
-	exit 1
-fi
+setsid scripts/deps.sh debian python flagd-clients ofrep-node >"$logs/base" 2>&1 &
+base=$!
+trap 'kill -- -"$tools" -"$base" 2>/dev/null || true; rm -rf "$logs"' EXIT
+
+# waitfor PID NAME: wait for an install, print its log if it failed.
+waitfor() {
+	echo "test: waiting for $2" >&2
+	if ! wait "$1"; then
+		cat "$logs/$2" >&2
+		exit 1
+	fi
+}
+
+make --no-print-directory build check-static test-fuzz
+waitfor "$base" base
+make --no-print-directory test-python test-notebook test-diff test-go-lean
+waitfor "$tools" tools
 make --no-print-directory test-go-services

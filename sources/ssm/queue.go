@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/flagsync/flagsync/sources"
+	"github.com/flagsync/flagsync/sources/ssm/ssmevent"
 )
 
 // Operation names of the change queue calls (Options.OnAPICall).
@@ -112,13 +113,13 @@ func (s *Source) receive(ctx context.Context) ([]types.Message, error) {
 func (s *Source) handleMessages(ctx context.Context, msgs []types.Message) []string {
 	var names []string
 	for _, m := range msgs {
-		ev, err := parseChangeEvent([]byte(aws.ToString(m.Body)))
+		ev, err := ssmevent.Parse([]byte(aws.ToString(m.Body)))
 		if err != nil {
 			s.log.Warn("ssm change queue: deleting a message that is not a Parameter Store change event",
 				"source", s.name, "queue", s.queue.url, "messageId", aws.ToString(m.MessageId), "error", err)
 			continue
 		}
-		if ev.changesValue() && s.owns(ev.Name) {
+		if ev.ChangesValue() && s.owns(ev.Name) {
 			names = append(names, ev.Name)
 		}
 		s.log.Log(ctx, slog.LevelDebug, "ssm change event", "source", s.name, "parameter", ev.Name,

@@ -20,6 +20,7 @@ import (
 	"github.com/flagsync/flagsync/daemon"
 	"github.com/flagsync/flagsync/internal/testsvc"
 	ssmsource "github.com/flagsync/flagsync/sources/ssm"
+	"github.com/flagsync/flagsync/sources/ssm/ssmevent"
 )
 
 // queueDaemon is a running daemon with one SSM source reading /flags/prod/ from moto
@@ -94,7 +95,7 @@ func (qd *queueDaemon) change(tb testing.TB, name, value string) {
 	tb.Helper()
 	qd.put(tb, name, value)
 	_, err := qd.sqs.SendMessage(context.Background(), &sqs.SendMessageInput{
-		QueueUrl: aws.String(qd.queueURL), MessageBody: aws.String(ssmsource.ChangeEventBody(name, "Update"))})
+		QueueUrl: aws.String(qd.queueURL), MessageBody: aws.String(ssmevent.Body(name, "Update"))})
 	if err != nil {
 		tb.Fatalf("send: %v", err)
 	}

@@ -3,8 +3,6 @@ package ssm
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -18,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/flagsync/flagsync/internal/testsvc"
+	"github.com/flagsync/flagsync/sources/ssm/ssmevent"
 )
 
 // MotoSQS is a plain SQS client for playing EventBridge against moto.
@@ -32,23 +31,6 @@ func CreateQueue(t testing.TB, q *sqs.Client, name string) string {
 		t.Fatalf("create queue %s: %v", name, err)
 	}
 	return aws.ToString(out.QueueUrl)
-}
-
-// ChangeEventBody is a Parameter Store Change event exactly as an EventBridge rule
-// with an SQS target delivers it (the message body is the event).
-func ChangeEventBody(name, operation string) string {
-	b, _ := json.Marshal(map[string]any{
-		"version":     "0",
-		"id":          fmt.Sprintf("%x", time.Now().UnixNano()),
-		"detail-type": "Parameter Store Change",
-		"source":      "aws.ssm",
-		"account":     "123456789012",
-		"time":        time.Now().UTC().Format(time.RFC3339),
-		"region":      "us-east-1",
-		"resources":   []string{"arn:aws:ssm:us-east-1:123456789012:parameter" + name},
-		"detail":      map[string]string{"name": name, "type": "String", "operation": operation},
-	})
-	return string(b)
 }
 
 func send(t testing.TB, q *sqs.Client, url, body string) {
@@ -173,12 +155,12 @@ func TestMotoChangeQueue(t *testing.T) {
 	// the change.
 	put(t, c, "/flags/prod/a", "false", types.ParameterTypeString)
 	for _, body := range []string{
-		ChangeEventBody("/flags/staging/x", "Update"),
-		ChangeEventBody("/flags/prod/nested/y", "Update"),
-		ChangeEventBody("/flags/prod/b", "LabelParameterVersion"),
+		ssmevent.Body("/flags/staging/x", "Update"),
+		ssmevent.Body("/flags/prod/nested/y", "Update"),
+		ssmevent.Body("/flags/prod/b", "LabelParameterVersion"),
 		"hello",
-		strings.Replace(ChangeEventBody("/flags/prod/b", "Update"), "Parameter Store Change", "Parameter Store Policy Action", 1),
-		ChangeEventBody("/flags/prod/a", "Update"),
+		strings.Replace(ssmevent.Body("/flags/prod/b", "Update"), "Parameter Store Change", "Parameter Store Policy Action", 1),
+		ssmevent.Body("/flags/prod/a", "Update"),
 	} {
 		send(t, q, url, body)
 	}
@@ -213,9 +195,9 @@ func TestMotoChangeQueue(t *testing.T) {
 	if _, err := c.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String("/flags/prod/b")}); err != nil {
 		t.Fatal(err)
 	}
-	send(t, q, url, ChangeEventBody("/flags/prod/b", "Delete"))
+	send(t, q, url, ssmevent.Body("/flags/prod/b", "Delete"))
 	put(t, c, "/flags/prod/b", "false", types.ParameterTypeString)
-	send(t, q, url, ChangeEventBody("/flags/prod/b", "Create"))
+	send(t, q, url, ssmevent.Body("/flags/prod/b", "Create"))
 	waitSignal(t, signals)
 	waitUntil(t, "every message is deleted", func() bool { return queueEmpty(t, q, url) })
 	res, err = src.Fetch(ctx)
@@ -234,7 +216,7 @@ func TestMotoChangeQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	drain(signals)
-	send(t, q, url, ChangeEventBody("/flags/prod/a", "Delete"))
+	send(t, q, url, ssmevent.Body("/flags/prod/a", "Delete"))
 	waitSignal(t, signals)
 	waitUntil(t, "every message is deleted", func() bool { return queueEmpty(t, q, url) })
 	res, err = src.Fetch(ctx)
@@ -282,7 +264,7 @@ func TestMotoChangeQueueFailureFallsBackToListing(t *testing.T) {
 	CreateQueue(t, q, "flagsync-later")
 	waitUntil(t, "the queue is read again", src.isQueueLive)
 	put(t, c, "/flags/prod/a", "true", types.ParameterTypeString)
-	send(t, q, url, ChangeEventBody("/flags/prod/a", "Update"))
+	send(t, q, url, ssmevent.Body("/flags/prod/a", "Update"))
 	waitSignal(t, signals)
 	res, err = src.Fetch(ctx)
 	if err != nil {

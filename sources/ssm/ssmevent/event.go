@@ -1,10 +1,14 @@
-package ssm
+// Package ssmevent reads the Parameter Store Change events EventBridge emits for
+// Parameter Store writes, as an SQS queue delivers them (directly or through SNS).
+// It holds no AWS client, so its parser can be fuzzed on its own.
+package ssmevent
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // The EventBridge event a Parameter Store write emits ("Parameter Store Change"),
@@ -19,27 +23,27 @@ const (
 // Create, Update and Delete.
 const opLabelParameterVersion = "LabelParameterVersion"
 
-// maxParameterName is the longest parameter name Parameter Store accepts (the full
+// MaxNameLength is the longest parameter name Parameter Store accepts (the full
 // ARN form is 1011 characters; a name with its path at most 2048).
-const maxParameterName = 2048
+const MaxNameLength = 2048
 
-// changeEvent is what the source needs of one Parameter Store Change event.
-type changeEvent struct {
+// Event is what the source needs of one Parameter Store Change event.
+type Event struct {
 	// Name is the parameter's full name, e.g. /flags/prod/checkout.
 	Name string
 	// Operation is Create, Update, Delete or LabelParameterVersion (others may come).
 	Operation string
 }
 
-// changesValue tells whether the event may change what reading the parameter
+// ChangesValue tells whether the event may change what reading the parameter
 // returns. Moving a label does not (the source reads the latest version); any
 // operation not known to be harmless counts as a change.
-func (e changeEvent) changesValue() bool { return e.Operation != opLabelParameterVersion }
+func (e Event) ChangesValue() bool { return e.Operation != opLabelParameterVersion }
 
-// parseChangeEvent reads an SQS message body holding an EventBridge Parameter Store
+// Parse reads an SQS message body holding an EventBridge Parameter Store
 // Change event, as the rule delivers it or wrapped in an SNS notification. The errors say why a message is not one (without quoting it: a
 // stray message may hold anything).
-func parseChangeEvent(body []byte) (changeEvent, error) {
+func Parse(body []byte) (Event, error) {
 	// Through an SNS topic (one queue per replica) without raw message delivery, the
 	// event is the string Message of an SNS notification.
 	var sns struct {
@@ -58,33 +62,33 @@ func parseChangeEvent(body []byte) (changeEvent, error) {
 		} `json:"detail"`
 	}
 	if err := json.Unmarshal(body, &ev); err != nil {
-		return changeEvent{}, errors.New("not a JSON object")
+		return Event{}, errors.New("not a JSON object")
 	}
 	if ev.Source != eventSource || ev.DetailType != eventDetailType {
-		return changeEvent{}, fmt.Errorf("source %.40q, detail-type %.40q: not a %s event from %s",
+		return Event{}, fmt.Errorf("source %.40q, detail-type %.40q: not a %s event from %s",
 			ev.Source, ev.DetailType, eventDetailType, eventSource)
 	}
 	if ev.Detail == nil {
-		return changeEvent{}, errors.New("detail: missing")
+		return Event{}, errors.New("detail: missing")
 	}
-	if err := validParameterName(ev.Detail.Name); err != nil {
-		return changeEvent{}, fmt.Errorf("detail.name: %w", err)
+	if err := ValidName(ev.Detail.Name); err != nil {
+		return Event{}, fmt.Errorf("detail.name: %w", err)
 	}
 	if ev.Detail.Operation == "" {
-		return changeEvent{}, errors.New("detail.operation: missing")
+		return Event{}, errors.New("detail.operation: missing")
 	}
-	return changeEvent{Name: ev.Detail.Name, Operation: ev.Detail.Operation}, nil
+	return Event{Name: ev.Detail.Name, Operation: ev.Detail.Operation}, nil
 }
 
-// validParameterName checks the characters and length Parameter Store allows in a
+// ValidName checks the characters and length Parameter Store allows in a
 // name, so a forged message cannot make GetParameters fail for the names batched
 // with it.
-func validParameterName(name string) error {
+func ValidName(name string) error {
 	if name == "" {
 		return errors.New("missing")
 	}
-	if len(name) > maxParameterName {
-		return fmt.Errorf("longer than %d characters", maxParameterName)
+	if len(name) > MaxNameLength {
+		return fmt.Errorf("longer than %d characters", MaxNameLength)
 	}
 	for _, r := range name {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_.-/", r)) {
@@ -92,4 +96,21 @@ func validParameterName(name string) error {
 		}
 	}
 	return nil
+}
+
+// Body is a Parameter Store Change event for name exactly as an EventBridge rule with
+// an SQS target delivers it (the message body is the event), for tests and tools.
+func Body(name, operation string) string {
+	b, _ := json.Marshal(map[string]any{
+		"version":     "0",
+		"id":          fmt.Sprintf("%x", time.Now().UnixNano()),
+		"detail-type": eventDetailType,
+		"source":      eventSource,
+		"account":     "123456789012",
+		"time":        time.Now().UTC().Format(time.RFC3339),
+		"region":      "us-east-1",
+		"resources":   []string{"arn:aws:ssm:us-east-1:123456789012:parameter" + name},
+		"detail":      map[string]string{"name": name, "type": "String", "operation": operation},
+	})
+	return string(b)
 }

@@ -1,4 +1,4 @@
-package ssm
+package ssmevent
 
 import (
 	"encoding/json"
@@ -6,19 +6,19 @@ import (
 	"testing"
 )
 
-func TestParseChangeEvent(t *testing.T) {
+func TestParse(t *testing.T) {
 	for _, op := range []string{"Create", "Update", "Delete", "LabelParameterVersion"} {
-		ev, err := parseChangeEvent([]byte(ChangeEventBody("/flags/prod/team/x", op)))
+		ev, err := Parse([]byte(Body("/flags/prod/team/x", op)))
 		if err != nil || ev.Name != "/flags/prod/team/x" || ev.Operation != op {
 			t.Fatalf("%s: %+v, %v", op, ev, err)
 		}
-		if ev.changesValue() != (op != "LabelParameterVersion") {
-			t.Fatalf("%s: changesValue = %v", op, ev.changesValue())
+		if ev.ChangesValue() != (op != "LabelParameterVersion") {
+			t.Fatalf("%s: ChangesValue = %v", op, ev.ChangesValue())
 		}
 	}
-	inner, _ := json.Marshal(ChangeEventBody("/flags/prod/via-sns", "Delete"))
+	inner, _ := json.Marshal(Body("/flags/prod/via-sns", "Delete"))
 	sns := `{"Type":"Notification","MessageId":"1","TopicArn":"arn:aws:sns:us-east-1:123456789012:flag-changes","Message":` + string(inner) + `}`
-	if ev, err := parseChangeEvent([]byte(sns)); err != nil || ev.Name != "/flags/prod/via-sns" || ev.Operation != "Delete" {
+	if ev, err := Parse([]byte(sns)); err != nil || ev.Name != "/flags/prod/via-sns" || ev.Operation != "Delete" {
 		t.Fatalf("event in an SNS notification: %+v, %v", ev, err)
 	}
 	for _, tc := range []struct{ body, want string }{
@@ -32,27 +32,27 @@ func TestParseChangeEvent(t *testing.T) {
 		{`{"source":"aws.ssm","detail-type":"Parameter Store Change","detail":{"name":"/a b","operation":"Update"}}`, `character ' '`},
 		{`{"source":"aws.ssm","detail-type":"Parameter Store Change","detail":{"name":"/a"}}`, "detail.operation: missing"},
 	} {
-		if _, err := parseChangeEvent([]byte(tc.body)); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := Parse([]byte(tc.body)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", tc.body, err, tc.want)
 		}
 	}
-	if _, err := parseChangeEvent([]byte(ChangeEventBody("/"+strings.Repeat("a", maxParameterName), "Update"))); err == nil {
+	if _, err := Parse([]byte(Body("/"+strings.Repeat("a", MaxNameLength), "Update"))); err == nil {
 		t.Error("a name past the maximum length was accepted")
 	}
 }
 
-// FuzzParseChangeEvent: any body either fails or yields a name that is safe to pass
+// FuzzParse: any body either fails or yields a name that is safe to pass
 // to GetParameters.
-func FuzzParseChangeEvent(f *testing.F) {
-	f.Add([]byte(ChangeEventBody("/flags/prod/x", "Update")))
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(Body("/flags/prod/x", "Update")))
 	f.Add([]byte(`{"source":"aws.ssm","detail-type":"Parameter Store Change","detail":{"name":"/a\u00e9","operation":"Update"}}`))
 	f.Add([]byte(`{"detail":null}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		ev, err := parseChangeEvent(body)
+		ev, err := Parse(body)
 		if err != nil {
 			return
 		}
-		if validParameterName(ev.Name) != nil || ev.Operation == "" {
+		if ValidName(ev.Name) != nil || ev.Operation == "" {
 			t.Fatalf("accepted %+v", ev)
 		}
 	})

@@ -1,4 +1,4 @@
-package daemon
+package apitoken
 
 import (
 	"crypto/sha256"
@@ -17,14 +17,14 @@ func FuzzParseTokenFile(f *testing.F) {
 	f.Add([]byte("short\n"))
 	f.Add([]byte("\r\n  spaced-token-0123456789  \r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		toks, err := parseTokenFile(b)
+		toks, err := ParseFile(b)
 		if err != nil {
 			if !tokenFileError.MatchString(err.Error()) {
 				t.Fatalf("error %q is not one of the fixed messages", err)
 			}
 			return
 		}
-		lines := map[tokenDigest]bool{}
+		lines := map[Digest]bool{}
 		for _, line := range strings.Split(string(b), "\n") {
 			lines[sha256.Sum256([]byte(strings.TrimSpace(line)))] = true
 		}
@@ -47,7 +47,7 @@ func FuzzCredential(f *testing.F) {
 		r, _ := http.NewRequest("GET", "http://127.0.0.1/", nil)
 		r.Header["Authorization"] = []string{auth}
 		r.Header["X-Api-Key"] = []string{key}
-		tok, presented := credential(r)
+		tok, presented := Credential(r)
 		if (auth != "" || key != "") != presented {
 			t.Fatalf("presented = %v for %q / %q", presented, auth, key)
 		}
