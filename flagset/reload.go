@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"maps"
 )
 
 // Reload is Load for a reader replacing prev (nil: none) with data. Most
@@ -78,14 +79,5 @@ func skipObject(data []byte, start int) (end int, ok bool) {
 
 // sameEvaluators tells whether a and b hold the same texts by name.
 func sameEvaluators(a, b map[string]json.RawMessage) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for name, text := range a {
-		other, ok := b[name]
-		if !ok || !bytes.Equal(text, other) {
-			return false
-		}
-	}
-	return true
+	return maps.EqualFunc(a, b, func(x, y json.RawMessage) bool { return bytes.Equal(x, y) })
 }

@@ -116,15 +116,7 @@ func BenchmarkReload(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(fi.Size())/1e6, "MB")
-		p := NewFile(path, WithPollInterval(never))
-		drain := make(chan struct{})
-		go func() {
-			defer close(drain)
-			for range p.EventChannel() {
-			}
-		}()
-		b.Cleanup(func() { p.Shutdown(); <-drain })
-		src := p.src.(*fileSource)
+		p, src := reloadingProvider(b, path)
 		start := cpuTime()
 		for b.Loop() {
 			// nil: treat the file as unseen, so every iteration really reloads.
@@ -169,15 +161,7 @@ func BenchmarkReload10k(b *testing.B) {
 	}
 	run := func(b *testing.B, reload func(p *Provider, src *fileSource, i int)) {
 		baseLive, baseInuse := heapAfterGC()
-		p := NewFile(served, WithPollInterval(never))
-		drain := make(chan struct{})
-		go func() {
-			defer close(drain)
-			for range p.EventChannel() {
-			}
-		}()
-		b.Cleanup(func() { p.Shutdown(); <-drain })
-		src := p.src.(*fileSource)
+		p, src := reloadingProvider(b, served)
 		b.ReportAllocs()
 		b.SetBytes(fi.Size())
 		start := cpuTime()
@@ -211,6 +195,21 @@ func BenchmarkReload10k(b *testing.B) {
 			}
 		})
 	})
+}
+
+// reloadingProvider is a file provider of path that reloads only when the
+// benchmark calls its source's check (no polling), with its events drained and
+// shut down when b ends.
+func reloadingProvider(b *testing.B, path string) (*Provider, *fileSource) {
+	p := NewFile(path, WithPollInterval(never))
+	drain := make(chan struct{})
+	go func() {
+		defer close(drain)
+		for range p.EventChannel() {
+		}
+	}()
+	b.Cleanup(func() { p.Shutdown(); <-drain })
+	return p, p.src.(*fileSource)
 }
 
 // heapAfterGC returns the live heap and the in-use heap spans after a full collection.
